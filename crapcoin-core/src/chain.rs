@@ -1,0 +1,537 @@
+//! The block tree, fork choice and reorgs.
+//!
+//! [`Chain`] holds every header-valid block it has seen (bounded, see
+//! [`Chain::with_limits`]), the best chain and its account [`State`]. Fork
+//! choice is most cumulative work; on a tie the block seen first stays. A
+//! switch to another branch rolls state back to the fork point and forward on
+//! the new branch; if any block of the new branch fails, everything is rolled
+//! back, that block and its descendants are remembered as invalid, and the old
+//! tip stays. Every change of the best chain is returned as a [`TipChange`],
+//! so callers never re-derive what happened.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::block::CheckedBlock;
+use crate::hash::BlockHash;
+use crate::params::Params;
+use crate::state::{State, Undo};
+use crate::validate::{self, ValidationError};
+
+/// What inserting a block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// The block was already known.
+    Duplicate,
+    /// Stored on a side branch that has no more work than the best chain.
+    Side,
+    /// The best chain changed.
+    TipChanged(TipChange),
+}
+
+/// A change of the best chain: an extension (nothing disconnected) or a
+/// reorg of depth `disconnected.len()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TipChange {
+    /// The tip before.
+    pub old_tip: BlockHash,
+    /// The tip now.
+    pub new_tip: BlockHash,
+    /// Height of the new tip.
+    pub height: u64,
+    /// Blocks taken off the best chain, old tip first.
+    pub disconnected: Vec<Arc<CheckedBlock>>,
+    /// Blocks put on the best chain, lowest first.
+    pub connected: Vec<Arc<CheckedBlock>>,
+}
+
+impl TipChange {
+    /// How many blocks were rolled back (0 for a plain extension).
+    pub fn depth(&self) -> usize {
+        self.disconnected.len()
+    }
+
+    /// Whether blocks were rolled back.
+    pub fn is_reorg(&self) -> bool {
+        !self.disconnected.is_empty()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    block: Arc<CheckedBlock>,
+    /// Cumulative work from genesis, the fork-choice measure.
+    work: u128,
+    /// Arrival order, for first-seen ties and eviction.
+    seen: u64,
+    children: Vec<BlockHash>,
+}
+
+/// Bounds of a [`Chain`]'s memory of blocks off the best chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Blocks kept on side branches; the oldest-seen leaf goes first.
+    pub max_side_blocks: usize,
+    /// Hashes remembered as invalid.
+    pub max_invalid: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_side_blocks: 20_000,
+            max_invalid: 10_000,
+        }
+    }
+}
+
+/// The block tree with its best chain and the state at the best tip.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    params: Params,
+    genesis: BlockHash,
+    entries: HashMap<BlockHash, Entry>,
+    /// Best chain: `active[h]` is the block at height `h`.
+    active: Vec<BlockHash>,
+    /// `undos[h - 1]` takes back `active[h]`.
+    undos: Vec<Undo>,
+    state: State,
+    /// Side entries by arrival order.
+    side: BTreeMap<u64, BlockHash>,
+    invalid: HashMap<BlockHash, ValidationError>,
+    invalid_order: VecDeque<BlockHash>,
+    seq: u64,
+    limits: Limits,
+}
+
+impl Chain {
+    /// A chain holding only the genesis of `params`.
+    pub fn new(params: Params) -> Self {
+        Self::with_limits(params, Limits::default())
+    }
+
+    /// [`Chain::new`] with explicit memory bounds.
+    pub fn with_limits(params: Params, limits: Limits) -> Self {
+        let genesis = Arc::new(params.genesis());
+        let hash = genesis.hash();
+        let mut entries = HashMap::new();
+        entries.insert(
+            hash,
+            Entry {
+                work: genesis.header.work(),
+                block: genesis,
+                seen: 0,
+                children: Vec::new(),
+            },
+        );
+        Self {
+            params,
+            genesis: hash,
+            entries,
+            active: vec![hash],
+            undos: Vec::new(),
+            state: State::new(),
+            side: BTreeMap::new(),
+            invalid: HashMap::new(),
+            invalid_order: VecDeque::new(),
+            seq: 1,
+            limits,
+        }
+    }
+
+    /// The network parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The genesis hash.
+    pub fn genesis(&self) -> BlockHash {
+        self.genesis
+    }
+
+    /// The best tip's hash.
+    pub fn tip(&self) -> BlockHash {
+        *self
+            .active
+            .last()
+            .expect("the best chain always holds genesis")
+    }
+
+    /// The best tip's block.
+    pub fn tip_block(&self) -> &Arc<CheckedBlock> {
+        &self.entries[&self.tip()].block
+    }
+
+    /// Height of the best tip.
+    pub fn height(&self) -> u64 {
+        (self.active.len() - 1) as u64
+    }
+
+    /// Cumulative work of the best chain.
+    pub fn tip_work(&self) -> u128 {
+        self.entries[&self.tip()].work
+    }
+
+    /// Account state at the best tip.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// A known block by hash (best chain or side branch).
+    pub fn get(&self, hash: &BlockHash) -> Option<&Arc<CheckedBlock>> {
+        self.entries.get(hash).map(|e| &e.block)
+    }
+
+    /// Whether the block is known (and not invalid).
+    pub fn contains(&self, hash: &BlockHash) -> bool {
+        self.entries.contains_key(hash)
+    }
+
+    /// The reason a block was found invalid, if it was.
+    pub fn invalid_reason(&self, hash: &BlockHash) -> Option<&ValidationError> {
+        self.invalid.get(hash)
+    }
+
+    /// Whether the block is on the best chain.
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        self.entries
+            .get(hash)
+            .is_some_and(|e| self.active.get(e.block.header.height as usize) == Some(hash))
+    }
+
+    /// The best chain's block at `height`.
+    pub fn block_at(&self, height: u64) -> Option<&Arc<CheckedBlock>> {
+        let hash = self.active.get(usize::try_from(height).ok()?)?;
+        Some(&self.entries[hash].block)
+    }
+
+    /// Up to `limit` blocks of the best chain from height `from`; empty past
+    /// the tip.
+    pub fn blocks(&self, from: u64, limit: usize) -> Vec<Arc<CheckedBlock>> {
+        let Ok(start) = usize::try_from(from) else {
+            return Vec::new();
+        };
+        self.active
+            .iter()
+            .skip(start)
+            .take(limit)
+            .map(|h| self.entries[h].block.clone())
+            .collect()
+    }
+
+    /// Number of blocks kept, best chain and side branches.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Always false: genesis is always there.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Number of blocks kept off the best chain.
+    pub fn side_len(&self) -> usize {
+        self.side.len()
+    }
+
+    /// Inserts one checked block received at `now_ms`.
+    ///
+    /// # Errors
+    ///
+    /// [`ValidationError::UnknownParent`] when the parent is missing (the
+    /// caller keeps the block as an orphan); any other error means the block
+    /// is invalid, and it is remembered as such unless
+    /// [`ValidationError::is_transient`].
+    pub fn insert(&mut self, block: CheckedBlock, now_ms: u64) -> Result<Outcome, ValidationError> {
+        let hash = block.hash();
+        if let Some(outcome) = self.precheck(&block)? {
+            return Ok(outcome);
+        }
+        let parent = &self.entries[&block.header.prev_hash];
+        if let Err(e) =
+            validate::check_header_link(&block.header, &parent.block.header, &self.params, now_ms)
+        {
+            self.remember_invalid(hash, &e);
+            return Err(e);
+        }
+        let work = parent.work.saturating_add(block.header.work());
+        self.add_entry(Arc::new(block), work);
+        if work <= self.tip_work() {
+            self.evict_side();
+            return Ok(Outcome::Side);
+        }
+        let (fork_height, branch) = self.path_from_active(hash);
+        match self.connect_branch(fork_height, &branch) {
+            Ok(change) => Ok(Outcome::TipChanged(change)),
+            Err((index, e)) => {
+                self.invalidate(branch[index].hash(), &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Inserts a run of blocks, each the parent of the next (a page of a
+    /// peer's chain), all or nothing: if any block is invalid, none is kept.
+    /// Leading blocks already known are skipped.
+    ///
+    /// # Errors
+    ///
+    /// `(index, error)` of the first failing block, as for [`Chain::insert`].
+    pub fn insert_segment(
+        &mut self,
+        blocks: Vec<CheckedBlock>,
+        now_ms: u64,
+    ) -> Result<Outcome, (usize, ValidationError)> {
+        let skip = blocks
+            .iter()
+            .take_while(|b| self.entries.contains_key(&b.hash()))
+            .count();
+        if skip == blocks.len() {
+            return Ok(Outcome::Duplicate);
+        }
+        let blocks: Vec<Arc<CheckedBlock>> = blocks.into_iter().skip(skip).map(Arc::new).collect();
+        let first = &blocks[0];
+        if let Some(outcome) = self.precheck(first).map_err(|e| (skip, e))? {
+            return Ok(outcome);
+        }
+        let parent = &self.entries[&first.header.prev_hash];
+        let mut work = parent.work;
+        let mut prev = &parent.block;
+        for (i, block) in blocks.iter().enumerate() {
+            let at = skip + i;
+            if block.header.prev_hash != prev.hash() {
+                return Err((
+                    at,
+                    ValidationError::UnknownParent {
+                        parent: block.header.prev_hash,
+                    },
+                ));
+            }
+            if let Some(e) = self.invalid.get(&block.hash()) {
+                return Err((at, e.clone()));
+            }
+            validate::check_header_link(&block.header, &prev.header, &self.params, now_ms)
+                .map_err(|e| (at, e))?;
+            work = work.saturating_add(block.header.work());
+            prev = block;
+        }
+        if work <= self.tip_work() {
+            for block in blocks {
+                let work = self.entries[&block.header.prev_hash].work + block.header.work();
+                self.add_entry(block, work);
+            }
+            self.evict_side();
+            return Ok(Outcome::Side);
+        }
+        let (fork_height, mut branch) = self.path_from_active(first.header.prev_hash);
+        let known = branch.len();
+        branch.extend(blocks.iter().cloned());
+        let change = self
+            .connect_branch(fork_height, &branch)
+            .map_err(|(i, e)| (skip + i.saturating_sub(known), e))?;
+        // `connect_branch` already made the new blocks active; give them entries.
+        for block in blocks {
+            let work = self.entries[&block.header.prev_hash].work + block.header.work();
+            self.add_entry(block, work);
+        }
+        Ok(Outcome::TipChanged(change))
+    }
+
+    /// Checks shared by both inserts: duplicates, genesis, known-invalid
+    /// blocks and parents, missing parents.
+    fn precheck(&mut self, block: &CheckedBlock) -> Result<Option<Outcome>, ValidationError> {
+        let hash = block.hash();
+        if self.entries.contains_key(&hash) {
+            return Ok(Some(Outcome::Duplicate));
+        }
+        if block.header.height == 0 {
+            return Err(ValidationError::WrongGenesis {
+                got: hash,
+                want: self.genesis,
+            });
+        }
+        if let Some(e) = self.invalid.get(&hash) {
+            return Err(e.clone());
+        }
+        let prev = block.header.prev_hash;
+        if self.invalid.contains_key(&prev) {
+            let e = ValidationError::InvalidAncestor { ancestor: prev };
+            self.remember_invalid(hash, &e);
+            return Err(e);
+        }
+        if !self.entries.contains_key(&prev) {
+            return Err(ValidationError::UnknownParent { parent: prev });
+        }
+        Ok(None)
+    }
+
+    fn add_entry(&mut self, block: Arc<CheckedBlock>, work: u128) {
+        let hash = block.hash();
+        let prev = block.header.prev_hash;
+        let seen = self.seq;
+        self.seq += 1;
+        if let Some(parent) = self.entries.get_mut(&prev) {
+            parent.children.push(hash);
+        }
+        if !self.is_active_height(&block) {
+            self.side.insert(seen, hash);
+        }
+        self.entries.insert(
+            hash,
+            Entry {
+                block,
+                work,
+                seen,
+                children: Vec::new(),
+            },
+        );
+    }
+
+    fn is_active_height(&self, block: &CheckedBlock) -> bool {
+        self.active.get(block.header.height as usize) == Some(&block.hash())
+    }
+
+    /// The blocks from just above the best chain up to `hash`, lowest first,
+    /// and the height of the fork point on the best chain.
+    fn path_from_active(&self, hash: BlockHash) -> (u64, Vec<Arc<CheckedBlock>>) {
+        let mut branch = Vec::new();
+        let mut at = hash;
+        while !self.is_active(&at) {
+            let entry = &self.entries[&at];
+            branch.push(entry.block.clone());
+            at = entry.block.header.prev_hash;
+        }
+        branch.reverse();
+        (self.entries[&at].block.header.height, branch)
+    }
+
+    /// Rolls the best chain back to `fork_height` and forward over `branch`.
+    /// On failure at `branch[i]`, restores the old best chain exactly and
+    /// returns `i`.
+    fn connect_branch(
+        &mut self,
+        fork_height: u64,
+        branch: &[Arc<CheckedBlock>],
+    ) -> Result<TipChange, (usize, ValidationError)> {
+        let old_tip = self.tip();
+        let mut disconnected = Vec::new();
+        while self.height() > fork_height {
+            let hash = self.active.pop().expect("height > fork >= 0");
+            let undo = self.undos.pop().expect("one undo per non-genesis block");
+            self.state.undo(undo);
+            disconnected.push(self.entries[&hash].block.clone());
+        }
+        let reward = self.params.block_reward;
+        for (i, block) in branch.iter().enumerate() {
+            match self.state.apply(block, reward) {
+                Ok(undo) => {
+                    self.undos.push(undo);
+                    self.active.push(block.hash());
+                }
+                Err(e) => {
+                    for _ in 0..i {
+                        self.active.pop();
+                        let undo = self.undos.pop().expect("applied above");
+                        self.state.undo(undo);
+                    }
+                    for block in disconnected.iter().rev() {
+                        let undo = self
+                            .state
+                            .apply(block, reward)
+                            .expect("a block that was on the best chain re-applies");
+                        self.undos.push(undo);
+                        self.active.push(block.hash());
+                    }
+                    return Err((i, e));
+                }
+            }
+        }
+        for block in branch {
+            if let Some(entry) = self.entries.get(&block.hash()) {
+                self.side.remove(&entry.seen);
+            }
+        }
+        for block in &disconnected {
+            let seen = self.entries[&block.hash()].seen;
+            self.side.insert(seen, block.hash());
+        }
+        self.evict_side();
+        Ok(TipChange {
+            old_tip,
+            new_tip: self.tip(),
+            height: self.height(),
+            disconnected,
+            connected: branch.to_vec(),
+        })
+    }
+
+    /// Forgets `hash` and every descendant, remembering them as invalid.
+    fn invalidate(&mut self, hash: BlockHash, e: &ValidationError) {
+        self.remember_invalid(hash, e);
+        let mut queue = vec![hash];
+        while let Some(h) = queue.pop() {
+            let Some(entry) = self.entries.remove(&h) else {
+                continue;
+            };
+            self.side.remove(&entry.seen);
+            if let Some(parent) = self.entries.get_mut(&entry.block.header.prev_hash) {
+                parent.children.retain(|c| *c != h);
+            }
+            for child in entry.children {
+                self.remember_invalid(child, &ValidationError::InvalidAncestor { ancestor: h });
+                queue.push(child);
+            }
+        }
+    }
+
+    fn remember_invalid(&mut self, hash: BlockHash, e: &ValidationError) {
+        if e.is_transient() || self.invalid.contains_key(&hash) {
+            return;
+        }
+        if self.invalid_order.len() >= self.limits.max_invalid
+            && let Some(old) = self.invalid_order.pop_front()
+        {
+            self.invalid.remove(&old);
+        }
+        self.invalid.insert(hash, e.clone());
+        self.invalid_order.push_back(hash);
+    }
+
+    /// Drops the oldest-seen side leaves until the side bound holds. Leaves
+    /// only, so no kept block ever loses its parent.
+    fn evict_side(&mut self) {
+        while self.side.len() > self.limits.max_side_blocks {
+            let victim = self
+                .side
+                .iter()
+                .find(|(_, h)| self.entries[*h].children.is_empty())
+                .map(|(seen, h)| (*seen, *h));
+            let Some((seen, hash)) = victim else { return };
+            self.side.remove(&seen);
+            if let Some(entry) = self.entries.remove(&hash)
+                && let Some(parent) = self.entries.get_mut(&entry.block.header.prev_hash)
+            {
+                parent.children.retain(|c| *c != hash);
+            }
+        }
+    }
+
+    /// Hashes of the best chain's last `n` blocks, tip first (for quick
+    /// "do we share a recent chain" checks).
+    pub fn recent(&self, n: usize) -> Vec<BlockHash> {
+        self.active.iter().rev().take(n).copied().collect()
+    }
+
+    /// Every block kept, for persistence: parents before children.
+    pub fn all_blocks(&self) -> Vec<Arc<CheckedBlock>> {
+        let mut out: Vec<&Entry> = self.entries.values().collect();
+        out.sort_by_key(|e| (e.block.header.height, e.seen));
+        out.into_iter().map(|e| e.block.clone()).collect()
+    }
+
+    /// Hashes known to be invalid (bounded).
+    pub fn invalid_hashes(&self) -> HashSet<BlockHash> {
+        self.invalid.keys().copied().collect()
+    }
+}

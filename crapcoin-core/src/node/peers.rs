@@ -1,0 +1,519 @@
+//! Peers: the bounded table, adding and dropping, sync, bootstrap and
+//! maintenance. A peer is never trusted for being a peer: it is kept only
+//! while it answers, and dropped (and banned for a while) once it has sent
+//! invalid data [`super::Config::max_strikes`] times.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+
+use super::Shared;
+use crate::block::Block;
+use crate::network::{NetError, PeerInfo, PeerUrl};
+use crate::observer::{DropReason, Event};
+use crate::validate::{self, ValidationError};
+
+/// Peers a sync may run from at once.
+const MAX_CONCURRENT_SYNCS: usize = 4;
+/// Peer URLs taken from one peer's answer during discovery.
+const MAX_DISCOVERED_PER_PEER: usize = 64;
+/// Banned URLs remembered at most.
+const MAX_BANNED: usize = 1024;
+/// Rounds of the fork search (it halves the distance each round).
+const MAX_FORK_PROBES: usize = 70;
+/// Maintenance rounds between two tracker registrations.
+const REGISTER_EVERY: u64 = 5;
+
+/// Why a peer was not added, or a sync from it failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// That URL is this node.
+    #[error("that is this node's own url")]
+    ItsMe,
+    /// The peer misbehaved recently.
+    #[error("peer is banned")]
+    Banned,
+    /// The peer table is full.
+    #[error("peer table is full")]
+    Full,
+    /// The peer did not answer properly.
+    #[error("peer did not answer: {0}")]
+    Unreachable(NetError),
+    /// The peer is on another network (different genesis).
+    #[error("peer is on another network")]
+    WrongNetwork,
+    /// The peer sent invalid data.
+    #[error("peer sent invalid data: {0}")]
+    BadData(ValidationError),
+}
+
+impl PeerError {
+    /// The snake_case reason, as the HTTP API shows it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ItsMe => "own_url",
+            Self::Banned => "banned",
+            Self::Full => "peer_table_full",
+            Self::Unreachable(_) => "unreachable",
+            Self::WrongNetwork => "wrong_network",
+            Self::BadData(e) => e.reason(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct PeerState {
+    failures: u32,
+    strikes: u32,
+}
+
+/// The peer table: at most `max` peers, plus a bounded ban list.
+#[derive(Debug, Clone)]
+pub(crate) struct Peers {
+    map: HashMap<PeerUrl, PeerState>,
+    banned: HashMap<PeerUrl, Instant>,
+    max: usize,
+}
+
+impl Peers {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            banned: HashMap::new(),
+            max,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn urls(&self) -> Vec<PeerUrl> {
+        let mut urls: Vec<PeerUrl> = self.map.keys().cloned().collect();
+        urls.sort_unstable();
+        urls
+    }
+
+    pub(crate) fn contains(&self, url: &PeerUrl) -> bool {
+        self.map.contains_key(url)
+    }
+
+    fn is_banned(&mut self, url: &PeerUrl) -> bool {
+        match self.banned.get(url) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                self.banned.remove(url);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a peer; false when present, banned or full.
+    pub(crate) fn insert(&mut self, url: PeerUrl) -> bool {
+        if self.map.len() >= self.max || self.map.contains_key(&url) || self.is_banned(&url) {
+            return false;
+        }
+        self.map.insert(url, PeerState::default());
+        true
+    }
+
+    fn remove(&mut self, url: &PeerUrl) -> bool {
+        self.map.remove(url).is_some()
+    }
+
+    fn ban(&mut self, url: &PeerUrl, until: Instant) {
+        if self.banned.len() >= MAX_BANNED {
+            let now = Instant::now();
+            self.banned.retain(|_, t| *t > now);
+            if self.banned.len() >= MAX_BANNED {
+                return;
+            }
+        }
+        self.banned.insert(url.clone(), until);
+    }
+}
+
+impl Shared {
+    /// Runs `fut` with the call timeout; cancellation counts as a timeout.
+    pub(crate) async fn call<T>(
+        &self,
+        fut: impl Future<Output = Result<T, NetError>>,
+    ) -> Result<T, NetError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Err(NetError::Timeout),
+            r = tokio::time::timeout(self.config.call_timeout, fut) => r.unwrap_or(Err(NetError::Timeout)),
+        }
+    }
+
+    fn info(&self) -> PeerInfo {
+        PeerInfo {
+            url: self.config.url.clone(),
+            address: self.wallet.address(),
+            name: self.config.name.clone(),
+            behaviour: self.behaviour.name(),
+        }
+    }
+
+    /// Adds `peer` if it answers with our genesis; optionally announces us.
+    pub(crate) async fn try_add_peer(
+        &self,
+        peer: PeerUrl,
+        announce: bool,
+    ) -> Result<(), PeerError> {
+        if peer == self.config.url {
+            return Err(PeerError::ItsMe);
+        }
+        {
+            let mut inner = self.lock();
+            if inner.peers.contains(&peer) {
+                return Ok(());
+            }
+            if inner.peers.is_banned(&peer) {
+                return Err(PeerError::Banned);
+            }
+            if inner.peers.len() >= inner.peers.max {
+                return Err(PeerError::Full);
+            }
+        }
+        let status = self
+            .call(self.network.status(&peer))
+            .await
+            .map_err(PeerError::Unreachable)?;
+        if status.genesis != self.chain_id {
+            return Err(PeerError::WrongNetwork);
+        }
+        if !self.lock().peers.insert(peer.clone()) {
+            return Ok(());
+        }
+        if let Err(e) = self.store.save_peer(&peer).await {
+            tracing::warn!(node = %self.config.name, error = %e, "storing a peer failed");
+        }
+        self.emit(&Event::PeerAdded { peer: peer.clone() });
+        if announce {
+            let _ = self
+                .call(self.network.announce(&peer, &self.config.url))
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn drop_peer(&self, peer: &PeerUrl, why: DropReason) {
+        let removed = {
+            let mut inner = self.lock();
+            let removed = inner.peers.remove(peer);
+            if why == DropReason::Misbehaving {
+                inner
+                    .peers
+                    .ban(peer, Instant::now() + self.config.ban_duration);
+            }
+            removed
+        };
+        if removed {
+            if let Err(e) = self.store.remove_peer(peer).await {
+                tracing::warn!(node = %self.config.name, error = %e, "forgetting a peer failed");
+            }
+            tracing::debug!(node = %self.config.name, %peer, ?why, "dropped peer");
+            self.emit(&Event::PeerDropped {
+                peer: peer.clone(),
+                why,
+            });
+        }
+    }
+
+    /// Counts invalid data from `peer`; drops and bans it at the limit.
+    pub(crate) async fn strike(&self, peer: &PeerUrl) {
+        let drop_it = {
+            let mut inner = self.lock();
+            match inner.peers.map.get_mut(peer) {
+                Some(state) => {
+                    state.strikes += 1;
+                    state.strikes >= self.config.max_strikes
+                }
+                None => {
+                    // Not a peer of ours: ban it anyway so it cannot come
+                    // straight back through an announcement.
+                    false
+                }
+            }
+        };
+        if drop_it {
+            self.drop_peer(peer, DropReason::Misbehaving).await;
+        }
+    }
+
+    /// Starts a sync from `peer` in the background, unless one runs already.
+    pub(crate) fn spawn_sync(self: &Arc<Self>, peer: PeerUrl) {
+        {
+            let mut syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
+            if syncing.len() >= MAX_CONCURRENT_SYNCS || !syncing.insert(peer.clone()) {
+                return;
+            }
+        }
+        let shared = self.clone();
+        self.tasks.spawn(async move {
+            let result = shared.sync_inner(&peer).await;
+            shared
+                .syncing
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&peer);
+            if let Err(e) = result {
+                tracing::debug!(node = %shared.config.name, %peer, error = %e, "sync failed");
+            }
+        });
+    }
+
+    /// Syncs from `peer` now (used by the handle and bootstrap).
+    pub(crate) async fn sync_from(self: &Arc<Self>, peer: &PeerUrl) -> Result<(), PeerError> {
+        self.sync_inner(peer).await
+    }
+
+    async fn sync_inner(self: &Arc<Self>, peer: &PeerUrl) -> Result<(), PeerError> {
+        tokio::select! {
+            _ = self.cancel.cancelled() => Ok(()),
+            r = tokio::time::timeout(self.config.sync_timeout, self.sync_steps(peer)) => {
+                r.unwrap_or(Err(PeerError::Unreachable(NetError::Timeout)))
+            }
+        }
+    }
+
+    async fn sync_steps(self: &Arc<Self>, peer: &PeerUrl) -> Result<(), PeerError> {
+        let status = self
+            .call(self.network.status(peer))
+            .await
+            .map_err(PeerError::Unreachable)?;
+        if status.genesis != self.chain_id {
+            return Err(PeerError::WrongNetwork);
+        }
+        let our_height = self.lock().chain.height();
+        if status.height <= our_height {
+            return Ok(());
+        }
+        let limit = self.config.page_limit;
+        if status.height < limit as u64 {
+            let blocks = self
+                .call(self.network.chain(peer))
+                .await
+                .map_err(PeerError::Unreachable)?;
+            if blocks.len() > limit {
+                let e = ValidationError::TooLarge {
+                    size: blocks.len(),
+                    max: limit,
+                };
+                self.strike(peer).await;
+                return Err(PeerError::BadData(e));
+            }
+            return self.take_blocks(blocks, peer).await;
+        }
+        let fork = self.find_fork(peer, our_height.min(status.height)).await?;
+        let mut next = fork + 1;
+        while next <= status.height {
+            let page = self
+                .call(self.network.blocks(peer, next, limit))
+                .await
+                .map_err(PeerError::Unreachable)?;
+            let Some(first) = page.first() else { break };
+            if first.header.height != next || page.len() > limit {
+                self.strike(peer).await;
+                return Err(PeerError::Unreachable(NetError::BadResponse(
+                    "page does not start where asked".into(),
+                )));
+            }
+            next += page.len() as u64;
+            self.take_blocks(page, peer).await?;
+        }
+        Ok(())
+    }
+
+    /// The highest height at or below `start` where the peer's best chain
+    /// holds a block we know: probes back in doubling steps.
+    async fn find_fork(&self, peer: &PeerUrl, start: u64) -> Result<u64, PeerError> {
+        let mut height = start;
+        let mut step = 1u64;
+        for _ in 0..MAX_FORK_PROBES {
+            let page = self
+                .call(self.network.blocks(peer, height, 1))
+                .await
+                .map_err(PeerError::Unreachable)?;
+            let Some(block) = page.first() else {
+                return Err(PeerError::Unreachable(NetError::BadResponse(
+                    "empty page below the peer's tip".into(),
+                )));
+            };
+            if block.header.height != height {
+                return Err(PeerError::Unreachable(NetError::BadResponse(
+                    "page does not start where asked".into(),
+                )));
+            }
+            if self.lock().chain.contains(&block.hash()) {
+                return Ok(height);
+            }
+            if height == 0 {
+                return Err(PeerError::WrongNetwork);
+            }
+            height = height.saturating_sub(step);
+            step = step.saturating_mul(2);
+        }
+        Err(PeerError::Unreachable(NetError::BadResponse(
+            "no common block found".into(),
+        )))
+    }
+
+    /// Checks a run of the peer's blocks (signatures in one batch) and
+    /// inserts it all or nothing.
+    async fn take_blocks(
+        self: &Arc<Self>,
+        mut blocks: Vec<Block>,
+        peer: &PeerUrl,
+    ) -> Result<(), PeerError> {
+        if let Some(first) = blocks.first()
+            && first.header.height == 0
+        {
+            let got = first.hash();
+            if got != self.chain_id {
+                self.strike(peer).await;
+                return Err(PeerError::BadData(ValidationError::WrongGenesis {
+                    got,
+                    want: self.chain_id,
+                }));
+            }
+            blocks.remove(0);
+        }
+        if blocks.is_empty() {
+            return Ok(());
+        }
+        let hashes: Vec<_> = blocks.iter().map(Block::hash).collect();
+        let checked = match validate::check_batch(blocks, &self.params) {
+            Ok(checked) => checked,
+            Err((i, e)) => {
+                self.rejected(Some(hashes[i]), &e, Some(peer));
+                self.strike(peer).await;
+                return Err(PeerError::BadData(e));
+            }
+        };
+        self.accept_segment(checked, peer)
+            .await
+            .map_err(PeerError::BadData)
+    }
+
+    /// Start-up: register with the tracker, meet seeds or tracker peers,
+    /// announce ourselves and sync from each peer.
+    pub(crate) async fn bootstrap(self: &Arc<Self>) {
+        let _ = self.call(self.tracker.register(&self.info())).await;
+        for seed in self.config.seeds.clone() {
+            if let Err(e) = self.try_add_peer(seed.clone(), true).await {
+                tracing::info!(node = %self.config.name, %seed, error = %e, "seed not added");
+            }
+        }
+        let known = self.lock().peers.urls();
+        if known.is_empty() {
+            self.discover_from_tracker().await;
+        } else {
+            for peer in &known {
+                let _ = self
+                    .call(self.network.announce(peer, &self.config.url))
+                    .await;
+            }
+        }
+        let peers = self.lock().peers.urls();
+        for peer in peers {
+            if self.cancel.is_cancelled() {
+                return;
+            }
+            let _ = self.sync_from(&peer).await;
+        }
+    }
+
+    async fn discover_from_tracker(&self) {
+        let want = self.config.target_peers;
+        let sample = self
+            .call(self.tracker.sample(&self.config.url, want))
+            .await
+            .unwrap_or_default();
+        for peer in sample.into_iter().take(want) {
+            let _ = self.try_add_peer(peer, true).await;
+        }
+    }
+
+    /// One maintenance round: check every peer's liveness, sync from the
+    /// best one ahead of us, look for more peers when short.
+    pub(crate) async fn maintain(self: &Arc<Self>, round: u64) {
+        let peers = self.lock().peers.urls();
+        let checks = peers
+            .iter()
+            .map(|peer| async move { (peer, self.call(self.network.status(peer)).await) });
+        let results = futures_util::future::join_all(checks).await;
+        let our_height = self.lock().chain.height();
+        let mut best: Option<(u64, PeerUrl)> = None;
+        for (peer, result) in results {
+            match result {
+                Ok(status) if status.genesis != self.chain_id => {
+                    self.drop_peer(peer, DropReason::WrongNetwork).await;
+                }
+                Ok(status) => {
+                    if let Some(state) = self.lock().peers.map.get_mut(peer) {
+                        state.failures = 0;
+                    }
+                    if status.height > our_height
+                        && best.as_ref().is_none_or(|(h, _)| status.height > *h)
+                    {
+                        best = Some((status.height, peer.clone()));
+                    }
+                }
+                Err(_) => {
+                    let failures = self.lock().peers.map.get_mut(peer).map(|s| {
+                        s.failures += 1;
+                        s.failures
+                    });
+                    if failures.is_some_and(|f| f >= self.config.max_failures) {
+                        self.drop_peer(peer, DropReason::Unresponsive).await;
+                    }
+                }
+            }
+        }
+        if let Some((_, peer)) = best {
+            self.spawn_sync(peer);
+        }
+        if self.lock().peers.len() < self.config.target_peers {
+            self.discover().await;
+        }
+        if round % REGISTER_EVERY == 0 {
+            let _ = self.call(self.tracker.register(&self.info())).await;
+        }
+    }
+
+    /// Looks for peers: first among our peers' peers, then the tracker.
+    async fn discover(&self) {
+        let mut peers = self.lock().peers.urls();
+        {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            peers.shuffle(&mut *rng);
+        }
+        let mut candidates: Vec<PeerUrl> = Vec::new();
+        let mut seen: HashSet<PeerUrl> = HashSet::new();
+        for peer in peers.iter().take(3) {
+            if let Ok(theirs) = self.call(self.network.peers(peer)).await {
+                for url in theirs.into_iter().take(MAX_DISCOVERED_PER_PEER) {
+                    if seen.insert(url.clone()) {
+                        candidates.push(url);
+                    }
+                }
+            }
+        }
+        let target = self.config.target_peers;
+        for url in candidates {
+            if self.lock().peers.len() >= target {
+                return;
+            }
+            let _ = self.try_add_peer(url, true).await;
+        }
+        if self.lock().peers.len() < target {
+            self.discover_from_tracker().await;
+        }
+    }
+}

@@ -1,0 +1,395 @@
+//! Blocks coming in: from peers, from our own miner, from a sync, from the
+//! store on start. One path for all of them: validate, insert (orphans wait
+//! for their parent), update mempool and waiters, store before answering,
+//! then tell observers and relay.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::oneshot;
+
+use super::{Inner, LaunchError, Mined, Shared, now_ms};
+use crate::block::{Block, CheckedBlock};
+use crate::chain::{Outcome, TipChange};
+use crate::hash::BlockHash;
+use crate::network::{BlockAck, Outgoing, PeerUrl};
+use crate::observer::Event;
+use crate::validate::{self, ValidationError};
+
+/// Where a block came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Our own miner (or a behaviour releasing a block as if mined).
+    Mined,
+    /// A peer, or an unnamed caller.
+    Peer(Option<PeerUrl>),
+}
+
+impl Origin {
+    fn peer(&self) -> Option<PeerUrl> {
+        match self {
+            Self::Mined => None,
+            Self::Peer(p) => p.clone(),
+        }
+    }
+}
+
+/// What a locked insertion decided that must happen after the lock.
+#[derive(Default)]
+struct Effects {
+    events: Vec<Event>,
+    store: Vec<Arc<CheckedBlock>>,
+    relay: Vec<(Arc<CheckedBlock>, Option<PeerUrl>)>,
+    fetch_from: Option<PeerUrl>,
+    strikes: Vec<PeerUrl>,
+    included: Vec<(Vec<oneshot::Sender<Mined>>, Mined)>,
+    tip_changed: bool,
+}
+
+impl Inner {
+    /// Inserts one checked block and then every orphan it unblocks.
+    fn insert_with_orphans(
+        &mut self,
+        block: CheckedBlock,
+        from: Option<PeerUrl>,
+        now: u64,
+        fx: &mut Effects,
+    ) -> Result<BlockAck, ValidationError> {
+        let hash = block.hash();
+        let ack = self.insert_one(block, from, now, fx)?;
+        if ack == BlockAck::Accepted {
+            let mut queue = vec![hash];
+            while let Some(parent) = queue.pop() {
+                for orphan in self.orphans.take_children(&parent) {
+                    let child = orphan.block.hash();
+                    if let Ok(BlockAck::Accepted) =
+                        self.insert_one(orphan.block, orphan.from, now, fx)
+                    {
+                        queue.push(child);
+                    }
+                }
+            }
+        }
+        Ok(ack)
+    }
+
+    fn insert_one(
+        &mut self,
+        block: CheckedBlock,
+        from: Option<PeerUrl>,
+        now: u64,
+        fx: &mut Effects,
+    ) -> Result<BlockAck, ValidationError> {
+        let hash = block.hash();
+        let height = block.header.height;
+        let parent = block.header.prev_hash;
+        if height > 0
+            && !self.chain.contains(&parent)
+            && self.chain.invalid_reason(&parent).is_none()
+            && !self.chain.contains(&hash)
+        {
+            if self.orphans.contains(&hash) {
+                return Ok(BlockAck::Duplicate);
+            }
+            self.orphans.insert(block, from.clone());
+            fx.events.push(Event::BlockOrphaned {
+                hash,
+                parent,
+                from: from.clone(),
+            });
+            fx.fetch_from = from.or(fx.fetch_from.take());
+            return Ok(BlockAck::Orphan);
+        }
+        match self.chain.insert(block, now) {
+            Ok(Outcome::Duplicate) => Ok(BlockAck::Duplicate),
+            Ok(Outcome::Side) => {
+                let block = self.chain.get(&hash).cloned().expect("just inserted");
+                fx.events.push(Event::BlockAccepted {
+                    hash,
+                    height,
+                    from: from.clone(),
+                    best: false,
+                });
+                fx.store.push(block.clone());
+                fx.relay.push((block, from));
+                Ok(BlockAck::Accepted)
+            }
+            Ok(Outcome::TipChanged(change)) => {
+                let block = self.chain.get(&hash).cloned().expect("just inserted");
+                fx.events.push(Event::BlockAccepted {
+                    hash,
+                    height,
+                    from: from.clone(),
+                    best: true,
+                });
+                fx.store.push(block.clone());
+                fx.relay.push((block, from));
+                self.on_tip_change(change, fx);
+                Ok(BlockAck::Accepted)
+            }
+            Err(e) => {
+                fx.events.push(Event::BlockRejected {
+                    hash: Some(hash),
+                    reason: e.clone(),
+                    from: from.clone(),
+                });
+                if !e.is_transient()
+                    && let Some(peer) = from
+                {
+                    fx.strikes.push(peer);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Mempool, waiters and events after the best chain changed.
+    fn on_tip_change(&mut self, change: TipChange, fx: &mut Effects) {
+        fx.tip_changed = true;
+        if change.is_reorg() {
+            fx.events.push(Event::Reorg {
+                old_tip: change.old_tip,
+                new_tip: change.new_tip,
+                depth: change.depth(),
+                height: change.height,
+            });
+        }
+        for block in &change.connected {
+            let Some(tx) = &block.tx else { continue };
+            let txid = tx.id();
+            self.mempool.remove(&txid);
+            if let Some(waiters) = self.tracked.remove(&txid) {
+                let mined = Mined {
+                    hash: block.hash(),
+                    height: block.header.height,
+                };
+                fx.events.push(Event::TransferIncluded {
+                    txid,
+                    block: mined.hash,
+                    height: mined.height,
+                });
+                fx.included.push((waiters, mined));
+            }
+        }
+        // Transfers of the abandoned branch go back to the mempool when
+        // still valid on the new chain; they will be mined again.
+        for block in change.disconnected.iter().rev() {
+            let Some(tx) = &block.tx else { continue };
+            let state = self.chain.state();
+            if tx.nonce >= state.account(&tx.from).nonce
+                && let Ok(txid) = self.mempool.insert(tx.clone())
+            {
+                self.tracked.entry(txid).or_default();
+            }
+        }
+        self.mempool.prune(self.chain.state());
+        let mempool = &self.mempool;
+        self.tracked.retain(|txid, _| mempool.contains(txid));
+    }
+}
+
+impl Shared {
+    /// Reports a refused block to observers.
+    pub(crate) fn rejected(
+        &self,
+        hash: Option<BlockHash>,
+        e: &ValidationError,
+        from: Option<&PeerUrl>,
+    ) {
+        self.emit(&Event::BlockRejected {
+            hash,
+            reason: e.clone(),
+            from: from.cloned(),
+        });
+    }
+
+    /// A block from a peer: the behaviour's say, the context-free checks,
+    /// then [`Shared::accept`].
+    pub(crate) async fn receive(
+        self: &Arc<Self>,
+        block: Block,
+        from: Option<PeerUrl>,
+    ) -> Result<BlockAck, ValidationError> {
+        let Some(block) = self.behaviour.incoming(&self.ctx(), block, from.as_ref()) else {
+            return Ok(BlockAck::Ignored);
+        };
+        let hash = block.hash();
+        let checked = match validate::check(block, &self.params) {
+            Ok(checked) => checked,
+            Err(e) => {
+                self.rejected(Some(hash), &e, from.as_ref());
+                if let Some(peer) = &from {
+                    self.strike(peer).await;
+                }
+                return Err(e);
+            }
+        };
+        self.accept(checked, Origin::Peer(from)).await
+    }
+
+    /// Inserts a checked block, stores what it added, then answers.
+    pub(crate) async fn accept(
+        self: &Arc<Self>,
+        block: CheckedBlock,
+        origin: Origin,
+    ) -> Result<BlockAck, ValidationError> {
+        let mut fx = Effects::default();
+        let order = self.write_order.lock().await;
+        let result = self
+            .lock()
+            .insert_with_orphans(block, origin.peer(), now_ms(), &mut fx);
+        self.finish(fx, order, &origin).await;
+        result
+    }
+
+    /// Inserts a run of blocks from a sync, all or nothing.
+    pub(crate) async fn accept_segment(
+        self: &Arc<Self>,
+        blocks: Vec<CheckedBlock>,
+        from: &PeerUrl,
+    ) -> Result<(), ValidationError> {
+        let mut fx = Effects::default();
+        let order = self.write_order.lock().await;
+        let hashes: Vec<BlockHash> = blocks.iter().map(CheckedBlock::hash).collect();
+        let result = {
+            let mut inner = self.lock();
+            match inner.chain.insert_segment(blocks, now_ms()) {
+                Ok(Outcome::Duplicate) => Ok(()),
+                Ok(outcome) => {
+                    for hash in &hashes {
+                        if let Some(block) = inner.chain.get(hash).cloned() {
+                            fx.events.push(Event::BlockAccepted {
+                                hash: *hash,
+                                height: block.header.height,
+                                from: Some(from.clone()),
+                                best: inner.chain.is_active(hash),
+                            });
+                            fx.store.push(block);
+                        }
+                    }
+                    if let Outcome::TipChanged(change) = outcome {
+                        inner.on_tip_change(change, &mut fx);
+                    }
+                    // Orphans waiting on any of these blocks can go in now.
+                    let now = now_ms();
+                    for hash in &hashes {
+                        for orphan in inner.orphans.take_children(hash) {
+                            let _ =
+                                inner.insert_with_orphans(orphan.block, orphan.from, now, &mut fx);
+                        }
+                    }
+                    Ok(())
+                }
+                Err((index, e)) => {
+                    fx.events.push(Event::BlockRejected {
+                        hash: hashes.get(index).copied(),
+                        reason: e.clone(),
+                        from: Some(from.clone()),
+                    });
+                    if !e.is_transient() {
+                        fx.strikes.push(from.clone());
+                    }
+                    Err(e)
+                }
+            }
+        };
+        self.finish(fx, order, &Origin::Peer(None)).await;
+        result
+    }
+
+    /// Everything after the locked insertion: store (still in write order),
+    /// wake the miner, answer waiters, tell observers, punish, relay, fetch.
+    async fn finish(
+        self: &Arc<Self>,
+        fx: Effects,
+        order: tokio::sync::MutexGuard<'_, ()>,
+        origin: &Origin,
+    ) {
+        if !fx.store.is_empty()
+            && let Err(e) = self.store.save_blocks(&fx.store).await
+        {
+            tracing::error!(node = %self.config.name, error = %e, "storing blocks failed");
+        }
+        drop(order);
+        if fx.tip_changed {
+            self.tip_version.fetch_add(1, Ordering::SeqCst);
+            self.mine_wake.notify_one();
+        }
+        for (waiters, mined) in fx.included {
+            for waiter in waiters {
+                let _ = waiter.send(mined);
+            }
+        }
+        self.emit_all(fx.events);
+        for peer in fx.strikes {
+            self.strike(&peer).await;
+        }
+        if !fx.relay.is_empty() {
+            let peers = self.lock().peers.urls();
+            let ctx = self.ctx();
+            for (block, from) in fx.relay {
+                let messages: Vec<Outgoing> = if *origin == Origin::Mined {
+                    self.behaviour.publish(&ctx, block.block(), &peers)
+                } else {
+                    let others: Vec<PeerUrl> = peers
+                        .iter()
+                        .filter(|p| Some(*p) != from.as_ref())
+                        .cloned()
+                        .collect();
+                    self.behaviour.relay(&ctx, block.block(), &others)
+                };
+                self.send(messages);
+            }
+        }
+        if let Some(peer) = fx.fetch_from {
+            self.spawn_sync(peer);
+        }
+    }
+
+    /// Rebuilds chain and peers from the store (trusting nothing: blocks are
+    /// checked again, signatures in one batch).
+    pub(crate) async fn restore(&self) -> Result<(), LaunchError> {
+        let snapshot = self.store.load().await?;
+        let mut blocks = snapshot.blocks;
+        blocks.retain(|b| b.header.height > 0);
+        blocks.sort_by_key(|b| b.header.height);
+        let heights: Vec<u64> = blocks.iter().map(|b| b.header.height).collect();
+        let checked = validate::check_batch(blocks, &self.params).map_err(|(i, reason)| {
+            LaunchError::CorruptStore {
+                height: heights[i],
+                reason,
+            }
+        })?;
+        let mut inner = self.lock();
+        for peer in snapshot.peers {
+            if peer != self.config.url {
+                inner.peers.insert(peer);
+            }
+        }
+        for block in checked {
+            let height = block.header.height;
+            // Our own blocks were time-checked on arrival: trust the clock.
+            match inner.chain.insert(block, u64::MAX) {
+                Ok(_) | Err(ValidationError::UnknownParent { .. }) => {}
+                Err(reason) => return Err(LaunchError::CorruptStore { height, reason }),
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the chain and stored blocks (a behaviour's wipe).
+    pub(crate) async fn wipe(&self) {
+        let _order = self.write_order.lock().await;
+        {
+            let mut inner = self.lock();
+            inner.chain = crate::chain::Chain::with_limits(self.params.clone(), self.config.limits);
+            inner.mempool.clear();
+            inner.orphans.clear();
+            inner.tracked.clear();
+        }
+        if let Err(e) = self.store.clear_blocks().await {
+            tracing::error!(node = %self.config.name, error = %e, "wiping the store failed");
+        }
+        self.tip_version.fetch_add(1, Ordering::SeqCst);
+    }
+}
