@@ -188,12 +188,30 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             _ = shared.cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
+        // One transfer in flight at a time. If the pending one can no longer
+        // be paid for (the block that earned the coins was abandoned in a
+        // reorg), earn them again; otherwise wait for it to be mined.
+        let me = shared.wallet.address();
+        let (pending, short) = {
+            let inner = shared.lock();
+            let mut pending = false;
+            let mut needed = 0u64;
+            for tx in inner.mempool.iter().filter(|t| t.from == me) {
+                pending = true;
+                needed = needed.saturating_add(tx.total().unwrap_or(u64::MAX));
+            }
+            (pending, needed > inner.chain.state().account(&me).balance)
+        };
+        if pending {
+            if short {
+                let _ = handle.mine().await;
+            }
+            continue;
+        }
+        // Done only once every transfer made is mined: a transfer must never
+        // be left behind because its funding block was abandoned.
         if auto.max_transfers.is_some_and(|max| made >= max) {
             return;
-        }
-        let me = shared.wallet.address();
-        if shared.lock().mempool.iter().any(|t| t.from == me) {
-            continue;
         }
         let action = {
             let mut rng = shared.rng.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,0 +1,159 @@
+//! In-process network tests on the in-memory transport: many honest nodes
+//! with latency and message loss agree on one chain.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crapcoin_core::node::AutoConfig;
+use crapcoin_core::{Chain, Config, Event, Handle, Node, Params, TxId, Wallet, memory, validate};
+
+/// Transfers each node accepted, from the observers.
+type Accepted = Arc<Mutex<HashMap<String, HashSet<TxId>>>>;
+
+async fn start(
+    n: usize,
+    transfers_each: u64,
+    net: &memory::Network,
+    accepted: &Accepted,
+) -> Vec<Handle> {
+    let tracker = memory::Tracker::seeded(11);
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        let name = format!("n{i}");
+        let mut config = Config::new(name.clone(), format!("mem://{name}").parse().expect("url"));
+        config.seed = Some(i as u64);
+        config.maintenance_interval = Duration::from_millis(300);
+        config.call_timeout = Duration::from_secs(2);
+        config.confirm_timeout = Duration::from_secs(60);
+        config.auto = Some(AutoConfig {
+            interval: Duration::from_millis(150),
+            max_transfers: Some(transfers_each),
+        });
+        let seen = accepted.clone();
+        let node = Node::builder(Params::with_difficulty(8))
+            .config(config)
+            .wallet(Wallet::from_seed(1000 + i as u64))
+            .network(net.clone())
+            .tracker(tracker.clone())
+            .observer(move |node: &str, event: &Event| {
+                if let Event::TransferSubmitted { txid, .. } = event {
+                    seen.lock()
+                        .expect("observer lock")
+                        .entry(node.to_owned())
+                        .or_default()
+                        .insert(*txid);
+                }
+            })
+            .launch()
+            .await
+            .expect("node launches");
+        nodes.push(node);
+    }
+    nodes
+}
+
+/// Waits (bounded) until `want` transfers were accepted, mempools are empty
+/// and every node holds the same tip.
+async fn settle(nodes: &[Handle], accepted: &Accepted, want: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let submitted: usize = accepted
+            .lock()
+            .expect("observer lock")
+            .values()
+            .map(HashSet::len)
+            .sum();
+        let tip = nodes[0].tip();
+        if submitted >= want && nodes.iter().all(|n| n.mempool_len() == 0 && n.tip() == tip) {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_nodes_with_latency_and_loss_agree_on_one_chain() {
+    let net = memory::Network::seeded(5)
+        .with_latency(Duration::from_millis(1), Duration::from_millis(10))
+        .with_loss(0.05);
+    let accepted: Accepted = Arc::default();
+    // 50 nodes x 4 transfers = 200 transfers.
+    let nodes = start(50, 4, &net, &accepted).await;
+    let settled = settle(&nodes, &accepted, 200, Duration::from_secs(240)).await;
+    let heights: Vec<u64> = nodes.iter().map(Handle::height).collect();
+    assert!(settled, "network did not settle; heights {heights:?}");
+    let (_, lost) = net.stats();
+    assert!(lost > 0, "the loss knob must actually have lost messages");
+
+    // One chain, re-validated from scratch by a fresh Chain.
+    let chain = nodes[0].chain().await;
+    let params = nodes[0].params().clone();
+    let mut fresh = Chain::new(params.clone());
+    let checked = validate::check_batch(chain[1..].to_vec(), &params).expect("every block checks");
+    let _ = fresh
+        .insert_segment(checked, u64::MAX)
+        .expect("the chain re-validates");
+    assert_eq!(fresh.tip(), nodes[0].tip());
+
+    // Every transfer any node accepted is on it exactly once.
+    let mut count: HashMap<TxId, usize> = HashMap::new();
+    for block in &chain {
+        if let Some(txid) = block.txid() {
+            *count.entry(txid).or_default() += 1;
+        }
+    }
+    let accepted = accepted.lock().expect("observer lock").clone();
+    let all: HashSet<TxId> = accepted.values().flatten().copied().collect();
+    assert!(all.len() >= 200, "only {} transfers accepted", all.len());
+    for txid in &all {
+        assert_eq!(
+            count.get(txid),
+            Some(&1),
+            "transfer {txid} not included exactly once"
+        );
+    }
+    assert!(
+        count.values().all(|n| *n == 1),
+        "a transaction appears twice"
+    );
+
+    // Supply: the sum of balances equals the rewards minted.
+    let height = fresh.height();
+    let balances: u64 = fresh.state().accounts().map(|(_, a)| a.balance).sum();
+    assert_eq!(balances, height * params.block_reward);
+    assert_eq!(fresh.state().supply(), balances);
+
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_missed_the_last_block_catches_up_through_maintenance() {
+    // Two nodes; the network loses everything while one mines, so the
+    // push never arrives. Once the network heals, maintenance notices the
+    // peer is ahead and syncs, although no further block is ever pushed.
+    let net = memory::Network::seeded(9);
+    let accepted: Accepted = Arc::default();
+    let nodes = start(2, 0, &net, &accepted).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nodes.iter().any(|n| n.known_peers().is_empty()) {
+        assert!(Instant::now() < deadline, "nodes never became peers");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    net.set_loss(1.0);
+    let mined = nodes[0].mine().await.expect("mines alone");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(nodes[1].height(), 0, "the push was lost");
+    net.set_loss(0.0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nodes[1].tip() != mined.hash {
+        assert!(Instant::now() < deadline, "node 1 never caught up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
