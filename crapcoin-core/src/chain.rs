@@ -292,29 +292,42 @@ impl Chain {
         }
         let blocks: Vec<Arc<CheckedBlock>> = blocks.into_iter().skip(skip).map(Arc::new).collect();
         let first = &blocks[0];
-        if let Some(outcome) = self.precheck(first).map_err(|e| (skip, e))? {
+        let outcome = match self.precheck(first) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                self.remember_segment(&blocks, 0, &e);
+                return Err((skip, e));
+            }
+        };
+        if let Some(outcome) = outcome {
             return Ok(outcome);
         }
         let parent = &self.entries[&first.header.prev_hash];
         let mut work = parent.work;
         let mut prev = &parent.block;
+        let mut failure = None;
         for (i, block) in blocks.iter().enumerate() {
-            let at = skip + i;
             if block.header.prev_hash != prev.hash() {
-                return Err((
-                    at,
-                    ValidationError::UnknownParent {
-                        parent: block.header.prev_hash,
-                    },
-                ));
+                let parent = block.header.prev_hash;
+                failure = Some((i, ValidationError::UnknownParent { parent }));
+                break;
             }
             if let Some(e) = self.invalid.get(&block.hash()) {
-                return Err((at, e.clone()));
+                failure = Some((i, e.clone()));
+                break;
             }
-            validate::check_header_link(&block.header, &prev.header, &self.params, now_ms)
-                .map_err(|e| (at, e))?;
+            if let Err(e) =
+                validate::check_header_link(&block.header, &prev.header, &self.params, now_ms)
+            {
+                failure = Some((i, e));
+                break;
+            }
             work = work.saturating_add(block.header.work());
             prev = block;
+        }
+        if let Some((i, e)) = failure {
+            self.remember_segment(&blocks, i, &e);
+            return Err((skip + i, e));
         }
         if work <= self.tip_work() {
             for block in blocks {
@@ -324,12 +337,26 @@ impl Chain {
             self.evict_side();
             return Ok(Outcome::Side);
         }
-        let (fork_height, mut branch) = self.path_from_active(first.header.prev_hash);
+        let (fork_height, mut branch) = self.path_from_active(blocks[0].header.prev_hash);
         let known = branch.len();
         branch.extend(blocks.iter().cloned());
-        let change = self
-            .connect_branch(fork_height, &branch)
-            .map_err(|(i, e)| (skip + i.saturating_sub(known), e))?;
+        let change = match self.connect_branch(fork_height, &branch) {
+            Ok(change) => change,
+            Err((i, e)) if i < known => {
+                // A known side block fails: forget it and what builds on
+                // it, the whole segment included.
+                self.invalidate(branch[i].hash(), &e);
+                let ancestor = ValidationError::InvalidAncestor {
+                    ancestor: blocks[0].header.prev_hash,
+                };
+                self.remember_segment(&blocks, 0, &ancestor);
+                return Err((skip, e));
+            }
+            Err((i, e)) => {
+                self.remember_segment(&blocks, i - known, &e);
+                return Err((skip + i - known, e));
+            }
+        };
         // `connect_branch` already made the new blocks active; give them entries.
         for block in blocks {
             let work = self.entries[&block.header.prev_hash].work + block.header.work();
@@ -464,6 +491,25 @@ impl Chain {
             disconnected,
             connected: branch.to_vec(),
         })
+    }
+
+    /// Remembers `blocks[from]` as invalid for `e` (unless `e` is
+    /// transient) and every later block of the run that builds on it as
+    /// having an invalid ancestor, as [`Chain::insert`] would.
+    fn remember_segment(&mut self, blocks: &[Arc<CheckedBlock>], from: usize, e: &ValidationError) {
+        if e.is_transient() {
+            return;
+        }
+        self.remember_invalid(blocks[from].hash(), e);
+        for pair in blocks[from..].windows(2) {
+            if pair[1].header.prev_hash != pair[0].hash() {
+                break;
+            }
+            let e = ValidationError::InvalidAncestor {
+                ancestor: pair[0].hash(),
+            };
+            self.remember_invalid(pair[1].hash(), &e);
+        }
     }
 
     /// Forgets `hash` and every descendant, remembering them as invalid.

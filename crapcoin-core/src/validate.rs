@@ -277,10 +277,19 @@ pub fn check_batch(
     params: &Params,
 ) -> Result<Vec<CheckedBlock>, (usize, ValidationError)> {
     let mut hashes = Vec::with_capacity(blocks.len());
+    let mut first_error = None;
     for (i, block) in blocks.iter().enumerate() {
-        hashes.push(check_without_signature(block, params).map_err(|e| (i, e))?);
+        match check_without_signature(block, params) {
+            Ok(hash) => hashes.push(hash),
+            Err(e) => {
+                first_error = Some((i, e));
+                break;
+            }
+        }
     }
-    let with_tx: Vec<(usize, &Transaction)> = blocks
+    // Signatures of the blocks before the first other failure: a bad one
+    // there is the first bad block, as checking one by one would find.
+    let with_tx: Vec<(usize, &Transaction)> = blocks[..hashes.len()]
         .iter()
         .enumerate()
         .filter_map(|(i, b)| b.tx.as_ref().map(|tx| (i, tx)))
@@ -290,6 +299,9 @@ pub fn check_batch(
         if let Err(bad) = tx::verify_batch(&params.chain_id(), &txs) {
             return Err((with_tx[bad].0, ValidationError::BadSignature));
         }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
     }
     Ok(blocks
         .into_iter()
