@@ -53,10 +53,31 @@ async fn start(
     nodes
 }
 
-/// Waits (bounded) until `want` transfers were accepted, mempools are empty
-/// and every node holds the same tip.
+/// Whether every transfer any node accepted is on `node`'s chain once.
+async fn all_included_once(node: &Handle, accepted: &Accepted) -> bool {
+    let all: HashSet<TxId> = accepted
+        .lock()
+        .expect("observer lock")
+        .values()
+        .flatten()
+        .copied()
+        .collect();
+    let mut count: HashMap<TxId, usize> = HashMap::new();
+    for block in node.chain().await {
+        if let Some(txid) = block.txid() {
+            *count.entry(txid).or_default() += 1;
+        }
+    }
+    all.iter().all(|t| count.get(t) == Some(&1))
+}
+
+/// Waits (bounded) until `want` transfers were accepted, all are on the
+/// chain once, and every node holds the same tip. Fork choice keeps the first-seen block
+/// on a tie, so a network that goes quiet on a tie stays split until the
+/// next block: as any longest-chain network, it settles by mining one more.
 async fn settle(nodes: &[Handle], accepted: &Accepted, want: usize, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
+    let mut quiet: Option<(Instant, Vec<u64>)> = None;
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let submitted: usize = accepted
@@ -66,8 +87,25 @@ async fn settle(nodes: &[Handle], accepted: &Accepted, want: usize, limit: Durat
             .map(HashSet::len)
             .sum();
         let tip = nodes[0].tip();
-        if submitted >= want && nodes.iter().all(|n| n.mempool_len() == 0 && n.tip() == tip) {
+        let done = submitted >= want;
+        if done
+            && nodes.iter().all(|n| n.tip() == tip)
+            && all_included_once(&nodes[0], accepted).await
+        {
             return true;
+        }
+        // Quiet (no height moved for a while) but split: mine one more.
+        let heights: Vec<u64> = nodes.iter().map(Handle::height).collect();
+        match &quiet {
+            Some((since, before)) if *before == heights => {
+                if since.elapsed() > Duration::from_secs(3) {
+                    if nodes.iter().any(|n| n.tip() != tip) {
+                        let _ = nodes[0].mine().await;
+                    }
+                    quiet = None;
+                }
+            }
+            _ => quiet = Some((Instant::now(), heights)),
         }
     }
     false

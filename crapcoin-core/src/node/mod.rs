@@ -105,6 +105,10 @@ pub struct Config {
     pub orphan_capacity: usize,
     /// Mempool bound.
     pub mempool_capacity: usize,
+    /// How long a transaction returned by another node's abandoned block
+    /// waits before this node mines it (`None`: never; its own
+    /// transactions are mined at once). See [`crate::mempool`].
+    pub remine_foreign: Option<Duration>,
     /// Block-tree bounds.
     pub limits: Limits,
     /// Most blocks served or fetched per page.
@@ -141,6 +145,7 @@ impl Config {
             maintenance_interval: Duration::from_secs(2),
             orphan_capacity: 256,
             mempool_capacity: 1024,
+            remine_foreign: None,
             limits: Limits::default(),
             page_limit: 500,
             outbox_capacity: 1024,
@@ -333,7 +338,7 @@ impl Builder {
             chain_id: self.params.chain_id(),
             inner: Mutex::new(Inner {
                 chain: Chain::with_limits(self.params.clone(), config.limits),
-                mempool: Mempool::new(config.mempool_capacity),
+                mempool: Mempool::with_grace(config.mempool_capacity, config.remine_foreign),
                 orphans: OrphanPool::new(config.orphan_capacity),
                 peers: Peers::new(config.max_peers),
                 tracked: HashMap::new(),
@@ -740,21 +745,40 @@ impl Handle {
     /// confirmed within [`Config::confirm_timeout`].
     pub async fn transfer(&self, to: Address, amount: u64) -> Result<Mined, TxError> {
         let (tx, rx) = oneshot::channel();
-        {
-            let inner = self.shared.lock();
-            let me = self.address();
-            let nonce = inner.mempool.next_nonce(inner.chain.state(), &me);
-            drop(inner);
-            let transaction = self.shared.wallet.transfer(
-                &self.shared.chain_id,
-                to,
-                amount,
-                self.shared.config.fee,
-                nonce,
-            );
-            self.shared.submit(transaction, Some(tx))?;
-        }
+        self.sign_and_submit(to, amount, Some(tx))?;
         self.confirm(rx).await
+    }
+
+    /// Signs a transfer from the node's wallet and queues it for mining,
+    /// without waiting for its block.
+    ///
+    /// # Errors
+    ///
+    /// [`TxError::Invalid`] (e.g. overspend) or [`TxError::Mempool`].
+    pub fn submit_transfer(&self, to: Address, amount: u64) -> Result<TxId, TxError> {
+        self.sign_and_submit(to, amount, None)
+    }
+
+    fn sign_and_submit(
+        &self,
+        to: Address,
+        amount: u64,
+        waiter: Option<oneshot::Sender<Mined>>,
+    ) -> Result<TxId, TxError> {
+        let nonce = {
+            let inner = self.shared.lock();
+            inner
+                .mempool
+                .next_nonce(inner.chain.state(), &self.address())
+        };
+        let transaction = self.shared.wallet.transfer(
+            &self.shared.chain_id,
+            to,
+            amount,
+            self.shared.config.fee,
+            nonce,
+        );
+        self.shared.submit(transaction, waiter)
     }
 
     /// Mines a coinbase-only block on the best tip and broadcasts it.

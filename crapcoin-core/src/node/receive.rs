@@ -177,7 +177,7 @@ impl Inner {
             let Some(tx) = &block.tx else { continue };
             let state = self.chain.state();
             if tx.nonce >= state.account(&tx.from).nonce
-                && let Ok(txid) = self.mempool.insert(tx.clone())
+                && let Ok(txid) = self.mempool.reinsert(tx.clone())
             {
                 self.tracked.entry(txid).or_default();
             }

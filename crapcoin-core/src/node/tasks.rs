@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::receive::Origin;
-use super::{AutoConfig, Handle, Mined, Shared, TxError, now_ms};
+use super::{AutoConfig, Handle, Mined, Shared, now_ms};
 use crate::behaviour::{Action, AutoAction, Forge};
 use crate::block::Block;
 use crate::mining;
@@ -84,9 +84,18 @@ async fn miner(shared: Arc<Shared>) {
             }
         };
         let Some(work) = work else {
+            // Foreign transactions become minable when their grace ends
+            // without anyone waking us: look again now and then.
+            let idle = match shared.config.remine_foreign {
+                Some(grace) if shared.lock().mempool.has_waiting_foreign() => {
+                    grace.max(Duration::from_millis(100)) / 2
+                }
+                _ => Duration::from_secs(3600),
+            };
             tokio::select! {
                 _ = shared.cancel.cancelled() => return,
                 _ = shared.mine_wake.notified() => continue,
+                _ = tokio::time::sleep(idle) => continue,
             }
         };
         let version = shared.tip_version.load(std::sync::atomic::Ordering::SeqCst);
@@ -208,10 +217,10 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             }
             continue;
         }
-        // Done only once every transfer made is mined: a transfer must never
-        // be left behind because its funding block was abandoned.
+        // After the last transfer, keep watching: a later reorg can hand a
+        // transfer back whose coins are gone, and it must not be left behind.
         if auto.max_transfers.is_some_and(|max| made >= max) {
-            return;
+            continue;
         }
         let action = {
             let mut rng = shared.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -221,9 +230,10 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             Some(AutoAction::Mine) => {
                 let _ = handle.mine().await;
             }
-            Some(AutoAction::Transfer { to, amount }) => match handle.transfer(to, amount).await {
-                Ok(_) | Err(TxError::Timeout | TxError::Dropped) => made += 1,
-                Err(TxError::ShuttingDown) => return,
+            // Submitted, not awaited: the checks above follow it to its
+            // block, and re-earn its coins if a reorg takes them.
+            Some(AutoAction::Transfer { to, amount }) => match handle.submit_transfer(to, amount) {
+                Ok(_) => made += 1,
                 Err(e) => {
                     tracing::debug!(node = %shared.config.name, error = %e, "auto transfer refused");
                 }
