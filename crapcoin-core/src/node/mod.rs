@@ -539,10 +539,13 @@ impl Handle {
         self.shared.status()
     }
 
-    /// The status as served to peers (after the behaviour's delay).
+    /// The status as served to peers: after the behaviour's delay, as the
+    /// behaviour answers it.
     pub async fn serve_status(&self) -> Status {
         self.serve_delay().await;
-        self.status()
+        self.shared
+            .behaviour
+            .serve_status(&self.shared.ctx(), self.status())
     }
 
     /// Height of the best chain.
