@@ -612,6 +612,7 @@ impl Handle {
     }
 
     /// [`Handle::receive_block`] from JSON bytes (size-capped, hash checked).
+    /// Bytes that are not a block count as invalid data from `from`.
     ///
     /// # Errors
     ///
@@ -625,6 +626,12 @@ impl Handle {
             Ok(block) => self.receive_block(block, from).await,
             Err(e) => {
                 self.shared.rejected(None, &e, from.as_ref());
+                // Garbage is invalid data like any invalid block: the
+                // sender loses standing (DESIGN §4), or a garbling peer
+                // could waste our parsing forever without consequence.
+                if let Some(peer) = &from {
+                    self.shared.strike(peer).await;
+                }
                 Err(e)
             }
         }
