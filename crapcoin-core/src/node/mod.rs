@@ -573,6 +573,11 @@ impl Handle {
         self.shared.lock().mempool.len()
     }
 
+    /// The transactions waiting to be mined, in no order (a copy).
+    pub fn mempool(&self) -> Vec<Transaction> {
+        self.shared.lock().mempool.iter().cloned().collect()
+    }
+
     /// Blocks waiting for their parent.
     pub fn orphan_count(&self) -> usize {
         self.shared.lock().orphans.len()
