@@ -60,7 +60,10 @@ const CATALOGUE: &[(&str, &str)] = &[
         "garbler",
         "sends truncated, mislabelled, random and oversize block bodies",
     ),
-    ("laggard", "answers every request late"),
+    (
+        "laggard",
+        "answers promptly at first, then every request late",
+    ),
     (
         "time_traveller",
         "stamps blocks ahead of time, some beyond the allowed lead",
@@ -177,21 +180,7 @@ pub fn build_with(name: &str, options: &Options) -> Result<Arc<dyn Behaviour>, U
         "time_traveller" => Arc::new(stupid::TimeTraveller::new(Duration::from_secs(90), every)),
         // Wiping every tick would leave it no time to resync.
         "amnesiac" => Arc::new(stupid::Amnesiac::new(every.saturating_mul(10))),
-        "random" => {
-            let inner = MALICIOUS
-                .iter()
-                .chain(STUPID)
-                .enumerate()
-                .map(|(i, member)| {
-                    let options = Options {
-                        seed: derive_seed(seed, i as u64 + 1),
-                        interval: every,
-                    };
-                    build_with(member, &options)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            Arc::new(random::Behaviour::new(seed, inner))
-        }
+        "random" => Arc::new(random(options)),
         "malicious" => return build_with(pick(MALICIOUS, seed), options),
         "stupid" => return build_with(pick(STUPID, seed), options),
         _ => {
@@ -201,6 +190,24 @@ pub fn build_with(name: &str, options: &Options) -> Result<Arc<dyn Behaviour>, U
         }
     };
     Ok(behaviour)
+}
+
+/// The `random` mix: every misbehaviour of both groups, each seeded from
+/// `options.seed`, one picked per decision.
+pub fn random(options: &Options) -> random::Behaviour {
+    let inner = MALICIOUS
+        .iter()
+        .chain(STUPID)
+        .enumerate()
+        .filter_map(|(i, member)| {
+            let options = Options {
+                seed: derive_seed(options.seed, i as u64 + 1),
+                interval: options.interval,
+            };
+            build_with(member, &options).ok()
+        })
+        .collect();
+    random::Behaviour::new(options.seed, inner)
 }
 
 /// The member of `group` that `seed` picks.

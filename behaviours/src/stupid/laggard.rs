@@ -1,7 +1,9 @@
-//! The laggard: answers every request, late.
+//! The laggard: a node whose link is dying. It answers promptly at first,
+//! then every request late.
 //!
-//! **Breaks** latency. Each status, chain, block and peer request waits
-//! [`Behaviour::new`]'s `delay` before being answered (at the default, far
+//! **Breaks** latency. After its first [`Behaviour::new`]'s `prompt`
+//! answers (enough for peers to take it on), each status, chain, block and
+//! peer request waits `delay` before being answered (at the default, far
 //! longer than any sensible call timeout). It still mines, publishes and
 //! relays normally.
 //!
@@ -9,27 +11,36 @@
 //! never stalls it, count consecutive failures, and drop a peer that keeps
 //! failing. Blocks the laggard pushes are still taken on their merits.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crapcoin_core::Context;
 
 /// The laggard. See the [module docs](self).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Behaviour {
     delay: Duration,
+    prompt: u64,
+    answered: AtomicU64,
 }
 
 impl Behaviour {
-    /// A laggard waiting `delay` before every answer.
-    pub fn new(delay: Duration) -> Self {
-        Self { delay }
+    /// A laggard answering its first `prompt` requests at once and waiting
+    /// `delay` before every later answer.
+    pub fn new(delay: Duration, prompt: u64) -> Self {
+        Self {
+            delay,
+            prompt,
+            answered: AtomicU64::new(0),
+        }
     }
 }
 
 impl Default for Behaviour {
-    /// Five seconds, more than twice the default call timeout.
+    /// Twenty prompt answers, then five seconds each: more than twice the
+    /// default call timeout.
     fn default() -> Self {
-        Self::new(Duration::from_secs(5))
+        Self::new(Duration::from_secs(5), 20)
     }
 }
 
@@ -39,6 +50,10 @@ impl crapcoin_core::Behaviour for Behaviour {
     }
 
     fn serve_delay(&self, _ctx: &Context<'_>) -> Duration {
-        self.delay
+        if self.answered.fetch_add(1, Ordering::Relaxed) < self.prompt {
+            Duration::ZERO
+        } else {
+            self.delay
+        }
     }
 }
