@@ -199,11 +199,14 @@ impl Plugin {
         if !path.is_file() {
             return Err(LoadError::NotFound { path });
         }
+        // An absolute path: a bare file name would make the platform loader
+        // search its library directories instead of opening this file.
+        let absolute = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         // SAFETY: loading a library runs its initialisers. A file that is
         // not a library is refused by the platform loader before any code
         // runs; a library is foreign code we chose to trust by loading it,
         // and Rust cdylibs have no initialisers beyond the platform's.
-        let library = unsafe { Library::new(&path) }.map_err(|e| LoadError::NotALibrary {
+        let library = unsafe { Library::new(&absolute) }.map_err(|e| LoadError::NotALibrary {
             path: path.clone(),
             detail: e.to_string(),
         })?;
