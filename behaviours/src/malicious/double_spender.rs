@@ -5,8 +5,8 @@
 //! and one to an accomplice, mines a block around each on the same tip and
 //! sends one block to half of its peers and the other block to the other
 //! half, so each half sees a different spend first. Once one spend has
-//! landed it pushes both transfers again on top of the chain, hoping a node
-//! forgets that their nonce is used.
+//! landed it pushes both transfers again on top of the chain for a few
+//! ticks, hoping a node forgets that their nonce is used.
 //!
 //! **An honest node must** accept both blocks only as competing branches,
 //! converge with the others on one of them by fork choice (most work, first
@@ -27,12 +27,16 @@ use crate::util::{Rng, derive_seed, lock};
 /// Ticks a raced pair may wait for one spend to land before it is given up.
 const MAX_WAIT_TICKS: u32 = 20;
 
+/// Ticks the spent pair is pushed again on top once one spend has landed.
+const MAX_RESENDS: u32 = 5;
+
 #[derive(Debug)]
 struct Race {
     /// The spends, both with this nonce.
     spends: [Transaction; 2],
     nonce: u64,
     waited: u32,
+    resent: u32,
 }
 
 /// The double spender. See the [module docs](self).
@@ -104,6 +108,7 @@ impl Behaviour {
             spends,
             nonce: account.nonce,
             waited: 0,
+            resent: 0,
         });
         actions
     }
@@ -129,10 +134,12 @@ impl crapcoin_core::Behaviour for Behaviour {
         let Some(mut race) = race else {
             return self.start_race(ctx);
         };
+        race.waited += 1;
         if ctx.account(&ctx.address()).nonce > race.nonce {
             // One spend landed: try both again on top, as if the nonce
-            // were still free.
-            return race
+            // were still free, for a few ticks (a node ahead of us only
+            // keeps them as side blocks; one at our height must refuse them).
+            let actions = race
                 .spends
                 .iter()
                 .map(|tx| {
@@ -141,8 +148,12 @@ impl crapcoin_core::Behaviour for Behaviour {
                     ))
                 })
                 .collect();
+            race.resent += 1;
+            if race.resent < MAX_RESENDS {
+                *lock(&self.race) = Some(race);
+            }
+            return actions;
         }
-        race.waited += 1;
         if race.waited < MAX_WAIT_TICKS {
             *lock(&self.race) = Some(race);
         }
