@@ -14,6 +14,7 @@
 //! | [`Behaviour::publish`] | what to send, to whom, after mining a block |
 //! | [`Behaviour::incoming`] | what to do with a block from a peer, before validation |
 //! | [`Behaviour::relay`] | what to send on after accepting a peer's block |
+//! | [`Behaviour::serve_status`] | what to answer for the node's status |
 //! | [`Behaviour::serve_blocks`] | what to answer for the chain and its pages |
 //! | [`Behaviour::serve_peers`] | what to answer for the peer list |
 //! | [`Behaviour::serve_delay`] | how long to wait before answering |
@@ -28,7 +29,7 @@ use rand::{Rng, RngCore};
 use crate::block::{Block, BlockHeader, CheckedBlock, tx_root};
 use crate::hash::{Address, BlockHash};
 use crate::mining;
-use crate::network::{Outgoing, Payload, PeerUrl};
+use crate::network::{Outgoing, Payload, PeerUrl, Status};
 use crate::node::Shared;
 use crate::params::Params;
 use crate::state::Account;
@@ -97,6 +98,13 @@ pub trait Behaviour: Send + Sync + 'static {
         peers.iter().map(|p| Outgoing::block(p, block)).collect()
     }
 
+    /// The answer to a status request from a peer. Honest: the true status.
+    /// A liar claims a height it does not have here, to lure peers into
+    /// syncing from it.
+    fn serve_status(&self, _ctx: &Context<'_>, honest: Status) -> Status {
+        honest
+    }
+
     /// The answer to a chain request starting at height `from` (`0` with
     /// the whole chain for `/blockchain`). Honest: the true blocks.
     fn serve_blocks(&self, _ctx: &Context<'_>, _from: u64, honest: Vec<Block>) -> Vec<Block> {
@@ -151,6 +159,9 @@ impl<B: Behaviour + ?Sized> Behaviour for Arc<B> {
     }
     fn relay(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
         (**self).relay(ctx, block, peers)
+    }
+    fn serve_status(&self, ctx: &Context<'_>, honest: Status) -> Status {
+        (**self).serve_status(ctx, honest)
     }
     fn serve_blocks(&self, ctx: &Context<'_>, from: u64, honest: Vec<Block>) -> Vec<Block> {
         (**self).serve_blocks(ctx, from, honest)

@@ -544,10 +544,13 @@ impl Handle {
         self.shared.status()
     }
 
-    /// The status as served to peers (after the behaviour's delay).
+    /// The status as served to peers: after the behaviour's delay, as the
+    /// behaviour answers it.
     pub async fn serve_status(&self) -> Status {
         self.serve_delay().await;
-        self.status()
+        self.shared
+            .behaviour
+            .serve_status(&self.shared.ctx(), self.status())
     }
 
     /// Height of the best chain.
@@ -573,6 +576,11 @@ impl Handle {
     /// Transactions waiting to be mined.
     pub fn mempool_len(&self) -> usize {
         self.shared.lock().mempool.len()
+    }
+
+    /// The transactions waiting to be mined, in no order (a copy).
+    pub fn mempool(&self) -> Vec<Transaction> {
+        self.shared.lock().mempool.iter().cloned().collect()
     }
 
     /// Blocks waiting for their parent.
@@ -614,6 +622,7 @@ impl Handle {
     }
 
     /// [`Handle::receive_block`] from JSON bytes (size-capped, hash checked).
+    /// Bytes that are not a block count as invalid data from `from`.
     ///
     /// # Errors
     ///
@@ -627,6 +636,12 @@ impl Handle {
             Ok(block) => self.receive_block(block, from).await,
             Err(e) => {
                 self.shared.rejected(None, &e, from.as_ref());
+                // Garbage is invalid data like any invalid block: the
+                // sender loses standing (DESIGN §4), or a garbling peer
+                // could waste our parsing forever without consequence.
+                if let Some(peer) = &from {
+                    self.shared.strike(peer).await;
+                }
                 Err(e)
             }
         }

@@ -110,8 +110,12 @@ impl Inner {
                     from: from.clone(),
                     best: false,
                 });
-                fx.store.push(block.clone());
-                fx.relay.push((block, from));
+                // Not relayed: a side block has passed no state checks
+                // (balances, nonces are checked only when a branch is
+                // connected), so it may be invalid, and peers rightly
+                // strike whoever sends them invalid blocks. Only blocks
+                // that joined our best chain, fully validated, go on.
+                fx.store.push(block);
                 Ok(BlockAck::Accepted)
             }
             Ok(Outcome::TipChanged(change)) => {
