@@ -3,10 +3,11 @@
 //!
 //! A plugin is an ordinary behaviour plus one macro call:
 //!
-//! ```ignore
+//! ```no_run
 //! struct LazyMiner;
-//! impl crapcoin_core::Behaviour for LazyMiner { /* … */ }
-//! behaviours::export_plugin!(|seed: u64| LazyMiner::new(seed));
+//! impl crapcoin_core::Behaviour for LazyMiner { /* overrides go here */ }
+//! behaviours::export_plugin!(|_seed: u64| LazyMiner);
+//! # fn main() {}
 //! ```
 //!
 //! [`export_plugin!`](crate::export_plugin) exports a [`Declaration`] under

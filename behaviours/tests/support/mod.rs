@@ -586,7 +586,11 @@ impl Run {
                     .collect();
                 (chain, c.state().clone())
             });
-            let minable = pending.iter().any(|t| {
+            // A node mines the transfers it accepted itself; copies of
+            // others' transfers returned by reorgs wait for their owner
+            // (crapcoin_core::mempool), so only its own count here.
+            let me = node.handle.address();
+            let minable = pending.iter().filter(|t| t.from == me).any(|t| {
                 let account = state.account(&t.from);
                 t.nonce == account.nonce && t.total().is_some_and(|n| n <= account.balance)
             });
