@@ -1,0 +1,106 @@
+//! The node's HTTP API (DESIGN.md §4), split by role as in warp's `todos`
+//! example:
+//!
+//! | module | role |
+//! | --- | --- |
+//! | [`filters`] | the routes: paths, methods, body limits, what each extracts |
+//! | [`handlers`] | what each route does with the node |
+//! | [`models`] | request and answer bodies, [`models::ApiError`], rejection recovery |
+//! | [`server`] | the accept loop: bounded connections, idle timeout, shutdown |
+//!
+//! Every handler answers; errors are answers too (`{"error", "reason"}`
+//! with a 4xx status), so only path and method mismatches go through warp's
+//! rejections, which [`models::recover`] turns into the same shape.
+
+pub mod filters;
+pub mod handlers;
+pub mod models;
+pub mod server;
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use crapcoin_core::{Block, Handle};
+
+use crate::metrics::Metrics;
+
+pub use filters::routes;
+
+/// What every handler needs: the node, the admin token, the counters and
+/// the cached full chain.
+#[derive(Debug)]
+pub struct App {
+    /// The node.
+    pub handle: Handle,
+    /// The token admin routes require (`None`: admin routes are disabled).
+    pub admin_token: Option<String>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// `GET /blockchain` as last served, and its JSON: served again as
+    /// long as the node would serve the same blocks (that is, until the tip
+    /// moves or the behaviour answers otherwise).
+    chain_cache: Mutex<Option<ChainCache>>,
+}
+
+#[derive(Debug)]
+struct ChainCache {
+    blocks: Vec<Block>,
+    json: Bytes,
+}
+
+impl App {
+    /// The state of the API of the node `handle`.
+    pub fn new(handle: Handle, admin_token: Option<String>, metrics: Arc<Metrics>) -> Arc<Self> {
+        Arc::new(Self {
+            handle,
+            admin_token,
+            metrics,
+            chain_cache: Mutex::new(None),
+        })
+    }
+
+    /// The JSON of `blocks` (the whole chain as served now), from the cache
+    /// when the same blocks were serialised last time.
+    ///
+    /// Comparing the blocks costs a memory compare; serialising them (hex,
+    /// JSON, hashing each header for its `hash` field) costs about ten
+    /// times more. Comparing, rather than keying on the tip alone, keeps a
+    /// lying behaviour's answers exactly as it gives them.
+    pub(crate) fn chain_json(&self, blocks: Vec<Block>) -> Result<Bytes, serde_json::Error> {
+        {
+            let cache = self.chain_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(cache) = cache.as_ref()
+                && cache.blocks == blocks
+            {
+                return Ok(cache.json.clone());
+            }
+        }
+        let json = Bytes::from(serde_json::to_vec(&blocks)?);
+        let mut cache = self.chain_cache.lock().unwrap_or_else(|p| p.into_inner());
+        *cache = Some(ChainCache {
+            blocks,
+            json: json.clone(),
+        });
+        Ok(json)
+    }
+}
+
+/// The route template of a path, for metrics and reports: a fixed, small
+/// set of labels whatever paths callers send.
+pub fn route_template(path: &str) -> &'static str {
+    match path {
+        "/status" => "/status",
+        "/blockchain" => "/blockchain",
+        "/blocks" => "/blocks",
+        "/block" => "/block",
+        "/peers" => "/peers",
+        "/transactions" => "/transactions",
+        "/metrics" => "/metrics",
+        "/transfer" => "/transfer",
+        "/mine" => "/mine",
+        "/admin/peers" => "/admin/peers",
+        p if p.starts_with("/block/") => "/block/{hash}",
+        p if p.starts_with("/balance/") => "/balance/{address}",
+        _ => "other",
+    }
+}
