@@ -127,23 +127,46 @@ pub struct Args {
     pub seed: Option<u64>,
 
     /// Network name (part of the genesis).
-    #[arg(long, default_value = "crapnet", help_heading = "Network (equal values share a genesis)")]
+    #[arg(
+        long,
+        default_value = "crapnet",
+        help_heading = "Network (equal values share a genesis)"
+    )]
     pub network: String,
 
     /// Leading zero bits of work per block.
-    #[arg(long, default_value_t = 12, value_name = "BITS", help_heading = "Network (equal values share a genesis)")]
+    #[arg(
+        long,
+        default_value_t = 12,
+        value_name = "BITS",
+        help_heading = "Network (equal values share a genesis)"
+    )]
     pub difficulty: u8,
 
     /// Coins minted per block.
-    #[arg(long, default_value_t = 50, help_heading = "Network (equal values share a genesis)")]
+    #[arg(
+        long,
+        default_value_t = 50,
+        help_heading = "Network (equal values share a genesis)"
+    )]
     pub block_reward: u64,
 
     /// Genesis time, ms since the Unix epoch.
-    #[arg(long, default_value_t = 1_764_000_000_000, value_name = "MS", help_heading = "Network (equal values share a genesis)")]
+    #[arg(
+        long,
+        default_value_t = 1_764_000_000_000,
+        value_name = "MS",
+        help_heading = "Network (equal values share a genesis)"
+    )]
     pub genesis_timestamp: u64,
 
     /// How far ahead of a node's clock a block's timestamp may be, in ms.
-    #[arg(long, default_value_t = 120_000, value_name = "MS", help_heading = "Network (equal values share a genesis)")]
+    #[arg(
+        long,
+        default_value_t = 120_000,
+        value_name = "MS",
+        help_heading = "Network (equal values share a genesis)"
+    )]
     pub max_future_ms: u64,
 
     /// HTTP connections open at most (idle ones are closed to make room).
@@ -151,7 +174,12 @@ pub struct Args {
     pub max_connections: usize,
 
     /// Idle HTTP connection timeout, in ms.
-    #[arg(long, default_value_t = 30_000, value_name = "MS", help_heading = "Server")]
+    #[arg(
+        long,
+        default_value_t = 30_000,
+        value_name = "MS",
+        help_heading = "Server"
+    )]
     pub idle_timeout_ms: u64,
 
     /// Tokio worker threads (1: the current-thread runtime, the fastest
@@ -160,11 +188,21 @@ pub struct Args {
     pub threads: usize,
 
     /// Reports for Sauron queued at most (more are dropped and counted).
-    #[arg(long, default_value_t = 4096, value_name = "N", help_heading = "Reporting")]
+    #[arg(
+        long,
+        default_value_t = 4096,
+        value_name = "N",
+        help_heading = "Reporting"
+    )]
     pub report_queue: usize,
 
     /// Reports per batch sent to Sauron.
-    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Reporting")]
+    #[arg(
+        long,
+        default_value_t = 256,
+        value_name = "N",
+        help_heading = "Reporting"
+    )]
     pub report_batch: usize,
 }
 
@@ -220,8 +258,8 @@ mod tests {
 
     #[test]
     fn unknown_behaviours_are_usage_errors() {
-        let err = Args::try_parse_from(["crapcoin-node", "--behaviour", "sneaky"])
-            .expect_err("refused");
+        let err =
+            Args::try_parse_from(["crapcoin-node", "--behaviour", "sneaky"]).expect_err("refused");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         assert!(err.to_string().contains("unknown behaviour"), "{err}");
     }

@@ -100,7 +100,10 @@ pub fn parse_blocks(bytes: &[u8], max: usize) -> Result<Vec<Block>, NetError> {
         )));
     }
     wire.into_iter()
-        .map(|b| b.into_block().map_err(|e| NetError::BadResponse(e.to_string())))
+        .map(|b| {
+            b.into_block()
+                .map_err(|e| NetError::BadResponse(e.to_string()))
+        })
         .collect()
 }
 
@@ -139,9 +142,7 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(net_error)? {
         if body.len() + chunk.len() > cap {
-            return Err(NetError::BadResponse(format!(
-                "answer over {cap} bytes"
-            )));
+            return Err(NetError::BadResponse(format!("answer over {cap} bytes")));
         }
         body.extend_from_slice(&chunk);
     }
@@ -211,7 +212,8 @@ impl crapcoin_core::Network for Client {
     }
 
     async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {
-        self.get_json(format!("{to}/status"), MAX_STATUS_BYTES).await
+        self.get_json(format!("{to}/status"), MAX_STATUS_BYTES)
+            .await
     }
 
     async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {
@@ -225,7 +227,9 @@ impl crapcoin_core::Network for Client {
     }
 
     async fn block(&self, to: &PeerUrl, hash: &BlockHash) -> Result<Option<Block>, NetError> {
-        let response = self.send(self.http.get(format!("{to}/block/{hash}"))).await?;
+        let response = self
+            .send(self.http.get(format!("{to}/block/{hash}")))
+            .await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -238,8 +242,9 @@ impl crapcoin_core::Network for Client {
     }
 
     async fn peers(&self, to: &PeerUrl) -> Result<Vec<PeerUrl>, NetError> {
-        let urls: Vec<serde_json::Value> =
-            self.get_json(format!("{to}/peers"), MAX_PEERS_BYTES).await?;
+        let urls: Vec<serde_json::Value> = self
+            .get_json(format!("{to}/peers"), MAX_PEERS_BYTES)
+            .await?;
         // One bad entry does not spoil the others.
         Ok(urls
             .into_iter()
@@ -289,14 +294,11 @@ impl crapcoin_core::Tracker for Tracker {
     }
 
     async fn sample(&self, me: &PeerUrl, count: usize) -> Result<Vec<PeerUrl>, NetError> {
-        let request = self
-            .client
-            .http
-            .get(format!(
-                "{}/api/peers?count={count}&exclude={}",
-                self.base,
-                query_escape(me.as_str())
-            ));
+        let request = self.client.http.get(format!(
+            "{}/api/peers?count={count}&exclude={}",
+            self.base,
+            query_escape(me.as_str())
+        ));
         let response = self.client.send(request).await?;
         let bytes = read_ok(response, MAX_PEERS_BYTES).await?;
         let entries: Vec<serde_json::Value> =

@@ -104,10 +104,6 @@ pub struct RequestReport {
 /// What the eye reports.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "reports are moved into the queue once; boxing would allocate for each"
-)]
 pub enum Report {
     /// A request served.
     Request(RequestReport),
@@ -495,7 +491,10 @@ where
             if let Some(eye) = &watcher.eye {
                 let (excerpt, request_bytes) = {
                     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-                    (String::from_utf8_lossy(&seen.bytes).into_owned(), seen.total)
+                    (
+                        String::from_utf8_lossy(&seen.bytes).into_owned(),
+                        seen.total,
+                    )
                 };
                 eye.report(Report::Request(RequestReport {
                     at_ms: now_ms(),

@@ -21,7 +21,10 @@ fn main() -> anyhow::Result<()> {
         builder.worker_threads(args.threads);
         builder
     };
-    let runtime = runtime.enable_all().build().context("building the runtime")?;
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
     runtime.block_on(async {
         let running = crapcoin_node::run::start(&args).await?;
         {

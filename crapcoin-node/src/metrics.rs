@@ -128,7 +128,10 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         let status = handle.status();
         let gauge = |out: &mut String, name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         };
         let counter = |out: &mut String, name: &str, help: &str, value: &AtomicU64| {
             let _ = writeln!(
@@ -137,8 +140,18 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             );
         };
-        gauge(&mut out, "crapcoin_height", "Height of the best chain.", status.height);
-        gauge(&mut out, "crapcoin_peers", "Peers in the peer table.", status.peers as u64);
+        gauge(
+            &mut out,
+            "crapcoin_height",
+            "Height of the best chain.",
+            status.height,
+        );
+        gauge(
+            &mut out,
+            "crapcoin_peers",
+            "Peers in the peer table.",
+            status.peers as u64,
+        );
         gauge(
             &mut out,
             "crapcoin_orphans",
@@ -163,7 +176,12 @@ impl Metrics {
             "Idle connections closed to make room.",
             &self.connections_evicted,
         );
-        counter(&mut out, "crapcoin_blocks_mined_total", "Blocks this node mined.", &self.blocks_mined);
+        counter(
+            &mut out,
+            "crapcoin_blocks_mined_total",
+            "Blocks this node mined.",
+            &self.blocks_mined,
+        );
         counter(
             &mut out,
             "crapcoin_blocks_accepted_total",
@@ -187,15 +205,30 @@ impl Metrics {
                 count.load(Ordering::Relaxed)
             );
         }
-        counter(&mut out, "crapcoin_reorgs_total", "Switches of the best chain to another branch.", &self.reorgs);
+        counter(
+            &mut out,
+            "crapcoin_reorgs_total",
+            "Switches of the best chain to another branch.",
+            &self.reorgs,
+        );
         counter(
             &mut out,
             "crapcoin_reorg_blocks_total",
             "Blocks rolled back by reorgs.",
             &self.reorg_blocks,
         );
-        counter(&mut out, "crapcoin_peers_added_total", "Peers added.", &self.peers_added);
-        counter(&mut out, "crapcoin_peers_dropped_total", "Peers dropped.", &self.peers_dropped);
+        counter(
+            &mut out,
+            "crapcoin_peers_added_total",
+            "Peers added.",
+            &self.peers_added,
+        );
+        counter(
+            &mut out,
+            "crapcoin_peers_dropped_total",
+            "Peers dropped.",
+            &self.peers_dropped,
+        );
         counter(
             &mut out,
             "crapcoin_transfers_submitted_total",
@@ -265,7 +298,8 @@ impl Observer for Metrics {
             }
             Event::Reorg { depth, .. } => {
                 bump(&self.reorgs);
-                self.reorg_blocks.fetch_add(*depth as u64, Ordering::Relaxed);
+                self.reorg_blocks
+                    .fetch_add(*depth as u64, Ordering::Relaxed);
             }
             Event::PeerAdded { .. } => bump(&self.peers_added),
             Event::PeerDropped { .. } => bump(&self.peers_dropped),

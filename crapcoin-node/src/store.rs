@@ -131,7 +131,8 @@ impl crapcoin_core::Store for Store {
         let mut blocks = Vec::with_capacity(rows.len());
         for row in rows {
             let body: &[u8] = row.try_get(0).map_err(store_error)?;
-            let block = Block::decode(body).map_err(|e| store_error(CorruptBlock(e.to_string())))?;
+            let block =
+                Block::decode(body).map_err(|e| store_error(CorruptBlock(e.to_string())))?;
             blocks.push(block);
         }
         let rows = sqlx::query("SELECT url FROM peers")

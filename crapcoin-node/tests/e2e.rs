@@ -32,7 +32,12 @@ async fn metric(client: &reqwest::Client, node: &Proc, line_prefix: &str) -> u64
 
 /// Waits (bounded) until every node reports the same tip at `height` or
 /// more; returns that tip.
-async fn converged(client: &reqwest::Client, nodes: &[&Proc], height: u64, limit: Duration) -> String {
+async fn converged(
+    client: &reqwest::Client,
+    nodes: &[&Proc],
+    height: u64,
+    limit: Duration,
+) -> String {
     let last = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let ok = eventually(limit, || {
         let client = client.clone();
@@ -66,10 +71,23 @@ async fn three_nodes_gossip_blocks_and_transfers() {
     let n1 = Proc::start(dirs[1].path(), &["--peer".into(), n0.url.clone()]);
     let n2 = Proc::start(
         dirs[2].path(),
-        &["--peer".into(), n0.url.clone(), "--peer".into(), n1.url.clone()],
+        &[
+            "--peer".into(),
+            n0.url.clone(),
+            "--peer".into(),
+            n1.url.clone(),
+        ],
     );
     converged(&client, &[&n0, &n1, &n2], 5, Duration::from_secs(20)).await;
-    assert!(metric(&client, &n0, "crapcoin_requests_total{route=\"/blockchain\"").await >= 2);
+    assert!(
+        metric(
+            &client,
+            &n0,
+            "crapcoin_requests_total{route=\"/blockchain\""
+        )
+        .await
+            >= 2
+    );
     assert!(
         eventually(Duration::from_secs(20), || async {
             status(&client, &n0).await["peers"] == 2
@@ -102,8 +120,14 @@ async fn three_nodes_gossip_blocks_and_transfers() {
     assert_eq!(tip, hash);
 
     // A transfer from n1 to n2 moves the balance on all three.
-    let from = status(&client, &n1).await["address"].as_str().expect("address").to_owned();
-    let to = status(&client, &n2).await["address"].as_str().expect("address").to_owned();
+    let from = status(&client, &n1).await["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    let to = status(&client, &n2).await["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
     let before = get(&client, &format!("{}/balance/{from}", n0.url)).await["balance"]
         .as_u64()
         .expect("balance");
@@ -121,7 +145,12 @@ async fn three_nodes_gossip_blocks_and_transfers() {
         assert_eq!(received["balance"], 7, "on {}", node.url);
         let sent = get(&client, &format!("{}/balance/{from}", node.url)).await;
         // n1 paid 7 + a fee of 1, and mined the block holding it: +50 +1.
-        assert_eq!(sent["balance"].as_u64(), Some(before - 8 + 51), "on {}", node.url);
+        assert_eq!(
+            sent["balance"].as_u64(),
+            Some(before - 8 + 51),
+            "on {}",
+            node.url
+        );
         assert_eq!(sent["nonce"], 1);
     }
     // SIGTERM stops each cleanly.
@@ -135,7 +164,12 @@ async fn a_fourth_node_joins_and_syncs_a_2000_block_chain() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
     let seed = Proc::start(dirs[0].path(), &[]);
-    let (code, answer) = admin(&client, &format!("{}/mine", seed.url), json!({"count": 2000})).await;
+    let (code, answer) = admin(
+        &client,
+        &format!("{}/mine", seed.url),
+        json!({"count": 2000}),
+    )
+    .await;
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["height"], 2000);
     let joiner = Proc::start(dirs[1].path(), &["--peer".into(), seed.url.clone()]);
@@ -144,7 +178,12 @@ async fn a_fourth_node_joins_and_syncs_a_2000_block_chain() {
     // Long chains go by pages of GET /blocks (500 each), not in one piece.
     assert!(metric(&client, &seed, "crapcoin_requests_total{route=\"/blocks\"").await >= 4);
     assert_eq!(
-        metric(&client, &seed, "crapcoin_requests_total{route=\"/blockchain\"").await,
+        metric(
+            &client,
+            &seed,
+            "crapcoin_requests_total{route=\"/blockchain\""
+        )
+        .await,
         0
     );
 }
@@ -154,7 +193,12 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
     let miner = Proc::start(dirs[0].path(), &[]);
-    let (code, _) = admin(&client, &format!("{}/mine", miner.url), json!({"count": 20})).await;
+    let (code, _) = admin(
+        &client,
+        &format!("{}/mine", miner.url),
+        json!({"count": 20}),
+    )
+    .await;
     assert_eq!(code, 200);
     let victim = Proc::start(dirs[1].path(), &["--peer".into(), miner.url.clone()]);
     converged(&client, &[&miner, &victim], 20, Duration::from_secs(20)).await;
@@ -195,7 +239,9 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
                     .send()
                     .await;
                 let Ok(response) = sent else { break };
-                let Ok(body) = response.bytes().await else { break };
+                let Ok(body) = response.bytes().await else {
+                    break;
+                };
                 let answer: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 if answer["result"] != "accepted" {
                     break;
@@ -211,7 +257,11 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
     victim.kill();
     mining.await.expect("mining finished");
     let acknowledged = pushing.await.expect("pushing finished");
-    assert!(acknowledged.len() > 3, "only {} blocks pushed", acknowledged.len());
+    assert!(
+        acknowledged.len() > 3,
+        "only {} blocks pushed",
+        acknowledged.len()
+    );
 
     // Restart on the same data directory and port, without --peer: the
     // peer must come from the database.
@@ -231,13 +281,25 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
         assert_eq!(found.status(), 200, "acknowledged block {hash} lost");
     }
     let peers = get(&client, &format!("{}/peers", restarted.url)).await;
-    assert_eq!(peers, json!([miner.url]), "peers restored from the database");
+    assert_eq!(
+        peers,
+        json!([miner.url]),
+        "peers restored from the database"
+    );
     // It catches up with what it missed, and follows new blocks.
     let (code, _) = admin(&client, &format!("{}/mine", miner.url), json!({})).await;
     assert_eq!(code, 200);
-    let height = status(&client, &miner).await["height"].as_u64().expect("height");
+    let height = status(&client, &miner).await["height"]
+        .as_u64()
+        .expect("height");
     assert!(height > 20);
-    converged(&client, &[&miner, &restarted], height, Duration::from_secs(30)).await;
+    converged(
+        &client,
+        &[&miner, &restarted],
+        height,
+        Duration::from_secs(30),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

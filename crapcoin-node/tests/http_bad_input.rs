@@ -16,7 +16,11 @@ use warp::Filter;
 
 /// The node's wallet, a funded outsider's and a pauper's addresses.
 fn wallets() -> (Wallet, Wallet, Wallet) {
-    (Wallet::from_seed(1), Wallet::from_seed(2), Wallet::from_seed(3))
+    (
+        Wallet::from_seed(1),
+        Wallet::from_seed(2),
+        Wallet::from_seed(3),
+    )
 }
 
 fn everyone() -> Vec<Address> {
@@ -55,7 +59,10 @@ async fn malformed_json_wrong_types_and_missing_fields_are_refused() {
     let mut tx_wrong: Value = serde_json::to_value(&tx).expect("json");
     tx_wrong["amount"] = json!(-5);
     let mut tx_missing: Value = serde_json::to_value(&tx).expect("json");
-    tx_missing.as_object_mut().expect("object").remove("signature");
+    tx_missing
+        .as_object_mut()
+        .expect("object")
+        .remove("signature");
     for body in [
         b"nope".to_vec(),
         tx_wrong.to_string().into_bytes(),
@@ -160,7 +167,11 @@ async fn blocks_failing_context_free_checks_are_refused() {
                 .mine(),
             "overflow",
         ),
-        ("wrong height", node.forge(miner).height(9).mine(), "bad_height"),
+        (
+            "wrong height",
+            node.forge(miner).height(9).mine(),
+            "bad_height",
+        ),
         (
             "wrong genesis",
             node.forge(miner)
@@ -218,7 +229,10 @@ async fn blocks_failing_state_checks_are_refused() {
     // A replayed transaction: include a transfer once, then the same again.
     let tx = node.sign(&me, miner, 5, 1, 0);
     let first = node.forge(miner).tx(tx.clone()).mine();
-    assert_eq!(node.post_block(&first).await, (200, json!({"result": "accepted"})));
+    assert_eq!(
+        node.post_block(&first).await,
+        (200, json!({"result": "accepted"}))
+    );
     let after_first = node.snapshot(&everyone());
     assert_eq!(after_first.balances[0].0, balance - 6);
     let replay = node.forge(miner).tx(tx).mine();
@@ -411,7 +425,11 @@ async fn block_lookups_with_bad_or_unknown_hashes() {
         async move { node.call(warp::test::request().path(&path)).await }
     };
     assert_refused(&get("/block/not-hex".into()).await, 400, "bad_hash_format");
-    assert_refused(&get(format!("/block/{}", "zz".repeat(32))).await, 400, "bad_hash_format");
+    assert_refused(
+        &get(format!("/block/{}", "zz".repeat(32))).await,
+        400,
+        "bad_hash_format",
+    );
     assert_refused(&get("/block/abcd".into()).await, 400, "bad_hash_format");
     assert_refused(
         &get(format!("/block/{}", BlockHash([5; 32]))).await,
@@ -532,7 +550,11 @@ async fn a_duplicate_block_is_answered_as_duplicate_and_not_relayed_again() {
         );
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(pushed.load(Ordering::SeqCst), 1, "duplicates are not relayed");
+    assert_eq!(
+        pushed.load(Ordering::SeqCst),
+        1,
+        "duplicates are not relayed"
+    );
     assert_eq!(node.snapshot(&everyone()), before);
     let _ = stop.send(());
     node.stop().await;
@@ -599,8 +621,8 @@ async fn announcements_of_garbage_ourselves_or_the_silent_are_not_kept() {
 
 #[tokio::test]
 async fn many_idle_connections_are_bounded_and_others_still_served() {
-    use crapcoin_node::cli::Args;
     use clap::Parser;
+    use crapcoin_node::cli::Args;
     use tokio::io::AsyncReadExt;
 
     let args = Args::try_parse_from([
@@ -651,5 +673,54 @@ async fn many_idle_connections_are_bounded_and_others_still_served() {
     assert!(closed >= 64 - 8, "only {closed} idle connections closed");
     assert_eq!(running.handle().status(), before);
     drop(idle);
+    running.shutdown().await;
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_after_the_idle_timeout() {
+    use clap::Parser;
+    use crapcoin_node::cli::Args;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let args = Args::try_parse_from([
+        "crapcoin-node",
+        "--difficulty",
+        "4",
+        "--idle-timeout-ms",
+        "300",
+    ])
+    .expect("args");
+    let running = crapcoin_node::run::start(&args).await.expect("starts");
+    let mut silent = tokio::net::TcpStream::connect(running.addr())
+        .await
+        .expect("connects");
+    // A kept-alive connection after one request, then silence.
+    let mut kept = tokio::net::TcpStream::connect(running.addr())
+        .await
+        .expect("connects");
+    kept.write_all(b"GET /status HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .expect("writes");
+    let mut buf = vec![0u8; 4096];
+    let n = kept.read(&mut buf).await.expect("reads");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    for stream in [&mut silent, &mut kept] {
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "an idle connection stayed open");
+    }
+    assert!(
+        eventually(Duration::from_secs(2), || async {
+            running.metrics().connections_open() == 0
+        })
+        .await
+    );
     running.shutdown().await;
 }

@@ -26,7 +26,11 @@ struct Received {
 /// 127.0.0.1; each events answer waits `delay` first.
 async fn sauron(
     delay: Duration,
-) -> (String, Arc<Mutex<Received>>, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    String,
+    Arc<Mutex<Received>>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let received = Arc::new(Mutex::new(Received::default()));
     let events = {
         let received = received.clone();
@@ -103,8 +107,16 @@ async fn every_request_and_event_reaches_sauron() {
     let node = start(&["--tracker", &sauron_url]).await;
     let url = node.listen_url();
     let client = client();
-    client.get(format!("{url}/status")).send().await.expect("answers");
-    client.get(format!("{url}/nowhere")).send().await.expect("answers");
+    client
+        .get(format!("{url}/status"))
+        .send()
+        .await
+        .expect("answers");
+    client
+        .get(format!("{url}/nowhere"))
+        .send()
+        .await
+        .expect("answers");
     client
         .post(format!("{url}/block"))
         .header("x-crapcoin-peer", "http://127.0.0.1:1")
@@ -149,7 +161,12 @@ async fn every_request_and_event_reaches_sauron() {
     assert_eq!(garbage["excerpt"], "definitely not a block");
     assert_eq!(garbage["request_bytes"], 22);
     assert_eq!(garbage["peer"], "http://127.0.0.1:1");
-    assert!(garbage["caller"].as_str().expect("caller").starts_with("127.0.0.1:"));
+    assert!(
+        garbage["caller"]
+            .as_str()
+            .expect("caller")
+            .starts_with("127.0.0.1:")
+    );
     assert!(garbage["latency_us"].is_u64());
     assert!(garbage["response_bytes"].as_u64().expect("size") > 0);
     {
@@ -169,8 +186,14 @@ async fn every_request_and_event_reaches_sauron() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("crapcoin_requests_total{route=\"/status\",method=\"GET\",status=\"200\"} 1"));
-    assert!(metrics.contains("crapcoin_requests_total{route=\"other\",method=\"GET\",status=\"404\"} 1"));
+    assert!(
+        metrics
+            .contains("crapcoin_requests_total{route=\"/status\",method=\"GET\",status=\"200\"} 1")
+    );
+    assert!(
+        metrics
+            .contains("crapcoin_requests_total{route=\"other\",method=\"GET\",status=\"404\"} 1")
+    );
     assert!(metrics.contains("crapcoin_blocks_rejected_total{reason=\"malformed\"} 1"));
     assert!(metrics.contains("crapcoin_height 1"));
     assert!(metrics.contains("crapcoin_reports_dropped_total 0"));
@@ -211,7 +234,15 @@ async fn a_slow_or_absent_sauron_never_slows_the_node() {
     };
     let absent_url = format!("http://{absent}");
     for sauron in [slow_url.as_str(), absent_url.as_str()] {
-        let node = start(&["--sauron", sauron, "--report-queue", "8", "--report-batch", "4"]).await;
+        let node = start(&[
+            "--sauron",
+            sauron,
+            "--report-queue",
+            "8",
+            "--report-batch",
+            "4",
+        ])
+        .await;
         let url = node.listen_url();
         let slowest = hammer(&url, 300).await;
         assert!(
@@ -226,10 +257,16 @@ async fn a_slow_or_absent_sauron_never_slows_the_node() {
             .text()
             .await
             .expect("text");
-        assert!(dropped(&text) > 0, "no drop counted with sauron at {sauron}");
+        assert!(
+            dropped(&text) > 0,
+            "no drop counted with sauron at {sauron}"
+        );
         let started = Instant::now();
         node.shutdown().await;
-        assert!(started.elapsed() < Duration::from_secs(10), "shutdown waited for sauron");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "shutdown waited for sauron"
+        );
     }
     let _ = stop.send(());
 }

@@ -62,20 +62,22 @@ pub async fn blocks(query: BlocksQuery, app: Arc<App>) -> Response {
 /// `GET /block/{hash}`: 400 for a hash that is not 64 hex digits, 404 for
 /// an unknown one.
 pub async fn block(hash: String, app: Arc<App>) -> Response {
-    answer(async {
-        let hash: BlockHash = hash
-            .parse()
-            .map_err(|e| ApiError::bad_request("bad_hash_format", e))?;
-        match app.handle.block(&hash).await {
-            Some(block) => Ok(json(&block)),
-            None => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_block",
-                format!("no block {hash}"),
-            )),
+    answer(
+        async {
+            let hash: BlockHash = hash
+                .parse()
+                .map_err(|e| ApiError::bad_request("bad_hash_format", e))?;
+            match app.handle.block(&hash).await {
+                Some(block) => Ok(json(&block)),
+                None => Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_block",
+                    format!("no block {hash}"),
+                )),
+            }
         }
-    }
-    .await)
+        .await,
+    )
 }
 
 /// The peer a gossiped block names in its header, when that name is
@@ -110,12 +112,14 @@ pub async fn post_block(
     body: Bytes,
     app: Arc<App>,
 ) -> Response {
-    answer(async {
-        let from = claimed_peer(peer.as_deref(), caller)?;
-        let result = app.handle.receive_block_json(&body, from).await?;
-        Ok(json(&AckAnswer { result }))
-    }
-    .await)
+    answer(
+        async {
+            let from = claimed_peer(peer.as_deref(), caller)?;
+            let result = app.handle.receive_block_json(&body, from).await?;
+            Ok(json(&AckAnswer { result }))
+        }
+        .await,
+    )
 }
 
 /// `GET /peers`.
@@ -126,12 +130,14 @@ pub async fn peers(app: Arc<App>) -> Response {
 /// `POST /peers {"url"}`: a node announcing itself; kept only if it
 /// answers with our genesis, is not us and not banned.
 pub async fn announce(body: Bytes, app: Arc<App>) -> Response {
-    answer(async {
-        let Announce { url } = parse_json(&body)?;
-        app.handle.announce(url).await?;
-        Ok(json(&serde_json::json!({ "result": "added" })))
-    }
-    .await)
+    answer(
+        async {
+            let Announce { url } = parse_json(&body)?;
+            app.handle.announce(url).await?;
+            Ok(json(&serde_json::json!({ "result": "added" })))
+        }
+        .await,
+    )
 }
 
 /// `POST /transactions`: a signed transaction for this node to mine.
@@ -173,7 +179,9 @@ pub async fn metrics(app: Arc<App>) -> Response {
 fn authorize(app: &App, header: Option<&str>) -> Result<(), ApiError> {
     let unauthorized = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why);
     let Some(token) = &app.admin_token else {
-        return Err(unauthorized("admin routes are disabled (no admin token set)"));
+        return Err(unauthorized(
+            "admin routes are disabled (no admin token set)",
+        ));
     };
     let given = header
         .and_then(|h| h.strip_prefix("Bearer "))
@@ -188,49 +196,108 @@ fn authorize(app: &App, header: Option<&str>) -> Result<(), ApiError> {
 /// `POST /transfer {"to", "amount"}` (admin): signs from the node's
 /// wallet, mines, broadcasts; answers the block's `hash` and `height`.
 pub async fn transfer(auth: Option<String>, body: Bytes, app: Arc<App>) -> Response {
-    answer(async {
-        authorize(&app, auth.as_deref())?;
-        let TransferRequest { to, amount } = parse_json(&body)?;
-        let mined = app.handle.transfer(to, amount).await?;
-        Ok(json(&mined))
-    }
-    .await)
+    answer(
+        async {
+            authorize(&app, auth.as_deref())?;
+            let TransferRequest { to, amount } = parse_json(&body)?;
+            let mined = app.handle.transfer(to, amount).await?;
+            Ok(json(&mined))
+        }
+        .await,
+    )
 }
 
 /// `POST /mine` (admin), optional body `{"count": N}`: mines coinbase-only
 /// blocks; answers the last one's `hash` and `height`.
 pub async fn mine(auth: Option<String>, body: Bytes, app: Arc<App>) -> Response {
-    answer(async {
-        authorize(&app, auth.as_deref())?;
-        let request: MineRequest = if body.is_empty() {
-            MineRequest::default()
-        } else {
-            parse_json(&body)?
-        };
-        let count = request.count.unwrap_or(1);
-        if count == 0 || count > MAX_MINE_COUNT {
-            return Err(ApiError::bad_request(
-                "bad_count",
-                format!("count must be 1..={MAX_MINE_COUNT}"),
-            ));
+    answer(
+        async {
+            authorize(&app, auth.as_deref())?;
+            let request: MineRequest = if body.is_empty() {
+                MineRequest::default()
+            } else {
+                parse_json(&body)?
+            };
+            let count = request.count.unwrap_or(1);
+            if count == 0 || count > MAX_MINE_COUNT {
+                return Err(ApiError::bad_request(
+                    "bad_count",
+                    format!("count must be 1..={MAX_MINE_COUNT}"),
+                ));
+            }
+            let mut last = app.handle.mine().await?;
+            for _ in 1..count {
+                last = app.handle.mine().await?;
+            }
+            Ok(json(&last))
         }
-        let mut last = app.handle.mine().await?;
-        for _ in 1..count {
-            last = app.handle.mine().await?;
-        }
-        Ok(json(&last))
-    }
-    .await)
+        .await,
+    )
 }
 
 /// `POST /admin/peers {"url"}` (admin): adds a peer as the operator asks
 /// (same checks as an announcement) and announces this node to it.
 pub async fn add_peer(auth: Option<String>, body: Bytes, app: Arc<App>) -> Response {
-    answer(async {
-        authorize(&app, auth.as_deref())?;
-        let Announce { url } = parse_json(&body)?;
-        app.handle.add_peer(url).await?;
-        Ok(json(&serde_json::json!({ "result": "added" })))
+    answer(
+        async {
+            authorize(&app, auth.as_deref())?;
+            let Announce { url } = parse_json(&body)?;
+            app.handle.add_peer(url).await?;
+            Ok(json(&serde_json::json!({ "result": "added" })))
+        }
+        .await,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(ip: &str) -> Option<Caller> {
+        Some(Caller(format!("{ip}:5000").parse().expect("addr")))
     }
-    .await)
+
+    #[test]
+    fn a_peer_header_naming_another_host_is_not_believed() {
+        let cases = [
+            ("no header", None, caller("127.0.0.1"), Ok(None)),
+            (
+                "same host",
+                Some("http://127.0.0.1:9"),
+                caller("127.0.0.1"),
+                Ok(Some("http://127.0.0.1:9")),
+            ),
+            (
+                "another host",
+                Some("http://127.0.0.2:9"),
+                caller("127.0.0.1"),
+                Ok(None),
+            ),
+            (
+                "a host name cannot be checked",
+                Some("http://node.example:9"),
+                caller("127.0.0.1"),
+                Ok(Some("http://node.example:9")),
+            ),
+            (
+                "no socket (in-process)",
+                Some("http://127.0.0.2:9"),
+                None,
+                Ok(Some("http://127.0.0.2:9")),
+            ),
+            (
+                "garbage",
+                Some("ftp://x"),
+                caller("127.0.0.1"),
+                Err("bad_peer_url"),
+            ),
+        ];
+        for (name, header, caller, want) in cases {
+            let got = claimed_peer(header, caller)
+                .map(|url| url.map(|u| u.to_string()))
+                .map_err(|e| e.reason);
+            let want = want.map(|url| url.map(str::to_owned));
+            assert_eq!(got, want, "{name}");
+        }
+    }
 }

@@ -104,3 +104,39 @@ pub fn route_template(path: &str) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crapcoin_core::{Node, Params};
+
+    #[tokio::test]
+    async fn the_chain_json_is_reused_until_the_blocks_change() {
+        let handle = Node::builder(Params::with_difficulty(4))
+            .launch()
+            .await
+            .expect("launches");
+        handle.mine().await.expect("mines");
+        let app = App::new(handle.clone(), None, Arc::new(Metrics::default()));
+        let first = app.chain_json(handle.chain().await).expect("serialises");
+        let again = app.chain_json(handle.chain().await).expect("serialises");
+        // The very same buffer: served from the cache, not serialised again.
+        assert_eq!(first.as_ptr(), again.as_ptr());
+        let blocks: Vec<serde_json::Value> = serde_json::from_slice(&again).expect("json");
+        assert_eq!(blocks.len(), 2);
+        handle.mine().await.expect("mines");
+        let moved = app.chain_json(handle.chain().await).expect("serialises");
+        assert_ne!(first.as_ptr(), moved.as_ptr());
+        let blocks: Vec<serde_json::Value> = serde_json::from_slice(&moved).expect("json");
+        assert_eq!(blocks.len(), 3);
+        handle.shutdown().await;
+    }
+
+    #[test]
+    fn route_templates_stay_few() {
+        assert_eq!(route_template("/block/abc"), "/block/{hash}");
+        assert_eq!(route_template("/balance/00"), "/balance/{address}");
+        assert_eq!(route_template("/status"), "/status");
+        assert_eq!(route_template("/anything/else"), "other");
+    }
+}

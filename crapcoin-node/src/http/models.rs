@@ -191,7 +191,11 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     } else if let Some(e) = rejection.find::<warp::reject::MethodNotAllowed>() {
         ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", e)
     } else if let Some(e) = rejection.find::<warp::reject::UnsupportedMediaType>() {
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e)
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            e,
+        )
     } else {
         tracing::debug!(?rejection, "unhandled rejection");
         ApiError::bad_request("bad_request", "bad request")

@@ -11,9 +11,11 @@
 //!   in flight) is closed to make room, so idle sockets can never starve
 //!   callers that have something to ask; when every connection is busy,
 //!   the new one is closed at once;
-//! - a connection that moves no bytes for [`Limits::idle_timeout`] with no
-//!   request in flight is closed, and so is one that takes longer than that
-//!   to send a request's headers;
+//! - a connection silent for [`Limits::idle_timeout`] before or between
+//!   requests, or slower than that to send a request's headers, is closed
+//!   (hyper's header-read timeout); a watchdog also closes a connection
+//!   that has moved no bytes for that long with no request in flight, which
+//!   catches a response stalled on a client that stopped reading;
 //! - on shutdown the listener closes, idle connections close at once and
 //!   busy ones get [`Limits::grace`] to finish.
 

@@ -84,7 +84,14 @@ impl TestNode {
     }
 
     /// A transfer signed by `wallet` on this network.
-    pub(crate) fn sign(&self, wallet: &Wallet, to: Address, amount: u64, fee: u64, nonce: u64) -> Transaction {
+    pub(crate) fn sign(
+        &self,
+        wallet: &Wallet,
+        to: Address,
+        amount: u64,
+        fee: u64,
+        nonce: u64,
+    ) -> Transaction {
         wallet.transfer(&self.params.chain_id(), to, amount, fee, nonce)
     }
 
@@ -167,7 +174,11 @@ pub(crate) fn assert_refused(answer: &(u16, Value), status: u16, reason: &str) {
     assert_eq!(answer.0, status, "status of {:?}", answer.1);
     assert!((400..500).contains(&answer.0), "not a 4xx: {answer:?}");
     assert_eq!(answer.1["reason"], reason, "reason of {:?}", answer.1);
-    assert!(answer.1["error"].is_string(), "error message of {:?}", answer.1);
+    assert!(
+        answer.1["error"].is_string(),
+        "error message of {:?}",
+        answer.1
+    );
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -342,5 +353,8 @@ pub(crate) async fn admin(client: &reqwest::Client, url: &str, body: Value) -> (
         .expect("answers");
     let status = response.status().as_u16();
     let bytes = response.bytes().await.unwrap_or_default();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
