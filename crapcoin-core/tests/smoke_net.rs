@@ -11,7 +11,10 @@ async fn five_nodes_converge() {
     let tracker = memory::Tracker::seeded(2);
     let mut nodes = Vec::new();
     for i in 0..5u64 {
-        let mut cfg = Config::new(format!("n{i}"), format!("mem://n{i}").parse().unwrap());
+        let mut cfg = Config::new(
+            format!("n{i}"),
+            format!("mem://n{i}").parse().expect("a valid url"),
+        );
         cfg.maintenance_interval = Duration::from_millis(200);
         cfg.auto = Some(AutoConfig {
             interval: Duration::from_millis(50),
@@ -25,7 +28,7 @@ async fn five_nodes_converge() {
             .tracker(tracker.clone())
             .launch()
             .await
-            .unwrap();
+            .expect("launches");
         nodes.push(h);
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
