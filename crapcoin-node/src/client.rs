@@ -264,8 +264,12 @@ impl crapcoin_core::Network for Client {
     }
 }
 
-/// Sauron as the tracker: `POST {base}/api/peers` registers,
-/// `GET {base}/api/peers?count=K` samples live nodes.
+/// Sauron as the tracker: `POST {base}/api/peers` with the node's
+/// [`PeerInfo`] (`url`, `address`, `name`, `behaviour`) registers it;
+/// `GET {base}/api/peers?count=K&exclude=URL` samples live nodes other than
+/// the caller. The answer may list bare URLs or node records with a `url`
+/// field; entries that are neither are skipped, and the caller's own URL
+/// is filtered out again here.
 #[derive(Debug, Clone)]
 pub struct Tracker {
     client: Client,
@@ -311,5 +315,108 @@ impl crapcoin_core::Tracker for Tracker {
             .filter(|u| u != me)
             .take(count)
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crapcoin_core::{Forge, Network as _, Params};
+    use warp::Filter;
+
+    /// Serves `routes` on 127.0.0.1:0 until the returned sender is dropped.
+    async fn serve<F>(routes: F) -> (PeerUrl, tokio::sync::oneshot::Sender<()>)
+    where
+        F: Filter + Clone + Send + Sync + 'static,
+        F::Extract: warp::Reply,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(
+            warp::serve(routes)
+                .incoming(listener)
+                .graceful(async {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        (url, stop)
+    }
+
+    #[tokio::test]
+    async fn oversize_answers_are_refused_unread() {
+        let huge = "x".repeat(MAX_STATUS_BYTES + 1);
+        let routes = warp::path!("status").map(move || huge.clone());
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_secs(2)).expect("client");
+        let err = client.status(&url).await.expect_err("refused");
+        assert!(
+            matches!(&err, NetError::BadResponse(m) if m.contains("at most")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn slow_peers_time_out() {
+        let routes = warp::path!("peers").then(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "[]"
+        });
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_millis(200)).expect("client");
+        let started = std::time::Instant::now();
+        assert_eq!(client.peers(&url).await, Err(NetError::Timeout));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_the_peer_reason() {
+        let routes = warp::path!("block").map(|| {
+            warp::reply::with_status(
+                r#"{"error": "no", "reason": "bad_pow"}"#,
+                warp::http::StatusCode::BAD_REQUEST,
+            )
+        });
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_secs(2)).expect("client");
+        let params = Params::with_difficulty(4);
+        let block = Forge::new(&params, &params.genesis().header).mine();
+        let me: PeerUrl = "http://127.0.0.1:9".parse().expect("url");
+        assert_eq!(
+            client.push_block(&url, &me, &Payload::Block(block)).await,
+            Err(NetError::Refused {
+                status: 400,
+                reason: "bad_pow".into()
+            })
+        );
+    }
+
+    #[test]
+    fn pages_are_checked_for_size_and_hashes() {
+        let params = Params::with_difficulty(4);
+        let b1 = Forge::new(&params, &params.genesis().header).mine();
+        let b2 = Forge::new(&params, &b1.header).mine();
+        let json = serde_json::to_vec(&vec![b1.clone(), b2.clone()]).expect("json");
+        assert_eq!(parse_blocks(&json, 2), Ok(vec![b1.clone(), b2]));
+        assert!(matches!(
+            parse_blocks(&json, 1),
+            Err(NetError::BadResponse(_))
+        ));
+        let mut lying = serde_json::to_value(vec![b1]).expect("json");
+        lying[0]["header"]["nonce"] = serde_json::json!(12345);
+        let lying = serde_json::to_vec(&lying).expect("json");
+        assert!(
+            matches!(parse_blocks(&lying, 2), Err(NetError::BadResponse(m)) if m.contains("does not match"))
+        );
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_escape("http://a:1/x"), "http%3A%2F%2Fa%3A1%2Fx");
     }
 }
