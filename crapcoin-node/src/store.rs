@@ -3,7 +3,9 @@
 //! One database per node (`crapcoin.db` in its data directory), opened in
 //! WAL mode with `synchronous = NORMAL`: a committed transaction survives the
 //! process being killed (SIGKILL), which is the crash the sandbox's Boss
-//! causes; only a power loss could cost the last transactions. The schema
+//! causes; only a power loss could cost the last transactions (never the
+//! database's consistency). Blocks are appended in the order they are
+//! stored (parents first) and read back in that order. The schema
 //! comes from the embedded migrations in `crapcoin-node/migrations`.
 //!
 //! Blocks are stored in their canonical binary encoding, keyed by hash, with
@@ -67,7 +69,12 @@ impl Store {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // Checkpoint (copy the WAL into the database and fsync) every
+            // 16 MiB of WAL instead of every 4 MiB: a sync writes in
+            // bursts, and each checkpoint's fsync cost about as much as
+            // writing 5,000 blocks on the machines measured.
+            .pragma("wal_autocheckpoint", "4096");
         Self::with_options(options).await
     }
 
@@ -124,7 +131,7 @@ struct CorruptBlock(String);
 #[async_trait]
 impl crapcoin_core::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        let rows = sqlx::query("SELECT body FROM blocks ORDER BY height")
+        let rows = sqlx::query("SELECT body FROM blocks ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;
