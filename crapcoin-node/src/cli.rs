@@ -247,7 +247,7 @@ impl Args {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Args, Params, Parser};
 
     #[test]
     fn defaults_are_the_default_network() {

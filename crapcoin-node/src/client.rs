@@ -408,7 +408,10 @@ impl crapcoin_core::Tracker for Tracker {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        Arc, Block, Client, Duration, HashMap, MAX_STATUS_BYTES, NetError, Payload, PeerUrl,
+        parse_blocks, query_escape,
+    };
     use crapcoin_core::{Forge, Network as _, Params};
     use warp::Filter;
 

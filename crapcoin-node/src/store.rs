@@ -209,7 +209,7 @@ impl crapcoin_core::Store for Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Arc, CheckedBlock, PeerUrl, Store};
     use crapcoin_core::Store as _;
     use crapcoin_core::{Forge, Params, validate};
 

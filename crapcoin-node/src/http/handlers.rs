@@ -251,7 +251,7 @@ pub async fn add_peer(auth: Option<String>, body: Bytes, app: Arc<App>) -> Respo
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Caller, claimed_peer};
 
     fn caller(ip: &str) -> Option<Caller> {
         Some(Caller(format!("{ip}:5000").parse().expect("addr")))

@@ -107,7 +107,7 @@ pub fn route_template(path: &str) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{App, Arc, Metrics, route_template};
     use crapcoin_core::{Node, Params};
 
     #[tokio::test]
