@@ -212,9 +212,39 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
+async fn sync_once(
+    client: &reqwest::Client,
+    seed: &Proc,
+    n: usize,
+    with_dir: bool,
+) -> (Duration, Duration) {
+    let fresh_dir = tempfile::tempdir().expect("dir");
+    let fresh_path = fresh_dir.path().display().to_string();
+    let mut args = vec!["--peer", seed.url.as_str()];
+    if with_dir {
+        args.extend(["--data-dir", fresh_path.as_str()]);
+    }
+    let started = Instant::now();
+    let fresh = Proc::start(&args);
+    let synced = wait_height(client, &fresh.url, n as u64, Duration::from_secs(300)).await;
+    (synced, started.elapsed())
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn median_ratio(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Three rounds, each measuring the in-process bound and then both syncs
+/// right after it, so a change in the machine's load hits all three alike;
+/// medians of the rounds are reported.
 async fn sync_bench(client: &reqwest::Client, n: usize) {
     let blocks = make_chain(n);
-    let bound = validate_in_process(&blocks);
     let json = json_round_trip(&blocks);
     let seed_dir = tempfile::tempdir().expect("dir");
     let saving = fill_data_dir(seed_dir.path(), &blocks).await;
@@ -224,35 +254,26 @@ async fn sync_bench(client: &reqwest::Client, n: usize) {
         status(client, &seed.url).await["height"].as_u64(),
         Some(n as u64)
     );
-    for with_dir in [true, false] {
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            let fresh_dir = tempfile::tempdir().expect("dir");
-            let fresh_path = fresh_dir.path().display().to_string();
-            let mut args = vec!["--peer", seed.url.as_str()];
-            if with_dir {
-                args.extend(["--data-dir", fresh_path.as_str()]);
-            }
-            let started = Instant::now();
-            let fresh = Proc::start(&args);
-            let synced = wait_height(client, &fresh.url, n as u64, Duration::from_secs(300)).await;
-            runs.push((synced, started.elapsed()));
-        }
-        runs.sort();
-        let (synced, total) = runs[1];
-        println!(
-            "| sync {n} blocks{} (median of 3) | {} (from listening: {}) | in-process bound {} | ratio {:.2} |",
-            if with_dir {
-                ", SQLite data dir"
-            } else {
-                ", no data dir"
-            },
-            ms(total),
-            ms(synced),
-            ms(bound),
-            synced.as_secs_f64() / bound.as_secs_f64()
-        );
+    let (mut bounds, mut stored, mut memory) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stored_ratio, mut memory_ratio) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let bound = validate_in_process(&blocks);
+        let (with_dir, _) = sync_once(client, &seed, n, true).await;
+        let (without, _) = sync_once(client, &seed, n, false).await;
+        stored_ratio.push(with_dir.as_secs_f64() / bound.as_secs_f64());
+        memory_ratio.push(without.as_secs_f64() / bound.as_secs_f64());
+        bounds.push(bound);
+        stored.push(with_dir);
+        memory.push(without);
     }
+    println!(
+        "| sync {n} blocks from listening (median of 3 rounds) | SQLite data dir {} / no data dir {} | in-process bound {} | ratio {:.2} / {:.2} |",
+        ms(median(stored)),
+        ms(median(memory)),
+        ms(median(bounds)),
+        median_ratio(stored_ratio),
+        median_ratio(memory_ratio)
+    );
     println!(
         "| parts of it, in-process | JSON pages out and back {} | SQLite saves {} | |",
         ms(json),

@@ -38,7 +38,7 @@
 //!   and all signatures in one ed25519 batch — then replays them into the
 //!   block tree and account state. Nothing read from disk is trusted, and a
 //!   node with 10,000 blocks (each with a signed transfer) is listening
-//!   again after about a third of a second on a 2-core machine
+//!   again after a third to half a second on a 2-core machine
 //!   (`BENCHMARKS.md`, section "crapcoin-node", has the command and the
 //!   figures). A stored block that fails is a launch error, not a silent
 //!   truncation.
