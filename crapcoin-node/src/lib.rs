@@ -1,3 +1,73 @@
-//! The real CrapCoin full node: a warp HTTP server over the
-//! `crapcoin-core` engine, a reqwest peer client, sqlx storage, the
-//! AllSeeingEye reporter and Sauron. Filled by the crapcoin-node issue.
+//! `crapcoin-node`: the real CrapCoin full node. It puts the
+//! `crapcoin-core` engine on the network: a warp HTTP server in front of a
+//! [`crapcoin_core::Handle`], a reqwest client to reach peers and the
+//! tracker, SQLite storage through sqlx, and the AllSeeingEye reporter.
+//!
+//! Start one with the `crapcoin-node` binary (`--help` lists every option)
+//! or in-process with [`run::start`].
+//!
+//! # Layout
+//!
+//! | module | what it is for |
+//! | --- | --- |
+//! | [`cli`] | the command line (`Args`) and the `--behaviour` lookup |
+//! | [`run`] | start and stop a whole node: listener, store, wallet, engine, server, reporter |
+//! | [`http`] | the API: `filters` (routes), `handlers`, `models` (bodies, errors), `server` (accept loop) |
+//! | [`client`] | `Client`: the engine's `Network` over HTTP; `Tracker`: Sauron as tracker |
+//! | [`store`] | `Store`: the engine's `Store` in SQLite (WAL, embedded migrations) |
+//! | [`eye`] | the AllSeeingEye: request and event reports, bounded queue, batches to Sauron |
+//! | [`metrics`] | counters and the Prometheus text of `GET /metrics` |
+//!
+//! # HTTP API
+//!
+//! Public: `GET /status`, `GET /blockchain`, `GET /blocks?from=H&limit=N`,
+//! `GET /block/{hash}`, `POST /block` (gossip; the sender's URL in the
+//! `X-Crapcoin-Peer` header), `GET /peers`, `POST /peers {"url"}`,
+//! `POST /transactions`, `GET /balance/{address}`, `GET /metrics`. Admin
+//! (`Authorization: Bearer TOKEN`): `POST /transfer {"to", "amount"}`,
+//! `POST /mine` (optional `{"count": N}`), `POST /admin/peers {"url"}`.
+//! Errors are `{"error": "...", "reason": "snake_case"}` with a 4xx status
+//! (5xx only for the node's own trouble: a transfer not confirmed in time,
+//! a shutdown).
+//!
+//! # Decisions
+//!
+//! - **Restart validates everything, in one batch.** On start the engine
+//!   loads every stored block (one sequential scan: rows are appended
+//!   parents first) and checks it again — proof of work, tx root, amounts,
+//!   and all signatures in one ed25519 batch — then replays them into the
+//!   block tree and account state. Nothing read from disk is trusted, and a
+//!   node with 10,000 blocks (each with a signed transfer) is listening
+//!   again after a third to half a second on a 2-core machine
+//!   (`BENCHMARKS.md`, section "crapcoin-node", has the command and the
+//!   figures). A stored block that fails is a launch error, not a silent
+//!   truncation.
+//! - **Durability**: SQLite in WAL mode with `synchronous = NORMAL`; blocks
+//!   are committed before the engine acknowledges them, so a node killed
+//!   with SIGKILL restarts with every block it acknowledged.
+//! - **Own accept loop** instead of `warp::serve`: bounded connections,
+//!   eviction of the longest-idle connection at the limit, idle timeout;
+//!   see [`http::server`].
+//! - **Gossip sender attribution**: the `X-Crapcoin-Peer` header is
+//!   believed only when its host, if an IP address, is the caller's, so
+//!   nobody can get an honest node struck by sending junk in its name.
+//! - **`GET /blockchain` is cached**: the JSON is kept with the blocks it
+//!   was made from and served again while the node would serve the same
+//!   blocks.
+//! - **Sync pages are prefetched**: while the engine validates one page of
+//!   a peer's chain, the client already fetches the next (see [`client`]).
+//! - Without `--data-dir` the node keeps its chain in memory and makes a
+//!   fresh key: handy for benchmarks and throwaway networks.
+//! - The `dist` cargo profile (fat LTO, one codegen unit) is the build to
+//!   run many nodes with: it keeps an idle node under 8 MiB of RSS.
+
+pub mod cli;
+pub mod client;
+pub mod eye;
+pub mod http;
+pub mod metrics;
+pub mod run;
+pub mod store;
+
+pub use client::Client;
+pub use store::Store;

@@ -1,0 +1,448 @@
+//! Scripted benchmark of real `crapcoin-node` processes on 127.0.0.1, for
+//! the performance list of the crapcoin-node issue. Results go in
+//! `BENCHMARKS.md`, section "crapcoin-node".
+//!
+//! ```text
+//! cargo bench -p crapcoin-node --bench network
+//! ```
+//!
+//! It measures, in one run:
+//!
+//! 1. a fresh node syncing 1,000 and 10,000 blocks (each with a signed
+//!    transfer) from a peer, against validating the same blocks in-process
+//!    the way a sync does (batched signature checks and block-tree
+//!    insertion in pages of 500);
+//! 2. start-up time to `listening`, fresh and on a data directory holding
+//!    10,000 blocks (the restart path, which re-validates everything);
+//! 3. requests/s of sequential `GET /status` and `GET /blockchain` (1,001
+//!    blocks) on one keep-alive connection, on the current-thread runtime
+//!    and on a 2-worker runtime;
+//! 4. idle RSS of one node, without and with a data directory;
+//! 5. the delay of a block along a line of 50 node processes (median and
+//!    p99 over the runs).
+//!
+//! `CRAPCOIN_NODE_BIN=target/dist/crapcoin-node` runs another build of the
+//! node (the bench's own code is unaffected).
+//!
+//! Without `--bench` (as `cargo test --all-targets` runs it) it does
+//! nothing.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crapcoin_core::chain::Chain;
+use crapcoin_core::{Block, CheckedBlock, Forge, Params, Store as _, Wallet, validate};
+use serde_json::Value;
+
+/// The node binary: `CRAPCOIN_NODE_BIN` when set (e.g. the `dist` build),
+/// else the one cargo built for this benchmark.
+fn bin() -> String {
+    std::env::var("CRAPCOIN_NODE_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_crapcoin-node").to_owned())
+}
+const TOKEN: &str = "bench";
+const DIFFICULTY: u8 = 8;
+const PAGE: usize = 500;
+
+fn params() -> Params {
+    Params::with_difficulty(DIFFICULTY)
+}
+
+/// A node process, killed by PID when dropped.
+struct Proc {
+    child: Child,
+    url: String,
+    started_in: Duration,
+}
+
+impl Proc {
+    fn start(args: &[&str]) -> Self {
+        let difficulty = DIFFICULTY.to_string();
+        let started = Instant::now();
+        let mut child = Command::new(bin())
+            .args(["--difficulty", &difficulty, "--admin-token", TOKEN])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawns crapcoin-node");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("listening in time");
+        let started_in = started.elapsed();
+        let url = line
+            .strip_prefix("listening on ")
+            .expect("listening line")
+            .to_owned();
+        Self {
+            child,
+            url,
+            started_in,
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A chain of `n` blocks after genesis, every block but the first carrying
+/// a signed transfer.
+fn make_chain(n: usize) -> Vec<Block> {
+    let params = params();
+    let alice = Wallet::from_seed(1);
+    let bob = Wallet::from_seed(2).address();
+    let chain_id = params.chain_id();
+    let mut parent = params.genesis().header.clone();
+    let mut out = Vec::with_capacity(n);
+    let start = crapcoin_core::node::now_ms() - n as u64;
+    for i in 0..n {
+        let mut forge = Forge::new(&params, &parent)
+            .miner(alice.address())
+            .timestamp(start + i as u64);
+        if i > 0 {
+            forge = forge.tx(alice.transfer(&chain_id, bob, 1, 1, i as u64 - 1));
+        }
+        let block = forge.mine();
+        parent = block.header.clone();
+        out.push(block);
+    }
+    out
+}
+
+/// Validates `blocks` as a sync does: pages of 500, signatures batched,
+/// inserted into a fresh block tree.
+fn validate_in_process(blocks: &[Block]) -> Duration {
+    let params = params();
+    let started = Instant::now();
+    let mut chain = Chain::new(params.clone());
+    for page in blocks.chunks(PAGE) {
+        let checked = validate::check_batch(page.to_vec(), &params).expect("valid");
+        let _ = chain.insert_segment(checked, u64::MAX).expect("inserts");
+    }
+    assert_eq!(chain.height(), blocks.len() as u64);
+    started.elapsed()
+}
+
+/// Serialises `blocks` in pages as a peer answers them, and parses them
+/// back as the client does.
+fn json_round_trip(blocks: &[Block]) -> Duration {
+    let started = Instant::now();
+    for page in blocks.chunks(PAGE) {
+        let json = serde_json::to_vec(page).expect("serialises");
+        let parsed = crapcoin_node::client::parse_blocks(&json, PAGE).expect("parses");
+        assert_eq!(parsed.len(), page.len());
+    }
+    started.elapsed()
+}
+
+/// Stores `blocks` in a new database in `dir`, page by page; returns the
+/// time spent saving.
+async fn fill_data_dir(dir: &Path, blocks: &[Block]) -> Duration {
+    let params = params();
+    let store = crapcoin_node::Store::open(dir).await.expect("opens");
+    let mut saving = Duration::ZERO;
+    for page in blocks.chunks(PAGE) {
+        let checked: Vec<Arc<CheckedBlock>> = validate::check_batch(page.to_vec(), &params)
+            .expect("valid")
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        let started = Instant::now();
+        store.save_blocks(&checked).await.expect("saves");
+        saving += started.elapsed();
+    }
+    store.close().await;
+    saving
+}
+
+async fn status(client: &reqwest::Client, url: &str) -> Value {
+    let bytes = client
+        .get(format!("{url}/status"))
+        .send()
+        .await
+        .expect("answers")
+        .bytes()
+        .await
+        .expect("body");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+async fn wait_height(
+    client: &reqwest::Client,
+    url: &str,
+    height: u64,
+    limit: Duration,
+) -> Duration {
+    let started = Instant::now();
+    while status(client, url).await["height"].as_u64() != Some(height) {
+        assert!(started.elapsed() < limit, "{url} did not reach {height}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+async fn sync_once(
+    client: &reqwest::Client,
+    seed: &Proc,
+    n: usize,
+    with_dir: bool,
+) -> (Duration, Duration) {
+    let fresh_dir = tempfile::tempdir().expect("dir");
+    let fresh_path = fresh_dir.path().display().to_string();
+    let mut args = vec!["--peer", seed.url.as_str()];
+    if with_dir {
+        args.extend(["--data-dir", fresh_path.as_str()]);
+    }
+    let started = Instant::now();
+    let fresh = Proc::start(&args);
+    let synced = wait_height(client, &fresh.url, n as u64, Duration::from_secs(300)).await;
+    (synced, started.elapsed())
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+fn median_ratio(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Three rounds, each measuring the in-process bound and then both syncs
+/// right after it, so a change in the machine's load hits all three alike;
+/// medians of the rounds are reported.
+async fn sync_bench(client: &reqwest::Client, n: usize) {
+    let blocks = make_chain(n);
+    let json = json_round_trip(&blocks);
+    let seed_dir = tempfile::tempdir().expect("dir");
+    let saving = fill_data_dir(seed_dir.path(), &blocks).await;
+    let seed_path = seed_dir.path().display().to_string();
+    let seed = Proc::start(&["--data-dir", &seed_path]);
+    assert_eq!(
+        status(client, &seed.url).await["height"].as_u64(),
+        Some(n as u64)
+    );
+    let (mut bounds, mut stored, mut memory) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut stored_ratio, mut memory_ratio) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let bound = validate_in_process(&blocks);
+        let (with_dir, _) = sync_once(client, &seed, n, true).await;
+        let (without, _) = sync_once(client, &seed, n, false).await;
+        stored_ratio.push(with_dir.as_secs_f64() / bound.as_secs_f64());
+        memory_ratio.push(without.as_secs_f64() / bound.as_secs_f64());
+        bounds.push(bound);
+        stored.push(with_dir);
+        memory.push(without);
+    }
+    println!(
+        "| sync {n} blocks from listening (median of 3 rounds) | SQLite data dir {} / no data dir {} | in-process bound {} | ratio {:.2} / {:.2} |",
+        ms(median(stored)),
+        ms(median(memory)),
+        ms(median(bounds)),
+        median_ratio(stored_ratio),
+        median_ratio(memory_ratio)
+    );
+    println!(
+        "| parts of it, in-process | JSON pages out and back {} | SQLite saves {} | |",
+        ms(json),
+        ms(saving)
+    );
+    println!(
+        "| start-up on a {n}-block data dir (restore, all re-validated) | {} | | |",
+        ms(seed.started_in)
+    );
+}
+
+async fn throughput(client: &reqwest::Client, url: &str, path: &str, runtime: &str) {
+    let url = format!("{url}{path}");
+    // Warm up (and fill the /blockchain cache).
+    for _ in 0..20 {
+        client
+            .get(&url)
+            .send()
+            .await
+            .expect("answers")
+            .bytes()
+            .await
+            .expect("body");
+    }
+    let window = Duration::from_secs(3);
+    let started = Instant::now();
+    let mut count = 0u64;
+    let mut bytes = 0usize;
+    while started.elapsed() < window {
+        let body = client
+            .get(&url)
+            .send()
+            .await
+            .expect("answers")
+            .bytes()
+            .await
+            .expect("body");
+        bytes = body.len();
+        count += 1;
+    }
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    println!("| GET {path} ({bytes} bytes), {runtime} | {rate:.0} req/s sequential | | |");
+}
+
+async fn http_bench(client: &reqwest::Client) {
+    let blocks = make_chain(1000);
+    let dir = tempfile::tempdir().expect("dir");
+    fill_data_dir(dir.path(), &blocks).await;
+    let path = dir.path().display().to_string();
+    for (threads, runtime) in [("1", "current_thread"), ("2", "multi_thread (2 workers)")] {
+        let node = Proc::start(&["--data-dir", &path, "--threads", threads]);
+        throughput(client, &node.url, "/status", runtime).await;
+        throughput(client, &node.url, "/blockchain", runtime).await;
+        drop(node);
+    }
+}
+
+async fn idle_bench() {
+    let fresh = Proc::start(&[]);
+    println!(
+        "| start-up to listening, fresh node | {} | | |",
+        ms(fresh.started_in)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!("| idle RSS, no data dir | {} KiB | | |", fresh.rss_kib());
+    drop(fresh);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().display().to_string();
+    let stored = Proc::start(&["--data-dir", &path]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    println!(
+        "| idle RSS, SQLite data dir | {} KiB | | |",
+        stored.rss_kib()
+    );
+}
+
+async fn line_bench(client: &reqwest::Client, len: usize, runs: usize) {
+    let mut line: Vec<Proc> = Vec::with_capacity(len);
+    for i in 0..len {
+        let mut args = vec![
+            "--target-peers".to_owned(),
+            "1".to_owned(),
+            "--max-peers".to_owned(),
+            "2".to_owned(),
+        ];
+        if let Some(prev) = line.last() {
+            args.extend(["--peer".to_owned(), prev.url.clone()]);
+        }
+        let _ = i;
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        line.push(Proc::start(&args));
+    }
+    // Let announcements settle: every inner node has two peers.
+    let settle = Instant::now();
+    for node in &line[1..len - 1] {
+        while status(client, &node.url).await["peers"].as_u64() != Some(2) {
+            assert!(
+                settle.elapsed() < Duration::from_secs(60),
+                "line did not form"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let first = &line[0].url;
+    let last = &line[len - 1].url;
+    let mut delays = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let answer = client
+            .post(format!("{first}/mine"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .expect("answers");
+        let mined_at = Instant::now();
+        let mined: Value =
+            serde_json::from_slice(&answer.bytes().await.expect("body")).expect("json");
+        let hash = mined["hash"].as_str().expect("hash").to_owned();
+        loop {
+            let found = client
+                .get(format!("{last}/block/{hash}"))
+                .send()
+                .await
+                .expect("answers");
+            if found.status() == 200 {
+                break;
+            }
+            assert!(
+                mined_at.elapsed() < Duration::from_secs(30),
+                "block lost on the line"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        delays.push(mined_at.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    delays.sort();
+    let median = delays[delays.len() / 2];
+    let p99 = delays[(delays.len() * 99 / 100).min(delays.len() - 1)];
+    println!(
+        "| block along a line of {len} nodes ({runs} blocks) | median {} | p99 {} | max {} |",
+        ms(median),
+        ms(p99),
+        ms(delays[delays.len() - 1])
+    );
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("network benchmark: run it with `cargo bench -p crapcoin-node --bench network`");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        println!("node binary: {}", bin());
+        println!("| what | result | | |\n| --- | --- | --- | --- |");
+        idle_bench().await;
+        sync_bench(&client, 1_000).await;
+        sync_bench(&client, 10_000).await;
+        http_bench(&client).await;
+        line_bench(&client, 50, 100).await;
+    });
+}

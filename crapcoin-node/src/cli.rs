@@ -1,0 +1,268 @@
+//! The `crapcoin-node` command line ([`Args`]) and the behaviour lookup.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use crapcoin_core::node::AutoConfig;
+use crapcoin_core::{Behaviour, Config, Params, PeerUrl};
+
+use crate::http::server::Limits;
+
+/// The behaviour named `name` from the catalogue
+/// (`behaviours::registry`), seeded. The one place `--behaviour` names are
+/// resolved.
+///
+/// # Errors
+///
+/// [`UnknownBehaviour`] for a name the catalogue does not know.
+pub fn behaviour(name: &str, seed: u64) -> Result<Arc<dyn Behaviour>, UnknownBehaviour> {
+    behaviours::registry::build(name, seed)
+}
+
+pub use behaviours::registry::UnknownBehaviour;
+
+fn behaviour_name(name: &str) -> Result<String, UnknownBehaviour> {
+    behaviour(name, 0).map(|_| name.to_owned())
+}
+
+/// The catalogue as printed by `--list-behaviours`: one `name  description`
+/// line each.
+pub fn behaviour_list() -> String {
+    behaviours::registry::list()
+        .iter()
+        .map(|(name, description)| format!("{name:<16}{description}\n"))
+        .collect()
+}
+
+/// A CrapCoin full node over HTTP.
+///
+/// Prints `listening on http://HOST:PORT` as its first line on stdout once
+/// it serves, and runs until SIGTERM or Ctrl-C.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "crapcoin-node", version)]
+pub struct Args {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, env = "CRAPCOIN_LISTEN", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Directory of the node's SQLite database and wallet key; restarting
+    /// on it resumes the same node. Without it, chain and key live in
+    /// memory only.
+    #[arg(long, env = "CRAPCOIN_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// A peer to start from (repeatable).
+    #[arg(long = "peer", value_name = "URL")]
+    pub peers: Vec<PeerUrl>,
+
+    /// Sauron, the tracker to bootstrap from.
+    #[arg(long, env = "SAURON_URL", value_name = "URL")]
+    pub tracker: Option<PeerUrl>,
+
+    /// Where to report requests and events (default: the tracker).
+    #[arg(long, value_name = "URL")]
+    pub sauron: Option<PeerUrl>,
+
+    /// Token admin routes require (`Authorization: Bearer TOKEN`); without
+    /// it admin routes are disabled.
+    #[arg(long, env = "CRAPCOIN_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// URL peers reach this node at (default: http:// and the bound
+    /// address, 127.0.0.1 for an unspecified host).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<PeerUrl>,
+
+    /// The node's name (default: node-PORT).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The node's behaviour: a catalogue name or group (`honest`,
+    /// `malicious`, `stupid`, `random`, ...; see `--list-behaviours`).
+    #[arg(long, default_value = "honest", value_parser = behaviour_name)]
+    pub behaviour: String,
+    /// Load the behaviour from an attacker plugin (a cdylib built against
+    /// `crapcoin-core` and `behaviours::export_plugin!`) instead.
+    #[arg(long, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+    /// Print the behaviour catalogue and exit.
+    #[arg(long)]
+    pub list_behaviours: bool,
+
+    /// Make transfers on its own (auto mode).
+    #[arg(long)]
+    pub auto: bool,
+
+    /// Mean time between two auto-mode moves, in ms.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub auto_interval_ms: u64,
+
+    /// Stop auto mode after this many transfers.
+    #[arg(long, value_name = "N")]
+    pub auto_max: Option<u64>,
+
+    /// Peers wanted; below it the node looks for more.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub target_peers: usize,
+
+    /// Peers kept at most.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_peers: usize,
+
+    /// Timeout of every call to a peer or the tracker, in ms.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub call_timeout_ms: u64,
+
+    /// Time between two peer-maintenance rounds, in ms.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub maintenance_ms: u64,
+
+    /// Fee the node pays on its own transfers.
+    #[arg(long, default_value_t = 1)]
+    pub fee: u64,
+
+    /// Seed of the node's random choices (default: from the OS).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Network name (part of the genesis).
+    #[arg(
+        long,
+        default_value = "crapnet",
+        help_heading = "Network (equal values share a genesis)"
+    )]
+    pub network: String,
+
+    /// Leading zero bits of work per block.
+    #[arg(
+        long,
+        default_value_t = 12,
+        value_name = "BITS",
+        help_heading = "Network (equal values share a genesis)"
+    )]
+    pub difficulty: u8,
+
+    /// Coins minted per block.
+    #[arg(
+        long,
+        default_value_t = 50,
+        help_heading = "Network (equal values share a genesis)"
+    )]
+    pub block_reward: u64,
+
+    /// Genesis time, ms since the Unix epoch.
+    #[arg(
+        long,
+        default_value_t = 1_764_000_000_000,
+        value_name = "MS",
+        help_heading = "Network (equal values share a genesis)"
+    )]
+    pub genesis_timestamp: u64,
+
+    /// How far ahead of a node's clock a block's timestamp may be, in ms.
+    #[arg(
+        long,
+        default_value_t = 120_000,
+        value_name = "MS",
+        help_heading = "Network (equal values share a genesis)"
+    )]
+    pub max_future_ms: u64,
+
+    /// HTTP connections open at most (idle ones are closed to make room).
+    #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Server")]
+    pub max_connections: usize,
+
+    /// Idle HTTP connection timeout, in ms.
+    #[arg(
+        long,
+        default_value_t = 30_000,
+        value_name = "MS",
+        help_heading = "Server"
+    )]
+    pub idle_timeout_ms: u64,
+
+    /// Tokio worker threads (1: the current-thread runtime, the fastest
+    /// and lightest for this workload).
+    #[arg(long, default_value_t = 1, value_name = "N", help_heading = "Server")]
+    pub threads: usize,
+
+    /// Reports for Sauron queued at most (more are dropped and counted).
+    #[arg(
+        long,
+        default_value_t = 4096,
+        value_name = "N",
+        help_heading = "Reporting"
+    )]
+    pub report_queue: usize,
+
+    /// Reports per batch sent to Sauron.
+    #[arg(
+        long,
+        default_value_t = 256,
+        value_name = "N",
+        help_heading = "Reporting"
+    )]
+    pub report_batch: usize,
+}
+
+impl Args {
+    /// The network parameters these arguments define.
+    pub fn params(&self) -> Params {
+        Params {
+            network: self.network.clone(),
+            difficulty: self.difficulty,
+            block_reward: self.block_reward,
+            genesis_timestamp: self.genesis_timestamp,
+            max_future_ms: self.max_future_ms,
+        }
+    }
+
+    /// The engine configuration for a node reached at `url`.
+    pub fn config(&self, name: String, url: PeerUrl) -> Config {
+        let mut config = Config::new(name, url);
+        config.seeds = self.peers.clone();
+        config.target_peers = self.target_peers;
+        config.max_peers = self.max_peers;
+        config.call_timeout = Duration::from_millis(self.call_timeout_ms);
+        config.maintenance_interval = Duration::from_millis(self.maintenance_ms);
+        config.fee = self.fee;
+        config.seed = self.seed;
+        config.auto = self.auto.then(|| AutoConfig {
+            interval: Duration::from_millis(self.auto_interval_ms),
+            max_transfers: self.auto_max,
+        });
+        config
+    }
+
+    /// The server's bounds.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            ..Limits::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Args, Params, Parser};
+
+    #[test]
+    fn defaults_are_the_default_network() {
+        let args = Args::try_parse_from(["crapcoin-node"]).expect("parses");
+        assert_eq!(args.params(), Params::default());
+        assert_eq!(args.behaviour, "honest");
+    }
+
+    #[test]
+    fn unknown_behaviours_are_usage_errors() {
+        let err =
+            Args::try_parse_from(["crapcoin-node", "--behaviour", "sneaky"]).expect_err("refused");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("unknown behaviour"), "{err}");
+    }
+}

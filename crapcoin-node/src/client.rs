@@ -1,0 +1,560 @@
+//! [`Client`]: the reqwest implementation of [`crapcoin_core::Network`]
+//! (calls to peers) and [`crapcoin_core::Tracker`] (calls to Sauron).
+//!
+//! Every call carries its own timeout (the engine adds another around it),
+//! and every response body is read chunk by chunk up to a cap chosen for
+//! that call before any parsing, so a peer answering gigabytes costs at
+//! most the cap. Blocks in answers are checked against the hash they claim.
+//!
+//! Sync reads a peer's chain in pages, one after the other. When a full
+//! page comes back, the client already asks for the next one in the
+//! background, so the peer serialises page k+1 while this node validates
+//! and stores page k. A prefetched page is used only for exactly the next
+//! request to that peer (same start and size, within a few seconds);
+//! anything else discards it. At most [`MAX_PREFETCHES`] are in flight.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use crapcoin_core::block::{BlockJson, MAX_BLOCK_JSON_LEN};
+use crapcoin_core::network::{BlockAck, NetError, Payload, PeerInfo, PeerUrl, Status};
+use crapcoin_core::{Block, BlockHash};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use tokio_util::task::AbortOnDropHandle;
+
+/// The header a pushed block carries: the sender's URL, where the receiver
+/// fetches missing ancestors.
+pub const PEER_HEADER: &str = "x-crapcoin-peer";
+
+/// Largest `/status` answer read.
+const MAX_STATUS_BYTES: usize = 8 * 1024;
+/// Largest answer to a block push or an announcement.
+const MAX_ACK_BYTES: usize = 4 * 1024;
+/// Largest peer list read (the engine keeps at most 64 URLs of it anyway).
+const MAX_PEERS_BYTES: usize = 128 * 1024;
+/// Longest chain asked for with `GET /blockchain` (the engine switches to
+/// pages above its page limit); a bigger answer is refused unread.
+const MAX_CHAIN_BLOCKS: usize = 1024;
+
+/// Pages of at least this many blocks are prefetched (smaller ones are the
+/// engine's fork probes, which walk backwards).
+const PREFETCH_MIN_LIMIT: usize = 16;
+/// Prefetched pages kept at most (one per peer).
+pub const MAX_PREFETCHES: usize = 8;
+/// How long a prefetched page stays usable.
+const PREFETCH_TTL: Duration = Duration::from_secs(5);
+
+/// The bytes a JSON array of `n` blocks may take at most.
+fn blocks_cap(n: usize) -> usize {
+    n.saturating_add(1).saturating_mul(MAX_BLOCK_JSON_LEN + 1)
+}
+
+/// Peers and the tracker over HTTP. Cheap to clone (one shared connection
+/// pool and prefetch table).
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    timeout: Duration,
+    prefetched: Arc<Mutex<HashMap<PeerUrl, Prefetched>>>,
+}
+
+/// A page asked for ahead of time; aborted if dropped unused.
+#[derive(Debug)]
+struct Prefetched {
+    from: u64,
+    limit: usize,
+    started: Instant,
+    page: AbortOnDropHandle<Result<Vec<Block>, NetError>>,
+}
+
+impl Client {
+    /// A client whose calls each time out after `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// When reqwest cannot build a client (no TLS backend is needed, so
+    /// this does not happen in practice).
+    pub fn new(timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(2)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            http,
+            timeout,
+            prefetched: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, NetError> {
+        request.send().await.map_err(net_error)
+    }
+
+    /// The page prefetched for exactly this request, if any (any other
+    /// prefetch for that peer is dropped, which aborts it).
+    fn take_prefetched(&self, to: &PeerUrl, from: u64, limit: usize) -> Option<Prefetched> {
+        let mut table = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        table
+            .remove(to)
+            .filter(|p| p.from == from && p.limit == limit && p.started.elapsed() < PREFETCH_TTL)
+    }
+
+    /// Starts fetching a page in the background.
+    fn prefetch(&self, to: &PeerUrl, from: u64, limit: usize) {
+        let http = self.http.clone();
+        let url = format!("{to}/blocks?from={from}&limit={limit}");
+        let page = AbortOnDropHandle::new(tokio::spawn(async move {
+            let response = http.get(url).send().await.map_err(net_error)?;
+            let bytes = read_ok(response, blocks_cap(limit)).await?;
+            parse_blocks(&bytes, limit)
+        }));
+        let mut table = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
+        if table.len() >= MAX_PREFETCHES
+            && !table.contains_key(to)
+            && let Some(oldest) = table
+                .iter()
+                .min_by_key(|(_, p)| p.started)
+                .map(|(url, _)| url.clone())
+        {
+            table.remove(&oldest);
+        }
+        table.insert(
+            to.clone(),
+            Prefetched {
+                from,
+                limit,
+                started: Instant::now(),
+                page,
+            },
+        );
+    }
+
+    /// GETs `url` and parses a JSON answer of at most `cap` bytes.
+    async fn get_json<T: DeserializeOwned>(&self, url: String, cap: usize) -> Result<T, NetError> {
+        let response = self.send(self.http.get(url)).await?;
+        let bytes = read_ok(response, cap).await?;
+        serde_json::from_slice(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))
+    }
+
+    async fn get_blocks(&self, url: String, max_blocks: usize) -> Result<Vec<Block>, NetError> {
+        let response = self.send(self.http.get(url)).await?;
+        let bytes = read_ok(response, blocks_cap(max_blocks)).await?;
+        parse_blocks(&bytes, max_blocks)
+    }
+}
+
+/// Parses a JSON array of at most `max` blocks, checking each claimed hash.
+///
+/// # Errors
+///
+/// [`NetError::BadResponse`] for bad JSON, too many blocks or a hash that
+/// does not match its block.
+pub fn parse_blocks(bytes: &[u8], max: usize) -> Result<Vec<Block>, NetError> {
+    let wire: Vec<BlockJson> =
+        serde_json::from_slice(bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+    if wire.len() > max {
+        return Err(NetError::BadResponse(format!(
+            "{} blocks, at most {max} asked",
+            wire.len()
+        )));
+    }
+    wire.into_iter()
+        .map(|b| {
+            b.into_block()
+                .map_err(|e| NetError::BadResponse(e.to_string()))
+        })
+        .collect()
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved bytes).
+fn query_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn net_error(e: reqwest::Error) -> NetError {
+    if e.is_timeout() {
+        NetError::Timeout
+    } else if e.is_connect() || e.is_request() {
+        NetError::Unreachable(e.to_string())
+    } else {
+        NetError::BadResponse(e.to_string())
+    }
+}
+
+/// Reads at most `cap` bytes of body; more is an error, not a truncation.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, NetError> {
+    if let Some(len) = response.content_length()
+        && len > cap as u64
+    {
+        return Err(NetError::BadResponse(format!(
+            "answer of {len} bytes, at most {cap} read"
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(net_error)? {
+        if body.len() + chunk.len() > cap {
+            return Err(NetError::BadResponse(format!("answer over {cap} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// The error body every CrapCoin service answers with.
+#[derive(Deserialize)]
+struct ErrorBody {
+    reason: String,
+}
+
+/// The body of a 2xx answer, or [`NetError::Refused`] with the reason the
+/// peer named.
+async fn read_ok(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, NetError> {
+    let status = response.status();
+    let body = read_capped(response, cap).await?;
+    if status.is_success() {
+        return Ok(body);
+    }
+    let reason = serde_json::from_slice::<ErrorBody>(&body)
+        .map(|e| e.reason)
+        .unwrap_or_else(|_| "unknown".to_owned());
+    // The reason is shown in logs and metrics: keep it short and tame.
+    let reason: String = reason
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect();
+    Err(NetError::Refused {
+        status: status.as_u16(),
+        reason,
+    })
+}
+
+/// What `POST /block` answers on success.
+#[derive(Deserialize)]
+struct AckBody {
+    result: BlockAck,
+}
+
+#[async_trait]
+impl crapcoin_core::Network for Client {
+    async fn push_block(
+        &self,
+        to: &PeerUrl,
+        from: &PeerUrl,
+        payload: &Payload,
+    ) -> Result<BlockAck, NetError> {
+        let body = match payload {
+            Payload::Block(block) => {
+                serde_json::to_vec(block).map_err(|e| NetError::BadResponse(e.to_string()))?
+            }
+            Payload::Raw(bytes) => bytes.clone(),
+        };
+        let request = self
+            .http
+            .post(format!("{to}/block"))
+            .header(PEER_HEADER, from.as_str())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let response = self.send(request).await?;
+        let bytes = read_ok(response, MAX_ACK_BYTES).await?;
+        let ack: AckBody =
+            serde_json::from_slice(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+        Ok(ack.result)
+    }
+
+    async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {
+        self.get_json(format!("{to}/status"), MAX_STATUS_BYTES)
+            .await
+    }
+
+    async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {
+        // A prefetch that failed is retried once, directly.
+        let ahead = match self.take_prefetched(to, from, limit) {
+            Some(prefetched) => prefetched.page.await.ok().and_then(Result::ok),
+            None => None,
+        };
+        let page = match ahead {
+            Some(blocks) => Ok(blocks),
+            None => {
+                self.get_blocks(format!("{to}/blocks?from={from}&limit={limit}"), limit)
+                    .await
+            }
+        };
+        if let Ok(blocks) = &page
+            && limit >= PREFETCH_MIN_LIMIT
+            && blocks.len() == limit
+        {
+            self.prefetch(to, from.saturating_add(limit as u64), limit);
+        }
+        page
+    }
+
+    async fn chain(&self, to: &PeerUrl) -> Result<Vec<Block>, NetError> {
+        self.get_blocks(format!("{to}/blockchain"), MAX_CHAIN_BLOCKS)
+            .await
+    }
+
+    async fn block(&self, to: &PeerUrl, hash: &BlockHash) -> Result<Option<Block>, NetError> {
+        let response = self
+            .send(self.http.get(format!("{to}/block/{hash}")))
+            .await?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let bytes = read_ok(response, MAX_BLOCK_JSON_LEN).await?;
+        let block = BlockJson::parse(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+        if block.hash() != *hash {
+            return Err(NetError::BadResponse("answered another block".into()));
+        }
+        Ok(Some(block))
+    }
+
+    async fn peers(&self, to: &PeerUrl) -> Result<Vec<PeerUrl>, NetError> {
+        let urls: Vec<serde_json::Value> = self
+            .get_json(format!("{to}/peers"), MAX_PEERS_BYTES)
+            .await?;
+        // One bad entry does not spoil the others.
+        Ok(urls
+            .into_iter()
+            .filter_map(|v| v.as_str().and_then(|s| s.parse().ok()))
+            .collect())
+    }
+
+    async fn announce(&self, to: &PeerUrl, me: &PeerUrl) -> Result<(), NetError> {
+        let request = self
+            .http
+            .post(format!("{to}/peers"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::json!({ "url": me }).to_string());
+        let response = self.send(request).await?;
+        read_ok(response, MAX_ACK_BYTES).await?;
+        Ok(())
+    }
+}
+
+/// Sauron as the tracker: `POST {base}/api/peers` with the node's
+/// [`PeerInfo`] (`url`, `address`, `name`, `behaviour`) registers it;
+/// `GET {base}/api/peers?count=K&exclude=URL` samples live nodes other than
+/// the caller. The answer may list bare URLs or node records with a `url`
+/// field; entries that are neither are skipped, and the caller's own URL
+/// is filtered out again here.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    client: Client,
+    base: PeerUrl,
+}
+
+impl Tracker {
+    /// The tracker at `base` (e.g. `http://127.0.0.1:7000`).
+    pub fn new(client: Client, base: PeerUrl) -> Self {
+        Self { client, base }
+    }
+}
+
+#[async_trait]
+impl crapcoin_core::Tracker for Tracker {
+    async fn register(&self, me: &PeerInfo) -> Result<(), NetError> {
+        let request = self
+            .client
+            .http
+            .post(format!("{}/api/peers", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(serde_json::to_vec(me).map_err(|e| NetError::BadResponse(e.to_string()))?);
+        let response = self.client.send(request).await?;
+        read_ok(response, MAX_ACK_BYTES).await?;
+        Ok(())
+    }
+
+    async fn sample(&self, me: &PeerUrl, count: usize) -> Result<Vec<PeerUrl>, NetError> {
+        let request = self.client.http.get(format!(
+            "{}/api/peers?count={count}&exclude={}",
+            self.base,
+            query_escape(me.as_str())
+        ));
+        let response = self.client.send(request).await?;
+        let bytes = read_ok(response, MAX_PEERS_BYTES).await?;
+        let entries: Vec<serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+        // Entries may be bare URLs or node records with a `url` field.
+        Ok(entries
+            .iter()
+            .filter_map(|v| v.as_str().or_else(|| v.get("url").and_then(|u| u.as_str())))
+            .filter_map(|s| s.parse::<PeerUrl>().ok())
+            .filter(|u| u != me)
+            .take(count)
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{
+        Arc, Block, Client, Duration, HashMap, MAX_STATUS_BYTES, NetError, Payload, PeerUrl,
+        parse_blocks, query_escape,
+    };
+    use crapcoin_core::{Forge, Network as _, Params};
+    use warp::Filter;
+
+    /// Serves `routes` on 127.0.0.1:0 until the returned sender is dropped.
+    async fn serve<F>(routes: F) -> (PeerUrl, tokio::sync::oneshot::Sender<()>)
+    where
+        F: Filter + Clone + Send + Sync + 'static,
+        F::Extract: warp::Reply,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(
+            warp::serve(routes)
+                .incoming(listener)
+                .graceful(async {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        (url, stop)
+    }
+
+    #[tokio::test]
+    async fn oversize_answers_are_refused_unread() {
+        let huge = "x".repeat(MAX_STATUS_BYTES + 1);
+        let routes = warp::path!("status").map(move || huge.clone());
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_secs(2)).expect("client");
+        let err = client.status(&url).await.expect_err("refused");
+        assert!(
+            matches!(&err, NetError::BadResponse(m) if m.contains("at most")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn slow_peers_time_out() {
+        let routes = warp::path!("peers").then(|| async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            "[]"
+        });
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_millis(200)).expect("client");
+        let started = std::time::Instant::now();
+        assert_eq!(client.peers(&url).await, Err(NetError::Timeout));
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_the_peer_reason() {
+        let routes = warp::path!("block").map(|| {
+            warp::reply::with_status(
+                r#"{"error": "no", "reason": "bad_pow"}"#,
+                warp::http::StatusCode::BAD_REQUEST,
+            )
+        });
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_secs(2)).expect("client");
+        let params = Params::with_difficulty(4);
+        let block = Forge::new(&params, &params.genesis().header).mine();
+        let me: PeerUrl = "http://127.0.0.1:9".parse().expect("url");
+        assert_eq!(
+            client.push_block(&url, &me, &Payload::Block(block)).await,
+            Err(NetError::Refused {
+                status: 400,
+                reason: "bad_pow".into()
+            })
+        );
+    }
+
+    #[test]
+    fn pages_are_checked_for_size_and_hashes() {
+        let params = Params::with_difficulty(4);
+        let b1 = Forge::new(&params, &params.genesis().header).mine();
+        let b2 = Forge::new(&params, &b1.header).mine();
+        let json = serde_json::to_vec(&vec![b1.clone(), b2.clone()]).expect("json");
+        assert_eq!(parse_blocks(&json, 2), Ok(vec![b1.clone(), b2]));
+        assert!(matches!(
+            parse_blocks(&json, 1),
+            Err(NetError::BadResponse(_))
+        ));
+        let mut lying = serde_json::to_value(vec![b1]).expect("json");
+        lying[0]["header"]["nonce"] = serde_json::json!(12345);
+        let lying = serde_json::to_vec(&lying).expect("json");
+        assert!(
+            matches!(parse_blocks(&lying, 2), Err(NetError::BadResponse(m)) if m.contains("does not match"))
+        );
+    }
+
+    #[tokio::test]
+    async fn full_pages_prefetch_the_next_one() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let params = Params::with_difficulty(4);
+        let mut parent = params.genesis().header.clone();
+        let mut chain = Vec::new();
+        for _ in 0..40 {
+            let block = Forge::new(&params, &parent).mine();
+            parent = block.header.clone();
+            chain.push(block);
+        }
+        let chain = Arc::new(chain);
+        let asked = Arc::new(AtomicUsize::new(0));
+        let routes = {
+            let asked = asked.clone();
+            warp::path!("blocks")
+                .and(warp::query::<HashMap<String, usize>>())
+                .map(move |q: HashMap<String, usize>| {
+                    asked.fetch_add(1, Ordering::SeqCst);
+                    let from = q.get("from").copied().unwrap_or(0);
+                    let limit = q.get("limit").copied().unwrap_or(0);
+                    let page: Vec<Block> = chain.iter().skip(from).take(limit).cloned().collect();
+                    warp::reply::json(&page)
+                })
+        };
+        let (url, _stop) = serve(routes).await;
+        let client = Client::new(Duration::from_secs(2)).expect("client");
+        let first = client.blocks(&url, 0, 16).await.expect("page");
+        assert_eq!(first.len(), 16);
+        let second = client.blocks(&url, 16, 16).await.expect("page");
+        assert_eq!(second.first().map(|b| b.header.height), Some(17));
+        // The second page came from the prefetch; the third is being
+        // prefetched now: three requests in all, not more.
+        let third = client.blocks(&url, 32, 16).await.expect("page");
+        assert_eq!(third.len(), 8, "the chain ends there");
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        // A short page prefetches nothing; an unexpected start discards
+        // what was prefetched and asks directly.
+        assert!(client.prefetched.lock().expect("lock").is_empty());
+        client.blocks(&url, 0, 16).await.expect("page");
+        let again = client.blocks(&url, 5, 16).await.expect("page");
+        assert_eq!(again[0].header.height, 6);
+        let table = client.prefetched.lock().expect("lock");
+        assert_eq!(table.get(&url).map(|p| (p.from, p.limit)), Some((21, 16)));
+    }
+
+    #[test]
+    fn query_values_are_escaped() {
+        assert_eq!(query_escape("http://a:1/x"), "http%3A%2F%2Fa%3A1%2Fx");
+    }
+}

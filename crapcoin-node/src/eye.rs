@@ -1,0 +1,517 @@
+//! AllSeeingEye: reports every request a node serves and every event it
+//! sees to Sauron, without ever slowing the node down.
+//!
+//! - [`Watch`] wraps the HTTP service: for each request it notes method,
+//!   path, route template, status, latency, caller (socket address and the
+//!   peer URL header), request and response sizes and an excerpt of the
+//!   request body, counts it in [`Metrics`], and hands a [`Report`] to the
+//!   [`Eye`].
+//! - [`Eye`] is also an [`Observer`], so every engine [`Event`] becomes a
+//!   report too.
+//! - Reports go into a bounded queue with `try_send`: when the queue is
+//!   full the report is dropped and counted (`crapcoin_reports_dropped_total`
+//!   in `/metrics`), never waited for. A background [`Sender`] takes them
+//!   out in batches and POSTs each batch to `{sauron}/api/events` with a
+//!   timeout; a batch Sauron does not take is dropped and counted.
+//!
+//! The batch body is `{"node": NAME, "url": URL, "reports": [REPORT, …]}`
+//! where a report is either
+//! `{"type": "request", "at_ms", "method", "path", "route", "status",
+//! "latency_us", "caller", "peer", "request_bytes", "response_bytes",
+//! "excerpt"}` or `{"type": "event", "at_ms", "event": EVENT}` with `EVENT`
+//! the engine's [`Event`] in JSON (tagged by `kind`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use crapcoin_core::node::now_ms;
+use crapcoin_core::{Event, Handle, Observer, PeerUrl};
+use http_body::{Body, Frame, SizeHint};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::PEER_HEADER;
+use crate::metrics::Metrics;
+
+/// Bytes of a request body kept in a report.
+pub const EXCERPT_LEN: usize = 256;
+/// Longest path or header value kept in a report.
+const MAX_FIELD_LEN: usize = 256;
+
+/// Where and how reports are sent.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Sauron's base URL; batches go to `{sauron}/api/events`.
+    pub sauron: PeerUrl,
+    /// Reports queued at most; more are dropped.
+    pub capacity: usize,
+    /// Reports per batch at most.
+    pub batch: usize,
+    /// How long the sender lingers for a batch to fill.
+    pub linger: Duration,
+    /// Timeout of one batch POST.
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// Defaults for reporting to `sauron`: 4096 queued, batches of 256,
+    /// 50 ms linger, 2 s timeout.
+    pub fn new(sauron: PeerUrl) -> Self {
+        Self {
+            sauron,
+            capacity: 4096,
+            batch: 256,
+            linger: Duration::from_millis(50),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One request as served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RequestReport {
+    /// When it was answered, ms since the epoch.
+    pub at_ms: u64,
+    /// E.g. `GET`.
+    pub method: &'static str,
+    /// The path as asked (truncated).
+    pub path: String,
+    /// The route template, e.g. `/block/{hash}`.
+    pub route: &'static str,
+    /// Response status.
+    pub status: u16,
+    /// Time from request head to response head.
+    pub latency_us: u64,
+    /// The caller's socket address.
+    pub caller: Option<String>,
+    /// The peer URL the caller claimed (gossip header), if any.
+    pub peer: Option<String>,
+    /// Request body bytes read by the handler.
+    pub request_bytes: u64,
+    /// Response body bytes, when known up front.
+    pub response_bytes: Option<u64>,
+    /// The first [`EXCERPT_LEN`] bytes of the request body (lossy UTF-8).
+    pub excerpt: String,
+}
+
+/// What the eye reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Report {
+    /// A request served.
+    Request(RequestReport),
+    /// An engine event.
+    Event {
+        /// When it happened, ms since the epoch.
+        at_ms: u64,
+        /// The event.
+        event: Event,
+    },
+}
+
+/// The reporting end: a bounded queue in front of the [`Sender`].
+#[derive(Debug)]
+pub struct Eye {
+    tx: mpsc::Sender<Report>,
+    metrics: Arc<Metrics>,
+}
+
+/// The background half of the eye: sends queued reports in batches.
+#[derive(Debug)]
+pub struct Sender {
+    rx: mpsc::Receiver<Report>,
+    config: Config,
+    http: reqwest::Client,
+    node: String,
+    url: PeerUrl,
+    metrics: Arc<Metrics>,
+}
+
+impl Eye {
+    /// An eye for the node `node` at `url`, and the sender to run.
+    ///
+    /// # Errors
+    ///
+    /// When the HTTP client cannot be built.
+    pub fn new(
+        node: &str,
+        url: &PeerUrl,
+        config: Config,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Arc<Self>, Sender), reqwest::Error> {
+        let (tx, rx) = mpsc::channel(config.capacity.max(1));
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .pool_max_idle_per_host(1)
+            .no_proxy()
+            .build()?;
+        let eye = Arc::new(Self {
+            tx,
+            metrics: metrics.clone(),
+        });
+        let sender = Sender {
+            rx,
+            config,
+            http,
+            node: node.to_owned(),
+            url: url.clone(),
+            metrics,
+        };
+        Ok((eye, sender))
+    }
+
+    /// Queues a report, or drops and counts it when the queue is full.
+    /// Never waits.
+    pub fn report(&self, report: Report) {
+        if self.tx.try_send(report).is_err() {
+            self.metrics.report_dropped();
+        }
+    }
+}
+
+impl Observer for Eye {
+    fn on_event(&self, _node: &str, event: &Event) {
+        // Requests are reported with more detail by `Watch`.
+        if matches!(event, Event::RequestServed { .. }) {
+            return;
+        }
+        self.report(Report::Event {
+            at_ms: now_ms(),
+            event: event.clone(),
+        });
+    }
+}
+
+#[derive(Serialize)]
+struct Batch<'a> {
+    node: &'a str,
+    url: &'a PeerUrl,
+    reports: &'a [Report],
+}
+
+impl Sender {
+    /// Sends batches until `cancel` fires, then makes one last attempt
+    /// (bounded by the timeout) to deliver what is still queued.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let max = self.config.batch.max(1);
+        let mut batch = Vec::with_capacity(max);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                n = self.rx.recv_many(&mut batch, max) => if n == 0 { return },
+            }
+            if batch.len() < max {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = tokio::time::sleep(self.config.linger) => {}
+                }
+                while batch.len() < max {
+                    match self.rx.try_recv() {
+                        Ok(report) => batch.push(report),
+                        Err(_) => break,
+                    }
+                }
+            }
+            self.deliver(&batch).await;
+            batch.clear();
+        }
+        while batch.len() < max {
+            match self.rx.try_recv() {
+                Ok(report) => batch.push(report),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            self.deliver(&batch).await;
+        }
+    }
+
+    async fn deliver(&self, reports: &[Report]) {
+        let body = Batch {
+            node: &self.node,
+            url: &self.url,
+            reports,
+        };
+        let body = match serde_json::to_vec(&body) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::warn!(error = %e, "encoding reports failed");
+                self.metrics.report_batch_failed(reports.len());
+                return;
+            }
+        };
+        let request = self
+            .http
+            .post(format!("{}/api/events", self.config.sauron))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let delivered = match tokio::time::timeout(self.config.timeout, request.send()).await {
+            Ok(Ok(response)) => response.status().is_success(),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "sauron unreachable");
+                false
+            }
+            Err(_) => false,
+        };
+        if delivered {
+            self.metrics.reports_sent(reports.len());
+        } else {
+            self.metrics.report_batch_failed(reports.len());
+        }
+    }
+}
+
+/// The caller of a request, put in its extensions by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller(pub SocketAddr);
+
+/// What the server knows of one connection: when it last moved bytes and
+/// whether a request is being served, so idle connections can be found
+/// and closed.
+#[derive(Debug)]
+pub struct ConnState {
+    started: Instant,
+    /// Milliseconds since `started` of the last read or write.
+    last_activity: AtomicU64,
+    /// Requests being served right now.
+    inflight: AtomicUsize,
+    /// Fired to ask the connection to close.
+    pub(crate) close: CancellationToken,
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            inflight: AtomicUsize::new(0),
+            close: CancellationToken::new(),
+        }
+    }
+}
+
+impl ConnState {
+    /// Notes that bytes moved now.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_activity.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long since bytes last moved.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// Whether no request is being served.
+    pub fn is_idle(&self) -> bool {
+        self.inflight.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct Inflight(Arc<ConnState>);
+
+impl Inflight {
+    fn new(conn: Arc<ConnState>) -> Self {
+        conn.inflight.fetch_add(1, Ordering::Relaxed);
+        Self(conn)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+#[derive(Debug, Default)]
+struct Excerpt {
+    bytes: Vec<u8>,
+    total: u64,
+}
+
+/// A request body that keeps its first [`EXCERPT_LEN`] bytes and counts
+/// the rest as the handler reads it.
+#[derive(Debug)]
+pub struct Tee<B> {
+    inner: B,
+    seen: Arc<Mutex<Excerpt>>,
+}
+
+impl<B> Body for Tee<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            let mut seen = this.seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.total += data.len() as u64;
+            let room = EXCERPT_LEN.saturating_sub(seen.bytes.len());
+            let take = room.min(data.len());
+            seen.bytes.extend_from_slice(&data[..take]);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn truncated(s: &str) -> String {
+    let mut end = s.len().min(MAX_FIELD_LEN);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn method_name(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// What every connection's [`Watch`] shares.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    /// The node (request events go to its observers).
+    pub handle: Handle,
+    /// Request counters.
+    pub metrics: Arc<Metrics>,
+    /// The eye, when reporting to Sauron.
+    pub eye: Option<Arc<Eye>>,
+}
+
+/// The reporting wrapper around the node's HTTP service, one per
+/// connection.
+#[derive(Debug, Clone)]
+pub struct Watch<S> {
+    inner: S,
+    watcher: Watcher,
+    caller: SocketAddr,
+    conn: Arc<ConnState>,
+}
+
+impl<S> Watch<S> {
+    /// Wraps `inner` for the connection from `caller`.
+    pub fn new(inner: S, watcher: Watcher, caller: SocketAddr, conn: Arc<ConnState>) -> Self {
+        Self {
+            inner,
+            watcher,
+            caller,
+            conn,
+        }
+    }
+}
+
+impl<S, B, R> hyper::service::Service<http::Request<B>> for Watch<S>
+where
+    S: tower_service::Service<
+            http::Request<Tee<B>>,
+            Response = http::Response<R>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    R: Body + Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<R>, Infallible>> + Send>>;
+
+    fn call(&self, req: http::Request<B>) -> Self::Future {
+        let mut inner = self.inner.clone();
+        let watcher = self.watcher.clone();
+        let caller = self.caller;
+        let inflight = Inflight::new(self.conn.clone());
+        Box::pin(async move {
+            let start = Instant::now();
+            let method = method_name(req.method());
+            let path = truncated(req.uri().path());
+            let route = crate::http::route_template(req.uri().path());
+            let peer = req
+                .headers()
+                .get(PEER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(truncated);
+            let seen = Arc::new(Mutex::new(Excerpt::default()));
+            let mut req = req.map(|inner| Tee {
+                inner,
+                seen: seen.clone(),
+            });
+            req.extensions_mut().insert(Caller(caller));
+            let response = match inner.call(req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            let latency = start.elapsed();
+            let status = response.status().as_u16();
+            watcher.metrics.request(route, method, status);
+            watcher.handle.emit(Event::RequestServed {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+                latency,
+                peer: peer.clone(),
+            });
+            if let Some(eye) = &watcher.eye {
+                let (excerpt, request_bytes) = {
+                    let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+                    (
+                        String::from_utf8_lossy(&seen.bytes).into_owned(),
+                        seen.total,
+                    )
+                };
+                eye.report(Report::Request(RequestReport {
+                    at_ms: now_ms(),
+                    method,
+                    path,
+                    route,
+                    status,
+                    latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                    caller: Some(caller.to_string()),
+                    peer,
+                    request_bytes,
+                    response_bytes: response.body().size_hint().exact(),
+                    excerpt,
+                }));
+            }
+            drop(inflight);
+            Ok(response)
+        })
+    }
+}

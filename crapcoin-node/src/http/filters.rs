@@ -1,0 +1,138 @@
+//! The routes: path, method, body limit and extraction for each, then the
+//! handler. Every POST has a body size limit (`413 too_large` past it).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use crapcoin_core::block::MAX_BLOCK_JSON_LEN;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::App;
+use super::handlers;
+use super::models::{self, BlocksQuery, MAX_SMALL_BODY, MAX_TX_BODY};
+use crate::client::PEER_HEADER;
+use crate::eye::Caller;
+
+fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
+    warp::any().map(move || app.clone())
+}
+
+fn body(limit: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(limit).and(warp::body::bytes())
+}
+
+fn auth() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+}
+
+/// Every route of the API, with rejections recovered into JSON errors.
+pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
+    let status = warp::path!("status")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .then(handlers::status)
+        .boxed();
+    let blockchain = warp::path!("blockchain")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .then(handlers::blockchain)
+        .boxed();
+    let blocks = warp::path!("blocks")
+        .and(warp::get())
+        .and(warp::query::<BlocksQuery>())
+        .and(with_app(app.clone()))
+        .then(handlers::blocks)
+        .boxed();
+    let block = warp::path!("block" / String)
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .then(handlers::block)
+        .boxed();
+    let post_block = warp::path!("block")
+        .and(warp::post())
+        .and(warp::header::optional::<String>(PEER_HEADER))
+        .and(warp::ext::optional::<Caller>())
+        .and(body(MAX_BLOCK_JSON_LEN as u64))
+        .and(with_app(app.clone()))
+        .then(handlers::post_block)
+        .boxed();
+    let peers = warp::path!("peers")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .then(handlers::peers)
+        .boxed();
+    let announce = warp::path!("peers")
+        .and(warp::post())
+        .and(body(MAX_SMALL_BODY))
+        .and(with_app(app.clone()))
+        .then(handlers::announce)
+        .boxed();
+    let transactions = warp::path!("transactions")
+        .and(warp::post())
+        .and(body(MAX_TX_BODY))
+        .and(with_app(app.clone()))
+        .then(handlers::submit_transaction)
+        .boxed();
+    let balance = warp::path!("balance" / String)
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .then(handlers::balance)
+        .boxed();
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .then(handlers::metrics)
+        .boxed();
+    let transfer = warp::path!("transfer")
+        .and(warp::post())
+        .and(auth())
+        .and(body(MAX_SMALL_BODY))
+        .and(with_app(app.clone()))
+        .then(handlers::transfer)
+        .boxed();
+    let mine = warp::path!("mine")
+        .and(warp::post())
+        .and(auth())
+        .and(body(MAX_SMALL_BODY))
+        .and(with_app(app.clone()))
+        .then(handlers::mine)
+        .boxed();
+    let add_peer = warp::path!("admin" / "peers")
+        .and(warp::post())
+        .and(auth())
+        .and(body(MAX_SMALL_BODY))
+        .and(with_app(app))
+        .then(handlers::add_peer)
+        .boxed();
+    status
+        .or(blockchain)
+        .unify()
+        .or(blocks)
+        .unify()
+        .or(block)
+        .unify()
+        .or(post_block)
+        .unify()
+        .or(peers)
+        .unify()
+        .or(announce)
+        .unify()
+        .or(transactions)
+        .unify()
+        .or(balance)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(transfer)
+        .unify()
+        .or(mine)
+        .unify()
+        .or(add_peer)
+        .unify()
+        .recover(models::recover)
+        .unify()
+        .map(Reply::into_response)
+        .boxed()
+}

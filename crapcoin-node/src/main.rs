@@ -1,0 +1,55 @@
+//! `crapcoin-node`: a CrapCoin full node over HTTP. See `--help` and the
+//! `crapcoin_node` crate docs.
+
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Parser;
+use crapcoin_node::cli::Args;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.list_behaviours {
+        print!("{}", crapcoin_node::cli::behaviour_list());
+        return Ok(());
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let mut runtime = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(args.threads);
+        builder
+    };
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("building the runtime")?;
+    runtime.block_on(async {
+        let running = crapcoin_node::run::start(&args).await?;
+        {
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "listening on {}", running.listen_url())?;
+            stdout.flush()?;
+        }
+        shutdown_signal().await?;
+        tracing::info!("shutting down");
+        running.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+async fn shutdown_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+    }
+    Ok(())
+}
