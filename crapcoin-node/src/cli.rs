@@ -249,7 +249,7 @@ impl Args {
 
 #[cfg(test)]
 mod tests {
-    use super::{Args, Params, Parser};
+    use super::{Args, Params, Parser, behaviour, behaviour_list};
 
     #[test]
     fn defaults_are_the_default_network() {
@@ -264,5 +264,24 @@ mod tests {
             Args::try_parse_from(["crapcoin-node", "--behaviour", "sneaky"]).expect_err("refused");
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
         assert!(err.to_string().contains("unknown behaviour"), "{err}");
+    }
+
+    #[test]
+    fn catalogue_names_and_groups_are_accepted_and_listed() {
+        for name in ["honest", "selfish", "malicious", "stupid", "random"] {
+            let args = Args::try_parse_from(["crapcoin-node", "--behaviour", name])
+                .unwrap_or_else(|e| panic!("{name} refused: {e}"));
+            assert_eq!(args.behaviour, name);
+            assert!(behaviour(name, 1).is_ok());
+        }
+        let list = behaviour_list();
+        for (name, _) in behaviours::registry::list() {
+            assert!(
+                list.lines().any(|l| l.starts_with(name)),
+                "{name} not listed"
+            );
+        }
+        let args = Args::try_parse_from(["crapcoin-node", "--list-behaviours"]).expect("parses");
+        assert!(args.list_behaviours);
     }
 }
