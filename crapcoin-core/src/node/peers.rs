@@ -234,11 +234,10 @@ impl Shared {
                     state.strikes += 1;
                     state.strikes >= self.config.max_strikes
                 }
-                None => {
-                    // Not a peer of ours: ban it anyway so it cannot come
-                    // straight back through an announcement.
-                    false
-                }
+                // Not a peer of ours: there is no standing to lose, and
+                // banning URLs anyone can name would let a liar get honest
+                // nodes banned.
+                None => false,
             }
         };
         if drop_it {
