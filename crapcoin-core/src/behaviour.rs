@@ -283,12 +283,7 @@ impl Context<'_> {
     pub fn spendable(&self) -> u64 {
         let inner = self.node.lock();
         let me = self.address();
-        let pending: u64 = inner
-            .mempool
-            .iter()
-            .filter(|t| t.from == me)
-            .map(|t| t.total().unwrap_or(u64::MAX))
-            .fold(0, u64::saturating_add);
+        let pending = inner.mempool.pending_spend(&me, u64::MAX);
         inner
             .chain
             .state()

@@ -159,6 +159,15 @@ impl Mempool {
         self.txs.remove(id).map(|p| p.tx)
     }
 
+    /// Coins the pending transactions of `from` with a nonce below
+    /// `before` will spend (`u64::MAX` for all of them), saturating.
+    pub fn pending_spend(&self, from: &Address, before: u64) -> u64 {
+        self.iter()
+            .filter(|t| t.from == *from && t.nonce < before)
+            .map(|t| t.total().unwrap_or(u64::MAX))
+            .fold(0, u64::saturating_add)
+    }
+
     /// The next sender nonce counting pending transactions of `from`.
     pub fn next_nonce(&self, state: &State, from: &Address) -> u64 {
         let chain = state.account(from).nonce;

@@ -858,12 +858,7 @@ impl Shared {
                 }
                 .into());
             }
-            let pending: u64 = inner
-                .mempool
-                .iter()
-                .filter(|t| t.from == tx.from && t.nonce < tx.nonce)
-                .map(|t| t.total().unwrap_or(u64::MAX))
-                .fold(0, u64::saturating_add);
+            let pending = inner.mempool.pending_spend(&tx.from, tx.nonce);
             let needed = tx.total().ok_or(ValidationError::Overflow)?;
             let available = account.balance.saturating_sub(pending);
             if needed > available {

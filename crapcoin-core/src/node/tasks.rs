@@ -203,13 +203,13 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
         let me = shared.wallet.address();
         let (pending, short) = {
             let inner = shared.lock();
-            let mut pending = false;
-            let mut needed = 0u64;
-            for tx in inner.mempool.iter().filter(|t| t.from == me) {
-                pending = true;
-                needed = needed.saturating_add(tx.total().unwrap_or(u64::MAX));
-            }
-            (pending, needed > inner.chain.state().account(&me).balance)
+            // Every pooled transaction moves a positive amount, so a
+            // positive spend means one is pending.
+            let needed = inner.mempool.pending_spend(&me, u64::MAX);
+            (
+                needed > 0,
+                needed > inner.chain.state().account(&me).balance,
+            )
         };
         if pending {
             if short {
