@@ -48,7 +48,9 @@ async fn main() -> anyhow::Result<()> {
             // The observer: a closure printing the interesting events.
             .observer(move |node: &str, event: &Event| {
                 let line = match event {
-                    Event::BlockMined { height, hash, tx } => {
+                    Event::BlockMined {
+                        height, hash, tx, ..
+                    } => {
                         format!(
                             "mined #{height} {} ({})",
                             hash.short(),

@@ -37,6 +37,8 @@ pub enum Event {
         hash: BlockHash,
         /// Its height.
         height: u64,
+        /// Its parent.
+        parent: BlockHash,
         /// Its transaction, if any.
         tx: Option<TxId>,
     },
@@ -46,6 +48,8 @@ pub enum Event {
         hash: BlockHash,
         /// Its height.
         height: u64,
+        /// Its parent, so that observers can draw the block tree.
+        parent: BlockHash,
         /// Who sent it (`None`: mined here or loaded).
         from: Option<PeerUrl>,
         /// Whether it is on the best chain now.

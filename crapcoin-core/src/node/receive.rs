@@ -107,6 +107,7 @@ impl Inner {
                 fx.events.push(Event::BlockAccepted {
                     hash,
                     height,
+                    parent: block.header.prev_hash,
                     from: from.clone(),
                     best: false,
                 });
@@ -123,6 +124,7 @@ impl Inner {
                 fx.events.push(Event::BlockAccepted {
                     hash,
                     height,
+                    parent: block.header.prev_hash,
                     from: from.clone(),
                     best: true,
                 });
@@ -265,6 +267,7 @@ impl Shared {
                             fx.events.push(Event::BlockAccepted {
                                 hash: *hash,
                                 height: block.header.height,
+                                parent: block.header.prev_hash,
                                 from: Some(from.clone()),
                                 best: inner.chain.is_active(hash),
                             });

@@ -146,6 +146,7 @@ async fn miner(shared: Arc<Shared>) {
         shared.emit(&Event::BlockMined {
             hash,
             height,
+            parent: checked.block().header.prev_hash,
             tx: checked.txid(),
         });
         match shared.accept(checked, Origin::Mined).await {
