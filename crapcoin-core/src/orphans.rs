@@ -16,11 +16,19 @@ pub struct Orphan {
 }
 
 /// Orphans by hash and by missing parent, evicting the oldest when full.
+///
+/// One sender may hold at most a quarter of the pool
+/// ([`OrphanPool::per_sender`]): past that, its own oldest orphan makes
+/// room. A peer flooding orphans with valid work (cheap at a low
+/// difficulty) thus churns its own share and cannot evict the orphans
+/// others sent, which honest nodes need when gossip arrives out of order.
+/// Blocks from unnamed callers share one sender's share.
 #[derive(Debug, Clone)]
 pub struct OrphanPool {
     by_hash: HashMap<BlockHash, Orphan>,
     by_parent: HashMap<BlockHash, Vec<BlockHash>>,
     order: VecDeque<BlockHash>,
+    per_sender: HashMap<Option<PeerUrl>, usize>,
     capacity: usize,
 }
 
@@ -31,8 +39,19 @@ impl OrphanPool {
             by_hash: HashMap::new(),
             by_parent: HashMap::new(),
             order: VecDeque::new(),
+            per_sender: HashMap::new(),
             capacity: capacity.max(1),
         }
+    }
+
+    /// Most orphans one sender may hold: a quarter of the pool, at least 1.
+    pub fn per_sender(&self) -> usize {
+        (self.capacity / 4).max(1)
+    }
+
+    /// Orphans held that `from` sent.
+    pub fn held_from(&self, from: Option<&PeerUrl>) -> usize {
+        self.per_sender.get(&from.cloned()).copied().unwrap_or(0)
     }
 
     /// Blocks held.
@@ -50,12 +69,24 @@ impl OrphanPool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Adds an orphan, evicting the oldest when full. Returns false for a
-    /// block already held.
+    /// Adds an orphan, evicting the sender's own oldest when it holds its
+    /// share already, else the oldest of all when full. Returns false for
+    /// a block already held.
     pub fn insert(&mut self, block: CheckedBlock, from: Option<PeerUrl>) -> bool {
         let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
             return false;
+        }
+        if self.held_from(from.as_ref()) >= self.per_sender() {
+            let oldest = self
+                .order
+                .iter()
+                .position(|h| self.by_hash.get(h).is_some_and(|o| o.from == from));
+            if let Some(i) = oldest
+                && let Some(old) = self.order.remove(i)
+            {
+                self.remove(&old);
+            }
         }
         while self.by_hash.len() >= self.capacity {
             let Some(old) = self.order.pop_front() else {
@@ -67,6 +98,7 @@ impl OrphanPool {
             .entry(block.header.prev_hash)
             .or_default()
             .push(hash);
+        *self.per_sender.entry(from.clone()).or_default() += 1;
         self.by_hash.insert(hash, Orphan { block, from });
         self.order.push_back(hash);
         true
@@ -81,18 +113,33 @@ impl OrphanPool {
             .into_iter()
             .filter_map(|h| {
                 self.order.retain(|o| *o != h);
-                self.by_hash.remove(&h)
+                let orphan = self.by_hash.remove(&h)?;
+                self.uncount(&orphan.from);
+                Some(orphan)
             })
             .collect()
     }
 
+    fn uncount(&mut self, from: &Option<PeerUrl>) {
+        if let Some(n) = self.per_sender.get_mut(from) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_sender.remove(from);
+            }
+        }
+    }
+
+    /// Removes a block already taken out of `order`.
     fn remove(&mut self, hash: &BlockHash) {
-        if let Some(orphan) = self.by_hash.remove(hash)
-            && let Some(siblings) = self.by_parent.get_mut(&orphan.block.header.prev_hash)
-        {
+        let Some(orphan) = self.by_hash.remove(hash) else {
+            return;
+        };
+        self.uncount(&orphan.from);
+        let parent = orphan.block.header.prev_hash;
+        if let Some(siblings) = self.by_parent.get_mut(&parent) {
             siblings.retain(|h| h != hash);
             if siblings.is_empty() {
-                self.by_parent.remove(&orphan.block.header.prev_hash);
+                self.by_parent.remove(&parent);
             }
         }
     }
@@ -102,5 +149,6 @@ impl OrphanPool {
         self.by_hash.clear();
         self.by_parent.clear();
         self.order.clear();
+        self.per_sender.clear();
     }
 }
