@@ -17,12 +17,14 @@ pub struct Orphan {
 
 /// Orphans by hash and by missing parent, evicting the oldest when full.
 ///
-/// One sender may hold at most a quarter of the pool
-/// ([`OrphanPool::per_sender`]): past that, its own oldest orphan makes
-/// room. A peer flooding orphans with valid work (cheap at a low
-/// difficulty) thus churns its own share and cannot evict the orphans
+/// A full pool makes room by sender: a sender holding its share (a
+/// quarter of the pool, [`OrphanPool::per_sender`]) or more evicts its own
+/// oldest orphan; anyone else evicts the oldest orphan of the sender
+/// holding the most. A lone sender may still fill the pool (a node far
+/// behind one peer), but a peer flooding orphans with valid work (cheap at
+/// a low difficulty) only churns its own orphans and cannot evict those
 /// others sent, which honest nodes need when gossip arrives out of order.
-/// Blocks from unnamed callers share one sender's share.
+/// Blocks from unnamed callers count as one sender.
 #[derive(Debug, Clone)]
 pub struct OrphanPool {
     by_hash: HashMap<BlockHash, Orphan>,
@@ -69,27 +71,28 @@ impl OrphanPool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Adds an orphan, evicting the sender's own oldest when it holds its
-    /// share already, else the oldest of all when full. Returns false for
-    /// a block already held.
+    /// Adds an orphan; when full, first evicts as the type docs say.
+    /// Returns false for a block already held.
     pub fn insert(&mut self, block: CheckedBlock, from: Option<PeerUrl>) -> bool {
         let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
             return false;
         }
-        if self.held_from(from.as_ref()) >= self.per_sender() {
+        while self.by_hash.len() >= self.capacity {
+            let evict_from = if self.held_from(from.as_ref()) >= self.per_sender() {
+                from.clone()
+            } else {
+                self.per_sender
+                    .iter()
+                    .max_by_key(|(_, held)| **held)
+                    .and_then(|(sender, _)| sender.clone())
+            };
             let oldest = self
                 .order
                 .iter()
-                .position(|h| self.by_hash.get(h).is_some_and(|o| o.from == from));
-            if let Some(i) = oldest
-                && let Some(old) = self.order.remove(i)
-            {
-                self.remove(&old);
-            }
-        }
-        while self.by_hash.len() >= self.capacity {
-            let Some(old) = self.order.pop_front() else {
+                .position(|h| self.by_hash.get(h).is_some_and(|o| o.from == evict_from))
+                .unwrap_or(0);
+            let Some(old) = self.order.remove(oldest) else {
                 break;
             };
             self.remove(&old);
