@@ -6,8 +6,9 @@
 //!   found invalid) is answered before its signature is checked;
 //! - orphans and duplicates are decided without queueing for the node's
 //!   write-order lock, so they never wait behind a store write;
-//! - one sender holds at most a quarter of the orphan pool, so a flood of
-//!   orphans cannot evict the orphans other peers sent.
+//! - a full orphan pool makes room by sender (one at its quarter evicts
+//!   its own oldest), so a flood of orphans cannot evict the orphans other
+//!   peers sent.
 
 mod support;
 
