@@ -118,7 +118,8 @@ pub enum BlockAck {
     Duplicate,
     /// Parent unknown: kept in the orphan pool while ancestors are fetched.
     Orphan,
-    /// The receiver's behaviour chose to ignore it.
+    /// Not looked at: the receiver's behaviour chose to ignore it, or the
+    /// sender is banned (it was dropped for sending invalid data).
     Ignored,
 }
 

@@ -16,11 +16,21 @@ pub struct Orphan {
 }
 
 /// Orphans by hash and by missing parent, evicting the oldest when full.
+///
+/// A full pool makes room by sender: a sender holding its share (a
+/// quarter of the pool, [`OrphanPool::per_sender`]) or more evicts its own
+/// oldest orphan; anyone else evicts the oldest orphan of the sender
+/// holding the most. A lone sender may still fill the pool (a node far
+/// behind one peer), but a peer flooding orphans with valid work (cheap at
+/// a low difficulty) only churns its own orphans and cannot evict those
+/// others sent, which honest nodes need when gossip arrives out of order.
+/// Blocks from unnamed callers count as one sender.
 #[derive(Debug, Clone)]
 pub struct OrphanPool {
     by_hash: HashMap<BlockHash, Orphan>,
     by_parent: HashMap<BlockHash, Vec<BlockHash>>,
     order: VecDeque<BlockHash>,
+    per_sender: HashMap<Option<PeerUrl>, usize>,
     capacity: usize,
 }
 
@@ -31,8 +41,19 @@ impl OrphanPool {
             by_hash: HashMap::new(),
             by_parent: HashMap::new(),
             order: VecDeque::new(),
+            per_sender: HashMap::new(),
             capacity: capacity.max(1),
         }
+    }
+
+    /// Most orphans one sender may hold: a quarter of the pool, at least 1.
+    pub fn per_sender(&self) -> usize {
+        (self.capacity / 4).max(1)
+    }
+
+    /// Orphans held that `from` sent.
+    pub fn held_from(&self, from: Option<&PeerUrl>) -> usize {
+        self.per_sender.get(&from.cloned()).copied().unwrap_or(0)
     }
 
     /// Blocks held.
@@ -50,15 +71,28 @@ impl OrphanPool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Adds an orphan, evicting the oldest when full. Returns false for a
-    /// block already held.
+    /// Adds an orphan; when full, first evicts as the type docs say.
+    /// Returns false for a block already held.
     pub fn insert(&mut self, block: CheckedBlock, from: Option<PeerUrl>) -> bool {
         let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
             return false;
         }
         while self.by_hash.len() >= self.capacity {
-            let Some(old) = self.order.pop_front() else {
+            let evict_from = if self.held_from(from.as_ref()) >= self.per_sender() {
+                from.clone()
+            } else {
+                self.per_sender
+                    .iter()
+                    .max_by_key(|(_, held)| **held)
+                    .and_then(|(sender, _)| sender.clone())
+            };
+            let oldest = self
+                .order
+                .iter()
+                .position(|h| self.by_hash.get(h).is_some_and(|o| o.from == evict_from))
+                .unwrap_or(0);
+            let Some(old) = self.order.remove(oldest) else {
                 break;
             };
             self.remove(&old);
@@ -67,6 +101,7 @@ impl OrphanPool {
             .entry(block.header.prev_hash)
             .or_default()
             .push(hash);
+        *self.per_sender.entry(from.clone()).or_default() += 1;
         self.by_hash.insert(hash, Orphan { block, from });
         self.order.push_back(hash);
         true
@@ -81,18 +116,33 @@ impl OrphanPool {
             .into_iter()
             .filter_map(|h| {
                 self.order.retain(|o| *o != h);
-                self.by_hash.remove(&h)
+                let orphan = self.by_hash.remove(&h)?;
+                self.uncount(&orphan.from);
+                Some(orphan)
             })
             .collect()
     }
 
+    fn uncount(&mut self, from: &Option<PeerUrl>) {
+        if let Some(n) = self.per_sender.get_mut(from) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_sender.remove(from);
+            }
+        }
+    }
+
+    /// Removes a block already taken out of `order`.
     fn remove(&mut self, hash: &BlockHash) {
-        if let Some(orphan) = self.by_hash.remove(hash)
-            && let Some(siblings) = self.by_parent.get_mut(&orphan.block.header.prev_hash)
-        {
+        let Some(orphan) = self.by_hash.remove(hash) else {
+            return;
+        };
+        self.uncount(&orphan.from);
+        let parent = orphan.block.header.prev_hash;
+        if let Some(siblings) = self.by_parent.get_mut(&parent) {
             siblings.retain(|h| h != hash);
             if siblings.is_empty() {
-                self.by_parent.remove(&orphan.block.header.prev_hash);
+                self.by_parent.remove(&parent);
             }
         }
     }
@@ -102,5 +152,6 @@ impl OrphanPool {
         self.by_hash.clear();
         self.by_parent.clear();
         self.order.clear();
+        self.per_sender.clear();
     }
 }

@@ -356,6 +356,7 @@ impl Builder {
             mine_wake: Notify::new(),
             outbox,
             dropped_sends: AtomicU64::new(0),
+            ignored_from_banned: AtomicU64::new(0),
             syncing: Mutex::new(HashSet::new()),
             rng: Mutex::new(rng),
             cancel: CancellationToken::new(),
@@ -409,6 +410,8 @@ pub(crate) struct Shared {
     pub(crate) mine_wake: Notify,
     pub(crate) outbox: mpsc::Sender<Outgoing>,
     pub(crate) dropped_sends: AtomicU64,
+    /// Pushes ignored unread because their sender is banned.
+    pub(crate) ignored_from_banned: AtomicU64,
     /// Peers a sync is running from (one sync per peer at a time).
     pub(crate) syncing: Mutex<HashSet<PeerUrl>>,
     pub(crate) rng: Mutex<StdRng>,
@@ -593,6 +596,12 @@ impl Handle {
         self.shared.dropped_sends.load(Ordering::Relaxed)
     }
 
+    /// Blocks pushed by banned peers and ignored unread (answered
+    /// [`BlockAck::Ignored`]).
+    pub fn ignored_from_banned(&self) -> u64 {
+        self.shared.ignored_from_banned.load(Ordering::Relaxed)
+    }
+
     /// Reports an event to the observers (transports report served
     /// requests this way).
     pub fn emit(&self, event: Event) {
@@ -608,7 +617,9 @@ impl Handle {
 
     /// A block pushed by a peer (or anyone): validated, stored before this
     /// returns `Accepted`, relayed to other peers. `from` is where to fetch
-    /// missing ancestors.
+    /// missing ancestors. A push from a banned peer is answered
+    /// [`BlockAck::Ignored`] without being read; a block already known by
+    /// its hash is answered `Duplicate` before its signature is checked.
     ///
     /// # Errors
     ///
@@ -632,6 +643,9 @@ impl Handle {
         bytes: &[u8],
         from: Option<PeerUrl>,
     ) -> Result<BlockAck, ValidationError> {
+        if self.shared.ignores(from.as_ref()) {
+            return Ok(BlockAck::Ignored);
+        }
         match BlockJson::parse(bytes) {
             Ok(block) => self.receive_block(block, from).await,
             Err(e) => {

@@ -102,7 +102,8 @@ impl Peers {
         self.map.contains_key(url)
     }
 
-    fn is_banned(&mut self, url: &PeerUrl) -> bool {
+    /// Whether `url` is banned now (forgets a ban that has run out).
+    pub(crate) fn is_banned(&mut self, url: &PeerUrl) -> bool {
         match self.banned.get(url) {
             Some(until) if *until > Instant::now() => true,
             Some(_) => {

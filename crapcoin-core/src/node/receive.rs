@@ -34,6 +34,18 @@ impl Origin {
     }
 }
 
+/// What [`Inner::decide_unordered`] made of a block.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "moved once per block; boxing would allocate for every new block"
+)]
+enum Decided {
+    /// Answered without the write order.
+    Done(Result<BlockAck, ValidationError>),
+    /// Joins the block tree: take the ordered path.
+    Ordered(CheckedBlock),
+}
+
 /// What a locked insertion decided that must happen after the lock.
 #[derive(Default)]
 struct Effects {
@@ -88,17 +100,7 @@ impl Inner {
             && self.chain.invalid_reason(&parent).is_none()
             && !self.chain.contains(&hash)
         {
-            if self.orphans.contains(&hash) {
-                return Ok(BlockAck::Duplicate);
-            }
-            self.orphans.insert(block, from.clone());
-            fx.events.push(Event::BlockOrphaned {
-                hash,
-                parent,
-                from: from.clone(),
-            });
-            fx.fetch_from = from.or(fx.fetch_from.take());
-            return Ok(BlockAck::Orphan);
+            return Ok(self.pool_orphan(block, from, fx));
         }
         match self.chain.insert(block, now) {
             Ok(Outcome::Duplicate) => Ok(BlockAck::Duplicate),
@@ -147,6 +149,81 @@ impl Inner {
                 Err(e)
             }
         }
+    }
+
+    /// What a block already known by its hash gets, without any check of
+    /// its contents: `tx_root` in the header commits to the transaction,
+    /// so a block with a known header hash is either the block we hold
+    /// (or found invalid) or a tampered copy that cannot be valid either.
+    fn known(&self, hash: &BlockHash) -> Option<Result<BlockAck, ValidationError>> {
+        if self.chain.contains(hash) || self.orphans.contains(hash) {
+            return Some(Ok(BlockAck::Duplicate));
+        }
+        self.chain.invalid_reason(hash).cloned().map(Err)
+    }
+
+    /// Decides a block without the write-order lock when nothing of it
+    /// will be stored: a duplicate, a block known to be invalid, or an
+    /// orphan (which waits in the pool, not in the store). Hands the
+    /// block back when it needs the ordered path.
+    ///
+    /// Sound under the node lock alone: a parent's insertion takes its
+    /// waiting children in the same lock hold, so an orphan pooled here
+    /// is either pooled before its parent arrives (and taken with it) or
+    /// sees the parent and goes the ordered way.
+    fn decide_unordered(
+        &mut self,
+        block: CheckedBlock,
+        from: Option<&PeerUrl>,
+        fx: &mut Effects,
+    ) -> Decided {
+        let hash = block.hash();
+        if let Some(known) = self.known(&hash) {
+            if let Err(e) = &known {
+                fx.events.push(Event::BlockRejected {
+                    hash: Some(hash),
+                    reason: e.clone(),
+                    from: from.cloned(),
+                });
+                if !e.is_transient()
+                    && let Some(peer) = from
+                {
+                    fx.strikes.push(peer.clone());
+                }
+            }
+            return Decided::Done(known);
+        }
+        let parent = block.header.prev_hash;
+        if block.header.height > 0
+            && !self.chain.contains(&parent)
+            && self.chain.invalid_reason(&parent).is_none()
+        {
+            return Decided::Done(Ok(self.pool_orphan(block, from.cloned(), fx)));
+        }
+        Decided::Ordered(block)
+    }
+
+    /// Puts a block whose parent is unknown into the orphan pool and asks
+    /// its sender for the ancestors.
+    fn pool_orphan(
+        &mut self,
+        block: CheckedBlock,
+        from: Option<PeerUrl>,
+        fx: &mut Effects,
+    ) -> BlockAck {
+        let hash = block.hash();
+        if self.orphans.contains(&hash) {
+            return BlockAck::Duplicate;
+        }
+        let parent = block.header.prev_hash;
+        self.orphans.insert(block, from.clone());
+        fx.events.push(Event::BlockOrphaned {
+            hash,
+            parent,
+            from: from.clone(),
+        });
+        fx.fetch_from = from.or(fx.fetch_from.take());
+        BlockAck::Orphan
     }
 
     /// Mempool, waiters and events after the best chain changed.
@@ -209,17 +286,45 @@ impl Shared {
         });
     }
 
-    /// A block from a peer: the behaviour's say, the context-free checks,
+    /// Whether pushes from `from` are ignored unread: it is banned (it was
+    /// dropped for sending invalid data). Counts the ignored push.
+    pub(crate) fn ignores(&self, from: Option<&PeerUrl>) -> bool {
+        let Some(peer) = from else { return false };
+        let banned = self.lock().peers.is_banned(peer);
+        if banned {
+            self.ignored_from_banned.fetch_add(1, Ordering::Relaxed);
+        }
+        banned
+    }
+
+    /// A block from a peer: ignored if the peer is banned; then the
+    /// behaviour's say, an answer from the hash alone for blocks already
+    /// known (before any signature is checked), the context-free checks,
     /// then [`Shared::accept`].
     pub(crate) async fn receive(
         self: &Arc<Self>,
         block: Block,
         from: Option<PeerUrl>,
     ) -> Result<BlockAck, ValidationError> {
+        if self.ignores(from.as_ref()) {
+            return Ok(BlockAck::Ignored);
+        }
         let Some(block) = self.behaviour.incoming(&self.ctx(), block, from.as_ref()) else {
             return Ok(BlockAck::Ignored);
         };
         let hash = block.hash();
+        let known = self.lock().known(&hash);
+        if let Some(known) = known {
+            if let Err(e) = &known {
+                self.rejected(Some(hash), e, from.as_ref());
+                if !e.is_transient()
+                    && let Some(peer) = &from
+                {
+                    self.strike(peer).await;
+                }
+            }
+            return known;
+        }
         let checked = match validate::check(block, &self.params) {
             Ok(checked) => checked,
             Err(e) => {
@@ -234,17 +339,31 @@ impl Shared {
     }
 
     /// Inserts a checked block, stores what it added, then answers.
+    ///
+    /// Duplicates, blocks known to be invalid and orphans are decided
+    /// under the node lock alone; only blocks that join the block tree
+    /// (and must reach the store in order) queue for the write-order
+    /// lock. A flood of orphans and copies thus never delays a new block.
     pub(crate) async fn accept(
         self: &Arc<Self>,
         block: CheckedBlock,
         origin: Origin,
     ) -> Result<BlockAck, ValidationError> {
         let mut fx = Effects::default();
+        let from = origin.peer();
+        let decided = self.lock().decide_unordered(block, from.as_ref(), &mut fx);
+        let block = match decided {
+            Decided::Done(result) => {
+                self.finish(fx, None, &origin).await;
+                return result;
+            }
+            Decided::Ordered(block) => block,
+        };
         let order = self.write_order.lock().await;
         let result = self
             .lock()
-            .insert_with_orphans(block, origin.peer(), now_ms(), &mut fx);
-        self.finish(fx, order, &origin).await;
+            .insert_with_orphans(block, from, now_ms(), &mut fx);
+        self.finish(fx, Some(order), &origin).await;
         result
     }
 
@@ -300,7 +419,7 @@ impl Shared {
                 }
             }
         };
-        self.finish(fx, order, &Origin::Peer(None)).await;
+        self.finish(fx, Some(order), &Origin::Peer(None)).await;
         result
     }
 
@@ -309,7 +428,7 @@ impl Shared {
     async fn finish(
         self: &Arc<Self>,
         fx: Effects,
-        order: tokio::sync::MutexGuard<'_, ()>,
+        order: Option<tokio::sync::MutexGuard<'_, ()>>,
         origin: &Origin,
     ) {
         if !fx.store.is_empty()
