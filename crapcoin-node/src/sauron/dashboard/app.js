@@ -1,0 +1,1 @@
+// Sauron dashboard script (being written).
