@@ -278,7 +278,14 @@
     }
     updateNodeFilter();
     updateBehaviourList();
+    // Badges in the tree follow the nodes' tips.
+    const tips = JSON.stringify(all.map((n) => [n.name, n.tip, n.alive, n.fired]));
+    if (tips !== lastTips) {
+      lastTips = tips;
+      schedule("tree");
+    }
   };
+  let lastTips = "";
 
   function fillRow(r, n, best, control) {
     const honest = isHonest(n);
@@ -431,6 +438,7 @@
     return n && n.tip ? n.tip : tips[name];
   }
 
+  let lastLanes = "";
   renderers.tree = function renderTree() {
     const host = $("tree");
     const raw = items(state.blocks, "blocks")
@@ -587,9 +595,14 @@
       const names = behind.slice(0, 12).map((n) => `${clip(n.name, 16)} (#${num(n.height) ?? "?"})`);
       kids.push(el("p", { class: "behind" }, "Not in this window: " + names.join(", ") + (behind.length > 12 ? ` and ${behind.length - 12} more` : "")));
     }
-    put(host, ...kids);
+    put(host, kids);
     // Tip chips in the node table take their colour from the lanes.
-    schedule("nodes");
+    const lanesNow = JSON.stringify([...lane]);
+    if (lanesNow !== lastLanes) {
+      lastLanes = lanesNow;
+      for (const r of rowCache.values()) r.sig = "";
+      schedule("nodes");
+    }
   };
 
   // ---------------------------------------------------------- propagation
@@ -704,7 +717,7 @@
           el("span", { class: "prop-bar" },
             ds.slice(0, 12).map(([node, ms]) =>
               el("span", { class: "prop-dot", title: `${node}: ${fmtMs(ms)}`, style: `background:${delayColour(ms)}` }))),
-          el("span", { class: "prop-text" }, `${ds.length} node${ds.length === 1 ? "" : "s"} · slowest ${fmtMs(slow[1])} (${clip(slow[0], 14)})`));
+          el("span", { class: "prop-text", title: `slowest: ${slow[0]}` }, `${ds.length} node${ds.length === 1 ? "" : "s"} · slowest ${fmtMs(slow[1])}`));
       }),
     );
   };
@@ -852,15 +865,23 @@
     }
   }
 
+  /** Routine reads (status and peer polls) that drown the interesting rows. */
+  function isPoll(r) {
+    const route = str(r.route ?? r.path);
+    return str(r.method) === "GET" && num(r.status) === 200 && (route === "/status" || route.startsWith("/peers") || route === "/metrics");
+  }
+
   renderers.stream = function renderStream() {
     trimStream();
     if ($("pause").checked) return;
     const showReq = $("show-requests").checked;
+    const showPolls = $("show-polls").checked;
     const showEv = $("show-events").checked;
     const rows = [];
     for (const s of state.stream) {
       if (rows.length >= STREAM_ROWS) break;
       if (s.type === "request" ? !showReq : !showEv) continue;
+      if (s.type === "request" && !showPolls && isPoll(s.rec)) continue;
       const r = s.rec;
       let kindCell;
       let text;
@@ -1091,7 +1112,7 @@
     schedule("stream");
     loadStream().catch(() => {});
   });
-  for (const id of ["show-requests", "show-events", "pause"]) $(id).addEventListener("change", () => schedule("stream"));
+  for (const id of ["show-requests", "show-polls", "show-events", "pause"]) $(id).addEventListener("change", () => schedule("stream"));
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
