@@ -383,6 +383,54 @@ impl State {
         }
     }
 
+    /// The first block of the chain ending at `tip` that the tree lacks,
+    /// looking at most `depth` blocks down (and not below height 1).
+    pub fn missing(&self, tip: &str, depth: u64) -> Option<String> {
+        let mut hash = tip.to_owned();
+        for _ in 0..=depth {
+            match self.blocks.get(&hash) {
+                None => return Some(hash),
+                Some(block) if block.height <= 1 => return None,
+                Some(block) => hash = block.parent.clone(),
+            }
+        }
+        None
+    }
+
+    /// A block learnt by asking a node (not reported): it joins the tree
+    /// so the consensus check can walk through it, without a delay sample.
+    pub fn learn(&mut self, hash: &str, parent: &str, height: u64, now_ms: u64) {
+        if self.blocks.contains_key(hash) {
+            return;
+        }
+        self.order.push_back(hash.to_owned());
+        self.blocks.insert(
+            hash.to_owned(),
+            BlockEntry {
+                hash: hash.to_owned(),
+                parent: parent.to_owned(),
+                height,
+                first_seen_ms: now_ms,
+                miner_node: None,
+                accepts: Vec::new(),
+            },
+        );
+        while self.order.len() > self.max_blocks {
+            if let Some(old) = self.order.pop_front() {
+                self.blocks.remove(&old);
+            }
+        }
+    }
+
+    /// Registered, polled nodes with a tip: `(url, tip)`.
+    pub fn tips(&self) -> Vec<(String, String)> {
+        self.nodes
+            .values()
+            .filter(|n| n.registered)
+            .filter_map(|n| n.tip.clone().map(|t| (n.url.clone(), t)))
+            .collect()
+    }
+
     /// Every node, by name.
     pub fn nodes(&self, now_ms: u64) -> Vec<Node> {
         let mut nodes: Vec<Node> = self
@@ -541,12 +589,19 @@ impl State {
         // Each node's block at `at`: from the tree, or (when the tree does
         // not reach) its tip when that is at `at`; otherwise unknown, which
         // counts as disagreeing.
+        // Nodes on one tip hold the same chain, known or not.
+        let first_tip = live.first().and_then(|n| n.tip.clone());
+        let one_tip = live.iter().all(|n| n.tip.is_some() && n.tip == first_tip);
         let held = |node: &Node, height: u64| -> Option<String> {
             let tip = node.tip.as_deref()?;
             if node.height == height {
                 return Some(tip.to_owned());
             }
-            self.ancestor(tip, height).map(str::to_owned)
+            match self.ancestor(tip, height) {
+                Some(block) => Some(block.to_owned()),
+                None if one_tip => Some(format!("{tip}@{height}")),
+                None => None,
+            }
         };
         let mut groups: HashMap<String, usize> = HashMap::new();
         for node in &live {
@@ -600,7 +655,7 @@ mod tests {
 
     #[test]
     fn consensus_cases() {
-        // Chain 0 <- a <- b <- c, fork b <- x <- y.
+        // Chain 0 <- a <- b <- c, fork b <- e <- f.
         struct Case {
             name: &'static str,
             tips: &'static [(&'static str, char, u64)],
@@ -622,13 +677,13 @@ mod tests {
             },
             Case {
                 name: "shallow fork within k",
-                tips: &[("n0", 'c', 3), ("n1", 'x', 3)],
+                tips: &[("n0", 'c', 3), ("n1", 'e', 3)],
                 verdict: "consensus",
                 common: Some(2),
             },
             Case {
                 name: "deep fork",
-                tips: &[("n0", 'c', 3), ("n1", 'y', 4)],
+                tips: &[("n0", 'c', 3), ("n1", 'f', 4)],
                 verdict: "consensus",
                 common: Some(2),
             },
@@ -642,8 +697,8 @@ mod tests {
                 ('a', '0', 1),
                 ('b', 'a', 2),
                 ('c', 'b', 3),
-                ('x', 'b', 3),
-                ('y', 'x', 4),
+                ('e', 'b', 3),
+                ('f', 'e', 4),
             ] {
                 accepted(&mut state, "other", 1000, hash, parent, height);
             }
@@ -659,11 +714,11 @@ mod tests {
         for name in ["n0", "n1"] {
             state.register(name, "http://x", "a", "honest", 1000);
         }
-        for (hash, parent, height) in [('a', '0', 1), ('b', 'a', 2), ('c', 'b', 3), ('x', 'b', 3)] {
+        for (hash, parent, height) in [('a', '0', 1), ('b', 'a', 2), ('c', 'b', 3), ('e', 'b', 3)] {
             accepted(&mut state, "other", 1000, hash, parent, height);
         }
         state.polled("n0", 3, &h('c'), 1, 1000);
-        state.polled("n1", 3, &h('x'), 1, 1000);
+        state.polled("n1", 3, &h('e'), 1, 1000);
         let c = state.consensus(1000);
         assert_eq!((c.verdict, c.agreeing, c.max_fork_depth), ("forked", 1, 1));
         assert_eq!(State::new(1, 1, 2).consensus(0).verdict, "no_honest_nodes");

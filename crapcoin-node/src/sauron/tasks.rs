@@ -153,7 +153,7 @@ pub(crate) async fn poller(shared: Arc<Shared>) {
         };
         let now = now_ms();
         let mut changed = Vec::new();
-        let consensus = {
+        {
             let mut state = shared.state();
             for (name, status) in results {
                 if let Some(s) = status {
@@ -162,15 +162,60 @@ pub(crate) async fn poller(shared: Arc<Shared>) {
                 }
             }
             changed.extend(state.refresh_liveness(now));
-            state.consensus(now)
-        };
+        }
         for node in &changed {
             shared.publish(StreamItem::json("node", node));
         }
+        fill_tree(&shared).await;
+        let consensus = shared.state().consensus(now_ms());
         if last_consensus.as_ref() != Some(&consensus) {
             shared.publish(StreamItem::json("consensus", &consensus));
             last_consensus = Some(consensus);
         }
+    }
+}
+
+/// Asks nodes for the blocks between their tips and the tree that the
+/// reports did not bring (blocks mined while Sauron was down, say): one
+/// block per node and round, at most `k + 1` deep, so the consensus check
+/// can walk from every tip.
+async fn fill_tree(shared: &Arc<Shared>) {
+    let depth = shared.config.k + 1;
+    let wanted: Vec<(String, String)> = {
+        let state = shared.state();
+        let mut seen = std::collections::HashSet::new();
+        state
+            .tips()
+            .into_iter()
+            .filter_map(|(url, tip)| state.missing(&tip, depth).map(|m| (url, m)))
+            .filter(|(_, hash)| seen.insert(hash.clone()))
+            .collect()
+    };
+    let fetched = futures_util::stream::iter(wanted)
+        .map(|(url, hash)| {
+            let shared = shared.clone();
+            async move {
+                let (Ok(url), Ok(hash)) = (url.parse(), hash.parse()) else {
+                    return None;
+                };
+                shared.poll_client.block(&url, &hash).await.ok().flatten()
+            }
+        })
+        .buffer_unordered(shared.config.poll_concurrency.max(1))
+        .collect::<Vec<_>>();
+    let fetched = tokio::select! {
+        _ = shared.cancel.cancelled() => return,
+        fetched = fetched => fetched,
+    };
+    let now = now_ms();
+    let mut state = shared.state();
+    for block in fetched.into_iter().flatten() {
+        state.learn(
+            &block.hash().to_string(),
+            &block.header.prev_hash.to_string(),
+            block.header.height,
+            now,
+        );
     }
 }
 
