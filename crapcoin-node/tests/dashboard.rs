@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Proc, admin, client, get};
+use support::{Proc, admin, client, get, now_ms};
 use webdriver::Browser;
 
 /// How long any one condition may take to show up.
@@ -113,6 +113,17 @@ return {
   blocks: [...document.querySelectorAll('#tree g.blk')].map((g) => g.getAttribute('data-hash')),
   stream_nodes: [...document.querySelectorAll('#stream .node-tag')].map((t) => t.textContent),
   histogram: !!document.querySelector('#histogram svg rect'),
+};
+"#;
+
+/// The Boss panel and n2's liveness cell, and whether anything injected ran.
+const BOSS: &str = r#"
+const row = document.querySelector('#node-rows tr[data-node="n2"] td.alive');
+return {
+  n2: row ? row.textContent.trim() : null,
+  boss: document.getElementById('boss').textContent,
+  xss: window.__xss !== undefined,
+  injected: document.querySelectorAll('#boss img, #stream img, #node-rows img, #toasts img').length,
 };
 "#;
 
@@ -291,6 +302,46 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
     let path = dir.join("dashboard.png");
     std::fs::write(&path, &png).expect("writes the screenshot");
     println!("dashboard screenshot: {}", path.display());
+
+    // 5. Boss firings show up live, and names are shown, never run: a
+    // hostile name must come out as text.
+    let hostile = r#"<img src=x onerror="window.__xss=1">"#;
+    for (node, url) in [("n2", json!(procs[2].url)), (hostile, Value::Null)] {
+        let response = client
+            .post(format!("{}/api/boss", sauron.url))
+            .header("content-type", "application/json")
+            .body(
+                json!({"action": "fired", "node": node, "url": url, "at_ms": now_ms()}).to_string(),
+            )
+            .send()
+            .await
+            .expect("sauron answers");
+        assert!(
+            response.status().is_success(),
+            "POST /api/boss: {}",
+            response.status()
+        );
+    }
+    wait_for("the firings in the node table and the Boss list", || {
+        let browser = &browser;
+        async move {
+            let page = browser.script(BOSS).await;
+            let fired = page["n2"] == "fired";
+            let listed = page["boss"]
+                .as_str()
+                .is_some_and(|t| t.contains("n2") && t.contains(&hostile[..20]));
+            assert!(
+                page["xss"] == false && page["injected"] == 0,
+                "hostile name ran: {page}"
+            );
+            if fired && listed {
+                Ok(())
+            } else {
+                Err(page.to_string())
+            }
+        }
+    })
+    .await;
 
     browser.close().await;
     drop(procs);
