@@ -406,8 +406,9 @@ fn method_name(method: &http::Method) -> &'static str {
 /// What every connection's [`Watch`] shares.
 #[derive(Debug, Clone)]
 pub struct Watcher {
-    /// The node (request events go to its observers).
-    pub handle: Handle,
+    /// The node (request events go to its observers); `None` for a
+    /// server that is not a node (Sauron).
+    pub handle: Option<Handle>,
     /// Request counters.
     pub metrics: Arc<Metrics>,
     /// The eye, when reporting to Sauron.
@@ -481,13 +482,15 @@ where
             let latency = start.elapsed();
             let status = response.status().as_u16();
             watcher.metrics.request(route, method, status);
-            watcher.handle.emit(Event::RequestServed {
-                method: method.to_owned(),
-                route: route.to_owned(),
-                status,
-                latency,
-                peer: peer.clone(),
-            });
+            if let Some(handle) = &watcher.handle {
+                handle.emit(Event::RequestServed {
+                    method: method.to_owned(),
+                    route: route.to_owned(),
+                    status,
+                    latency,
+                    peer: peer.clone(),
+                });
+            }
             if let Some(eye) = &watcher.eye {
                 let (excerpt, request_bytes) = {
                     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());

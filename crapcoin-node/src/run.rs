@@ -153,7 +153,7 @@ pub async fn start(args: &Args) -> Result<Running, StartError> {
 
     let app = App::new(handle.clone(), args.admin_token.clone(), metrics.clone());
     let watcher = Watcher {
-        handle: handle.clone(),
+        handle: Some(handle.clone()),
         metrics: metrics.clone(),
         eye,
     };

@@ -1,0 +1,471 @@
+//! Sauron's routes and handlers (`docs/sauron.md`). Errors use the node's
+//! shape and helpers ([`crate::http::models`]): `{"error", "reason"}` with
+//! a 4xx status; every POST has a body limit (`413 too_large`).
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use crapcoin_core::network::Network as _;
+use crapcoin_core::node::now_ms;
+use serde_json::json;
+use tokio::sync::oneshot;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::db::{EventFilter, EventRow, RequestFilter, RequestRow};
+use super::model::{
+    self, Boss, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register, RequestsQuery, SampleQuery,
+};
+use super::state::Admit;
+use super::tasks::Job;
+use super::{Shared, StreamItem};
+use crate::http::models::{ApiError, json as ok_json, parse_json, recover};
+
+/// The dashboard page and its assets, compiled in.
+const INDEX_HTML: &str = include_str!("dashboard/index.html");
+const APP_JS: &str = include_str!("dashboard/app.js");
+const STYLE_CSS: &str = include_str!("dashboard/style.css");
+
+/// Most peers one `GET /api/peers` answers.
+pub const MAX_SAMPLE: usize = 64;
+/// Peers answered when `count` is not given.
+const DEFAULT_SAMPLE: usize = 8;
+
+fn with_shared(
+    shared: Arc<Shared>,
+) -> impl Filter<Extract = (Arc<Shared>,), Error = Infallible> + Clone {
+    warp::any().map(move || shared.clone())
+}
+
+fn body(limit: u64) -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(limit).and(warp::body::bytes())
+}
+
+fn answer(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(Reply::into_response)
+}
+
+fn unavailable(error: impl ToString) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", error)
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = Response::new(body.into());
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static(content_type),
+    );
+    response
+}
+
+/// Every route, with rejections recovered into JSON errors.
+pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
+    let s = || with_shared(shared.clone());
+    let index = warp::path::end()
+        .and(warp::get())
+        .map(|| asset(INDEX_HTML, "text/html; charset=utf-8"))
+        .boxed();
+    let app_js = warp::path!("assets" / "app.js")
+        .and(warp::get())
+        .map(|| asset(APP_JS, "text/javascript; charset=utf-8"))
+        .boxed();
+    let style = warp::path!("assets" / "style.css")
+        .and(warp::get())
+        .map(|| asset(STYLE_CSS, "text/css; charset=utf-8"))
+        .boxed();
+    let register = warp::path!("api" / "peers")
+        .and(warp::post())
+        .and(body(MAX_SMALL_BODY))
+        .and(s())
+        .then(register)
+        .boxed();
+    let sample = warp::path!("api" / "peers")
+        .and(warp::get())
+        .and(warp::query::<SampleQuery>())
+        .and(s())
+        .map(sample)
+        .boxed();
+    let ingest = warp::path!("api" / "events")
+        .and(warp::post())
+        .and(body(MAX_BATCH_BODY))
+        .and(s())
+        .then(ingest)
+        .boxed();
+    let boss = warp::path!("api" / "boss")
+        .and(warp::post())
+        .and(body(MAX_SMALL_BODY))
+        .and(s())
+        .then(boss)
+        .boxed();
+    let nodes = warp::path!("api" / "nodes")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().nodes(now_ms())))
+        .boxed();
+    let requests = warp::path!("api" / "requests")
+        .and(warp::get())
+        .and(warp::query::<RequestsQuery>())
+        .and(s())
+        .then(requests)
+        .boxed();
+    let events = warp::path!("api" / "events")
+        .and(warp::get())
+        .and(warp::query::<EventsQuery>())
+        .and(s())
+        .then(events)
+        .boxed();
+    let blocks = warp::path!("api" / "blocks")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| {
+            let (blocks, tips) = shared.state().blocks();
+            ok_json(&json!({ "blocks": blocks, "tips": tips }))
+        })
+        .boxed();
+    let propagation = warp::path!("api" / "propagation")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().propagation()))
+        .boxed();
+    let rejections = warp::path!("api" / "rejections")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().rejections()))
+        .boxed();
+    let consensus = warp::path!("api" / "consensus")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().consensus(now_ms())))
+        .boxed();
+    let config = warp::path!("api" / "config")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| {
+            let c = &shared.config;
+            ok_json(&json!({
+                "control_url": c.control_url,
+                "k": c.k,
+                "difficulty": c.difficulty,
+                "backend": shared.db.backend(),
+                "retention": {
+                    "requests": c.retention.requests,
+                    "events": c.retention.events,
+                    "max_age_secs": c.retention.max_age.map(|a| a.as_secs()),
+                },
+            }))
+        })
+        .boxed();
+    let stream = warp::path!("api" / "stream")
+        .and(warp::get())
+        .and(s())
+        .map(stream)
+        .boxed();
+    index
+        .or(app_js)
+        .unify()
+        .or(style)
+        .unify()
+        .or(register)
+        .unify()
+        .or(sample)
+        .unify()
+        .or(ingest)
+        .unify()
+        .or(boss)
+        .unify()
+        .or(nodes)
+        .unify()
+        .or(requests)
+        .unify()
+        .or(events)
+        .unify()
+        .or(blocks)
+        .unify()
+        .or(propagation)
+        .unify()
+        .or(rejections)
+        .unify()
+        .or(consensus)
+        .unify()
+        .or(config)
+        .unify()
+        .or(stream)
+        .unify()
+        .recover(recover)
+        .unify()
+        .map(Reply::into_response)
+        .boxed()
+}
+
+/// `POST /api/peers`: checks that the URL answers `GET /status` with the
+/// same address, then registers (or refreshes) the node.
+async fn register(bytes: Bytes, shared: Arc<Shared>) -> Response {
+    answer(
+        async {
+            let reg: Register = parse_json(&bytes)?;
+            reg.check()?;
+            let status = shared.verify_client.status(&reg.url).await.map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unreachable",
+                    format!("{} does not answer GET /status: {e}", reg.url),
+                )
+            })?;
+            if status.address.to_string() != reg.address {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "address_mismatch",
+                    format!("{} answers with another address", reg.url),
+                ));
+            }
+            let now = now_ms();
+            let (admit, node) = {
+                let mut state = shared.state();
+                let (admit, node) = state.register(
+                    &reg.name,
+                    reg.url.as_str(),
+                    &reg.address,
+                    &reg.behaviour,
+                    now,
+                );
+                if let Some(node) = &node {
+                    let peers = u64::try_from(status.peers).unwrap_or(u64::MAX);
+                    state.polled(
+                        &node.name,
+                        status.height,
+                        &status.tip.to_string(),
+                        peers,
+                        now,
+                    );
+                }
+                (admit, node.and_then(|n| state.record(&n.name)))
+            };
+            let forget = match admit {
+                Admit::Full => {
+                    return Err(ApiError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too_many_nodes",
+                        "the node table is full of live nodes",
+                    ));
+                }
+                Admit::Evicted(victim) => vec![victim],
+                Admit::In => Vec::new(),
+            };
+            if let Some(record) = node {
+                shared.publish(StreamItem::json(
+                    "node",
+                    &shared
+                        .state()
+                        .nodes(now)
+                        .into_iter()
+                        .find(|n| n.name == record.name),
+                ));
+                // Best effort: the table is saved again at the next refresh.
+                let _ = shared.writer.try_send(Job::Nodes {
+                    save: vec![record],
+                    forget,
+                });
+            }
+            Ok(ok_json(&json!({ "ok": true })))
+        }
+        .await,
+    )
+}
+
+/// `GET /api/peers?count=K&exclude=URL`.
+fn sample(query: SampleQuery, shared: Arc<Shared>) -> Response {
+    let count = query
+        .count
+        .map_or(DEFAULT_SAMPLE, |c| usize::try_from(c).unwrap_or(MAX_SAMPLE))
+        .min(MAX_SAMPLE);
+    let exclude = query.exclude.as_deref().map(|e| e.trim_end_matches('/'));
+    let nodes = shared.state().sample(count, exclude, now_ms());
+    let answer: Vec<_> = nodes
+        .iter()
+        .map(|n| json!({"url": n.url, "address": n.address, "name": n.name, "behaviour": n.behaviour}))
+        .collect();
+    ok_json(&answer)
+}
+
+/// Hands rows to the writer and waits for their ids.
+async fn store(
+    shared: &Shared,
+    requests: Vec<RequestRow>,
+    events: Vec<EventRow>,
+) -> Result<(Vec<RequestRow>, Vec<EventRow>), ApiError> {
+    let (reply, answer) = oneshot::channel();
+    shared
+        .writer
+        .send(Job::Insert {
+            requests,
+            events,
+            reply,
+        })
+        .await
+        .map_err(|_| unavailable("shutting down"))?;
+    answer
+        .await
+        .map_err(|_| unavailable("shutting down"))?
+        .map_err(unavailable)
+}
+
+/// `POST /api/events`: one AllSeeingEye batch, all or nothing.
+async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
+    answer(
+        async {
+            let checked = model::check_batch(&bytes)?;
+            let values: Vec<serde_json::Value> =
+                checked.events.iter().map(|e| e.value.clone()).collect();
+            let rows = checked.events.into_iter().map(|e| e.row).collect();
+            let (requests, events) = store(&shared, checked.requests, rows).await?;
+            let stored = requests.len() + events.len();
+            let now = now_ms();
+            let new_node = {
+                let mut state = shared.state();
+                let known = state.record(&checked.node).is_some();
+                let (admit, _) = state.heard(&checked.node, &checked.url, now);
+                for (row, value) in events.iter().zip(&values) {
+                    let at = u64::try_from(row.at_ms).unwrap_or(0);
+                    state.event(&row.node, at, &row.kind, value);
+                }
+                match admit {
+                    Admit::Full => None,
+                    Admit::In if known => None,
+                    Admit::In => state.record(&checked.node).map(|r| (r, Vec::new())),
+                    Admit::Evicted(victim) => {
+                        state.record(&checked.node).map(|r| (r, vec![victim]))
+                    }
+                }
+            };
+            if let Some((record, forget)) = new_node {
+                let _ = shared.writer.try_send(Job::Nodes {
+                    save: vec![record],
+                    forget,
+                });
+            }
+            if shared.streaming() {
+                for row in &requests {
+                    shared.publish(StreamItem::json("request", row));
+                }
+                for row in &events {
+                    shared.publish(StreamItem::json("event", row));
+                }
+            }
+            Ok(ok_json(&json!({ "stored": stored })))
+        }
+        .await,
+    )
+}
+
+/// `POST /api/boss`: what watercooler's Boss (or a person) did.
+async fn boss(bytes: Bytes, shared: Arc<Shared>) -> Response {
+    answer(
+        async {
+            let boss: Boss = parse_json(&bytes)?;
+            model::check_name(&boss.node)?;
+            if let Some(url) = &boss.url
+                && url.len() > model::MAX_TEXT_LEN
+            {
+                return Err(ApiError::bad_request("malformed", "url too long"));
+            }
+            let at_ms = i64::try_from(boss.at_ms)
+                .map_err(|_| ApiError::bad_request("malformed", "at_ms out of range"))?;
+            let event = json!({
+                "kind": "boss",
+                "action": boss.action,
+                "node": boss.node,
+                "url": boss.url,
+                "at_ms": boss.at_ms,
+            });
+            let row = EventRow {
+                id: 0,
+                node: boss.node.clone(),
+                at_ms,
+                kind: "boss".to_owned(),
+                event: event.to_string(),
+            };
+            let (_, rows) = store(&shared, Vec::new(), vec![row]).await?;
+            let node = shared
+                .state()
+                .boss(&boss.node, boss.url.as_deref(), boss.action);
+            if let Some(node) = node {
+                let _ = shared.writer.try_send(Job::Nodes {
+                    save: vec![node.record()],
+                    forget: Vec::new(),
+                });
+                shared.publish(StreamItem::json("node", &node));
+            }
+            for row in &rows {
+                shared.publish(StreamItem::json("boss", row));
+            }
+            Ok(ok_json(&json!({ "ok": true })))
+        }
+        .await,
+    )
+}
+
+fn page<T: serde::Serialize>(items: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Response {
+    let full = i64::try_from(items.len()).unwrap_or(i64::MAX) >= limit;
+    let next = if full { items.last().map(id) } else { None };
+    ok_json(&json!({ "items": items, "next": next }))
+}
+
+/// `GET /api/requests`.
+async fn requests(query: RequestsQuery, shared: Arc<Shared>) -> Response {
+    let filter = RequestFilter {
+        node: query.node,
+        route: query.route,
+        status: query.status,
+        before: query.before,
+        limit: model::page_limit(query.limit),
+    };
+    answer(
+        shared
+            .db
+            .requests(&filter)
+            .await
+            .map(|rows| page(&rows, filter.limit, |r| r.id))
+            .map_err(unavailable),
+    )
+}
+
+/// `GET /api/events`.
+async fn events(query: EventsQuery, shared: Arc<Shared>) -> Response {
+    let filter = EventFilter {
+        node: query.node,
+        kind: query.kind,
+        since: query.since,
+        before: query.before,
+        limit: model::page_limit(query.limit),
+    };
+    answer(
+        shared
+            .db
+            .events(&filter)
+            .await
+            .map(|rows| page(&rows, filter.limit, |r| r.id))
+            .map_err(unavailable),
+    )
+}
+
+/// `GET /api/stream`: server-sent events. Each client reads from a
+/// fixed-size ring; one that falls behind by more than the ring is
+/// disconnected (it may reconnect and reload), so ingest never waits.
+fn stream(shared: Arc<Shared>) -> Response {
+    let rx = shared.subscribe();
+    let cancel = shared.cancel.clone();
+    let events = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
+        let item = tokio::select! {
+            _ = cancel.cancelled() => return None,
+            item = rx.recv() => item.ok()?,
+        };
+        let event = warp::sse::Event::default()
+            .event(item.kind)
+            .data(item.data.clone());
+        Some((Ok::<_, Infallible>(event), (rx, cancel)))
+    });
+    warp::sse::reply(warp::sse::keep_alive().stream(events)).into_response()
+}
