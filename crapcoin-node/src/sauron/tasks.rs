@@ -23,6 +23,10 @@ use super::{Shared, StreamItem};
 /// Poll nodes heard from within this long (others must register again).
 const POLL_RECENT_MS: u64 = 10 * 60 * 1000;
 
+/// What the writer answers an insert: the rows with their ids, or why
+/// nothing was stored.
+pub type Inserted = Result<(Vec<RequestRow>, Vec<EventRow>), String>;
+
 /// Work for the writer.
 #[derive(Debug)]
 pub enum Job {
@@ -33,7 +37,7 @@ pub enum Job {
         /// Event rows.
         events: Vec<EventRow>,
         /// The ids given, or why nothing was stored.
-        reply: oneshot::Sender<Result<(Vec<RequestRow>, Vec<EventRow>), String>>,
+        reply: oneshot::Sender<Inserted>,
     },
     /// Save and forget node rows.
     Nodes {
