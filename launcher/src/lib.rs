@@ -37,8 +37,10 @@
 //!   SIGKILLed watercooler takes its children with it through the kernel.
 //!   Every PID started is appended to `DIR/pids` and listed in the report.
 //! - **The verdict comes from the nodes**, not Sauron: honest nodes agree
-//!   when every one of them holds the same block `k = 2` blocks below the
-//!   lowest honest tip (Sauron's rule). Counters come from each node's
+//!   when every one of them holds the same block at most `k = 2` blocks
+//!   below the *highest* honest tip: Sauron's rule (which looks `k` below
+//!   the lowest tip) plus "nobody lags", so a rehired node still catching
+//!   up does not count as agreeing. Counters come from each node's
 //!   `/metrics`; they restart with each process, so the totals add the last
 //!   sample of every process (a fired node's last moments may be missed).
 //! - **Winding down**: when `--duration` is over the Boss stops, fired

@@ -13,8 +13,9 @@ use serde_json::Value;
 use crate::fleet::{Fleet, Tally};
 use crate::metrics::Sample;
 
-/// Honest nodes agree when their best chains hold the same block this many
-/// blocks below the lowest honest tip (Sauron's rule, `k`).
+/// Honest nodes agree when their best chains hold the same block at most
+/// this many blocks below the highest honest tip (so every honest node is
+/// within `k` of the best, and they share everything below).
 pub const K: u64 = 2;
 /// Polls in flight at once.
 const CONCURRENCY: usize = 16;
@@ -187,8 +188,8 @@ async fn common_height(
 /// JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
-    /// Whether the honest nodes agreed on their chain up to `k` blocks
-    /// below the lowest honest tip.
+    /// Whether every honest node holds the same block at most `k` blocks
+    /// below the highest honest tip.
     pub converged: bool,
     /// Honest nodes running at the end (and answering).
     pub honest_nodes: usize,
@@ -278,9 +279,9 @@ impl Verdict {
     }
 }
 
-/// Polls until the honest nodes agree (every one holds the same block `K`
-/// below the lowest tip and all answered) or `settle` passes; then sums
-/// up.
+/// Polls until the honest nodes agree (all answered, and every one holds
+/// the same block at most `K` below the highest honest tip) or `settle`
+/// passes; then sums up.
 pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -> Verdict {
     let client = client();
     let started = Instant::now();
@@ -293,12 +294,13 @@ pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -
             .filter(|(_, _, honest, _)| *honest)
             .count();
         let min = positions.iter().map(|p| p.height).min().unwrap_or(0);
+        let max = positions.iter().map(|p| p.height).max().unwrap_or(0);
         let common = if positions.is_empty() || positions.len() < expected {
             None
         } else {
             common_height(&client, &positions, min, 64).await
         };
-        let agreed = common.is_some_and(|c| c + K >= min);
+        let agreed = common.is_some_and(|c| c + K >= max);
         if agreed || Instant::now() >= deadline {
             break (positions, common);
         }
@@ -307,7 +309,7 @@ pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -
     let min_height = positions.iter().map(|p| p.height).min().unwrap_or(0);
     let max_height = positions.iter().map(|p| p.height).max().unwrap_or(0);
     let common_height = common.unwrap_or(0);
-    let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= min_height);
+    let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
     let honest = fleet.totals(true);
     let all = fleet.totals(false);
     let tally = fleet.tally();

@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// The `watercooler` under test.
-pub fn watercooler_bin() -> PathBuf {
+pub(crate) fn watercooler_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_watercooler"))
 }
 
@@ -22,7 +22,7 @@ pub fn watercooler_bin() -> PathBuf {
 /// this package's binaries. Builds the targets `cargo test --workspace`
 /// builds (so features unify the same way and a fresh tree makes this a
 /// no-op), once per test binary, bounded.
-pub fn ensure_built() {
+pub(crate) fn ensure_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -76,7 +76,7 @@ pub fn ensure_built() {
 }
 
 /// The example attacker plugin, built by [`ensure_built`].
-pub fn example_plugin() -> PathBuf {
+pub(crate) fn example_plugin() -> PathBuf {
     let dir = watercooler_bin()
         .parent()
         .expect("the binary has a directory")
@@ -90,19 +90,19 @@ pub fn example_plugin() -> PathBuf {
 
 /// A running watercooler with piped stdin and stdout. Dropping it
 /// SIGKILLs it and every process listed in its pids file.
-pub struct Run {
+pub(crate) struct Run {
     child: Option<Child>,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
     /// Its `--data-dir` (kept until the guard drops).
-    pub dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     /// Stdout lines seen so far.
-    pub seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
 }
 
 impl Run {
     /// Starts `watercooler --data-dir TMP --plain ARGS` (small difficulty).
-    pub fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("watercooler-test-")
             .tempdir()
@@ -138,12 +138,12 @@ impl Run {
     }
 
     /// PID of watercooler.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// Waits (at most `limit`) for a stdout line containing `needle`.
-    pub fn expect_line(&mut self, needle: &str, limit: Duration) -> String {
+    pub(crate) fn expect_line(&mut self, needle: &str, limit: Duration) -> String {
         let end = Instant::now() + limit;
         loop {
             let left = end.saturating_duration_since(Instant::now());
@@ -162,14 +162,14 @@ impl Run {
     }
 
     /// Types a command on its stdin.
-    pub fn type_line(&mut self, line: &str) {
+    pub(crate) fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         writeln!(stdin, "{line}").expect("writes stdin");
         stdin.flush().expect("flushes");
     }
 
     /// Sends `signal` to watercooler.
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([&format!("-{signal}"), &self.pid().to_string()])
             .status()
@@ -179,7 +179,7 @@ impl Run {
 
     /// Waits (at most `limit`) for it to exit; its exit code (`None` when
     /// killed by a signal).
-    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<i32> {
         let child = self.child.as_mut().expect("running");
         let end = Instant::now() + limit;
         loop {
@@ -193,7 +193,7 @@ impl Run {
     }
 
     /// Every PID in the pids file.
-    pub fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         pids(self.dir.path())
     }
 }
@@ -213,7 +213,7 @@ impl Drop for Run {
 }
 
 /// PIDs listed in `DIR/pids` (`PID NAME` lines).
-pub fn pids(dir: &Path) -> Vec<u32> {
+pub(crate) fn pids(dir: &Path) -> Vec<u32> {
     std::fs::read_to_string(dir.join("pids"))
         .unwrap_or_default()
         .lines()
@@ -224,7 +224,7 @@ pub fn pids(dir: &Path) -> Vec<u32> {
 /// Whether `pid` is a live (not zombie) process whose command line
 /// mentions `dir` — i.e. one watercooler started for this test, not a
 /// recycled PID.
-pub fn alive(pid: u32, dir: &Path) -> bool {
+pub(crate) fn alive(pid: u32, dir: &Path) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
     };
@@ -241,7 +241,7 @@ pub fn alive(pid: u32, dir: &Path) -> bool {
 
 /// Waits (at most `limit`) until none of `pids` is alive; returns the
 /// survivors.
-pub fn survivors(pids: &[u32], dir: &Path, limit: Duration) -> Vec<u32> {
+pub(crate) fn survivors(pids: &[u32], dir: &Path, limit: Duration) -> Vec<u32> {
     let end = Instant::now() + limit;
     loop {
         let left: Vec<u32> = pids.iter().copied().filter(|p| alive(*p, dir)).collect();
@@ -254,7 +254,7 @@ pub fn survivors(pids: &[u32], dir: &Path, limit: Duration) -> Vec<u32> {
 
 /// A blocking HTTP call (curl-free): method, URL, JSON body; status and
 /// JSON answer.
-pub fn http(method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+pub(crate) fn http(method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
