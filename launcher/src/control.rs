@@ -220,12 +220,12 @@ const HELP: &str = "commands: hire [N] [BEHAVIOUR] | fire NAME | status | quit";
 /// A table of every node.
 pub fn status_table(fleet: &Fleet) -> String {
     let mut out = format!(
-        "{:<14} {:<16} {:<9} {:>6} {:<12} {:>7}  url\n",
+        "{:<14} {:<28} {:<9} {:>6} {:<12} {:>7}  url\n",
         "node", "behaviour", "state", "height", "tip", "pid"
     );
     for v in fleet.views() {
         out.push_str(&format!(
-            "{:<14} {:<16} {:<9} {:>6} {:<12} {:>7}  {}\n",
+            "{:<14} {:<28} {:<9} {:>6} {:<12} {:>7}  {}\n",
             v.name,
             v.behaviour,
             format!("{:?}", v.state).to_lowercase(),

@@ -75,6 +75,13 @@ pub(crate) fn ensure_built() {
     );
 }
 
+/// Whether `sauron` is built beside `watercooler`.
+pub(crate) fn sauron_built() -> bool {
+    watercooler_bin()
+        .parent()
+        .is_some_and(|dir| dir.join("sauron").is_file())
+}
+
 /// The example attacker plugin, built by [`ensure_built`].
 pub(crate) fn example_plugin() -> PathBuf {
     let dir = watercooler_bin()
