@@ -149,7 +149,9 @@ async fn run_network(
         let url = fleet.start_sauron(control_url).await?;
         ui.println(&format!("Sauron's dashboard: {url}/"));
     }
-    ui.println(&format!("control API: {control_url} (POST /hire, POST /fire, GET /status)"));
+    ui.println(&format!(
+        "control API: {control_url} (POST /hire, POST /fire, GET /status)"
+    ));
 
     let mut kinds: Vec<Kind> = Vec::new();
     kinds.extend((0..args.honest).map(|_| Kind::Honest));
@@ -157,7 +159,11 @@ async fn run_network(
     kinds.extend(args.plugins.iter().cloned().map(Kind::Plugin));
     hire_initial(fleet, kinds, ui).await?;
     let up = began.elapsed();
-    tracing::info!(nodes = fleet.running().len(), secs = up.as_secs_f64(), "network up");
+    tracing::info!(
+        nodes = fleet.running().len(),
+        secs = up.as_secs_f64(),
+        "network up"
+    );
     ui.println(&format!(
         "{} nodes up in {:.1} s; type `status`, `hire [N] [BEHAVIOUR]`, `fire NAME` or `quit`",
         fleet.running().len(),

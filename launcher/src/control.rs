@@ -95,8 +95,7 @@ impl Controller {
                     Kind::Plugin(path)
                 }
                 None => {
-                    fleet::check_behaviour(b)
-                        .map_err(|e| Refusal::new("unknown_behaviour", e))?;
+                    fleet::check_behaviour(b).map_err(|e| Refusal::new("unknown_behaviour", e))?;
                     Kind::named(b)
                 }
             },
@@ -284,7 +283,10 @@ pub fn routes(
                 Ok(b) => b,
                 Err(e) => return refused(&Refusal::new("bad_body", e.to_string())),
             };
-            match c.hire(body.count.unwrap_or(1), body.behaviour.as_deref()).await {
+            match c
+                .hire(body.count.unwrap_or(1), body.behaviour.as_deref())
+                .await
+            {
                 Ok(names) => reply(StatusCode::OK, &json!({"hired": names})),
                 Err(r) => refused(&r),
             }

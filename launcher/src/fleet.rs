@@ -333,7 +333,10 @@ impl Fleet {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)
-            .env("RUST_LOG", std::env::var("WATERCOOLER_NODE_LOG").unwrap_or_else(|_| "warn".into()));
+            .env(
+                "RUST_LOG",
+                std::env::var("WATERCOOLER_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            );
         let mut child = self
             .spawner
             .spawn(command)
@@ -604,7 +607,11 @@ impl Fleet {
 
     /// One member.
     pub fn view(&self, name: &str) -> Option<View> {
-        self.lock().members.iter().find(|m| m.name == name).map(view)
+        self.lock()
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .map(view)
     }
 
     /// What happened so far.
@@ -618,14 +625,7 @@ impl Fleet {
             .members
             .iter()
             .filter(|m| m.state == State::Running)
-            .filter_map(|m| {
-                Some((
-                    m.name.clone(),
-                    m.url.clone()?,
-                    m.kind.is_honest(),
-                    m.starts,
-                ))
-            })
+            .filter_map(|m| Some((m.name.clone(), m.url.clone()?, m.kind.is_honest(), m.starts)))
             .collect()
     }
 

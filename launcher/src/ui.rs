@@ -28,8 +28,7 @@ impl Ui {
         let multi = MultiProgress::with_draw_target(target);
         let status = multi.add(ProgressBar::new_spinner());
         status.set_style(
-            ProgressStyle::with_template("{spinner} {wide_msg}")
-                .expect("a valid template"),
+            ProgressStyle::with_template("{spinner} {wide_msg}").expect("a valid template"),
         );
         Self {
             multi,
@@ -45,7 +44,9 @@ impl Ui {
 
     /// A bar counting `total` starts.
     pub fn starting(&self, total: u64) -> ProgressBar {
-        let bar = self.multi.insert_before(&self.status, ProgressBar::new(total));
+        let bar = self
+            .multi
+            .insert_before(&self.status, ProgressBar::new(total));
         bar.set_style(
             ProgressStyle::with_template("starting nodes [{bar:30}] {pos}/{len} {msg}")
                 .expect("a valid template")
@@ -103,7 +104,8 @@ pub struct LogWriter {
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.multi.suspend(|| std::io::stderr().lock().write_all(buf))?;
+        self.multi
+            .suspend(|| std::io::stderr().lock().write_all(buf))?;
         Ok(buf.len())
     }
 

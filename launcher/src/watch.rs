@@ -67,7 +67,15 @@ async fn poll(fleet: &Fleet, client: &reqwest::Client) -> Vec<Position> {
                 let metrics = get_text(&client, &format!("{url}/metrics")).await?;
                 let height = status["height"].as_u64()?;
                 let tip = status["tip"].as_str()?.to_owned();
-                Some((name, url, honest, start, height, tip, Sample::parse(&metrics)))
+                Some((
+                    name,
+                    url,
+                    honest,
+                    start,
+                    height,
+                    tip,
+                    Sample::parse(&metrics),
+                ))
             }
         })
         .buffer_unordered(CONCURRENCY)
@@ -155,7 +163,9 @@ pub async fn overview(fleet: &Fleet, client: &reqwest::Client) -> Overview {
 async fn hash_at(client: &reqwest::Client, url: &str, height: u64) -> Option<String> {
     let page = get_json(client, &format!("{url}/blocks?from={height}&limit=1")).await?;
     let block = page.as_array()?.first()?.clone();
-    let hash = block.get("hash").or_else(|| block.get("header")?.get("hash"))?;
+    let hash = block
+        .get("hash")
+        .or_else(|| block.get("header")?.get("hash"))?;
     hash.as_str().map(str::to_owned)
 }
 

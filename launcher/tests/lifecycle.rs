@@ -85,23 +85,43 @@ fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
         assert!(name.starts_with("shit-"), "{name}");
         await_state(&control, name, "running");
     }
-    let (code, fired) = http("POST", &format!("{control}/fire"), Some(r#"{"node": "bigload-2"}"#));
+    let (code, fired) = http(
+        "POST",
+        &format!("{control}/fire"),
+        Some(r#"{"node": "bigload-2"}"#),
+    );
     assert_eq!(code, 200, "{fired}");
     assert_eq!(fired["state"], "fired");
-    let (code, refused) = http("POST", &format!("{control}/fire"), Some(r#"{"node": "nobody"}"#));
-    assert_eq!((code, refused["reason"].as_str()), (404, Some("unknown_node")));
+    let (code, refused) = http(
+        "POST",
+        &format!("{control}/fire"),
+        Some(r#"{"node": "nobody"}"#),
+    );
+    assert_eq!(
+        (code, refused["reason"].as_str()),
+        (404, Some("unknown_node"))
+    );
     let (code, refused) = http(
         "POST",
         &format!("{control}/hire"),
         Some(r#"{"count": 1, "behaviour": "saint"}"#),
     );
-    assert_eq!((code, refused["reason"].as_str()), (422, Some("unknown_behaviour")));
+    assert_eq!(
+        (code, refused["reason"].as_str()),
+        (422, Some("unknown_behaviour"))
+    );
     let preflight = std::process::Command::new("curl")
         .args([
-            "-s", "-i", "-X", "OPTIONS",
-            "-H", "Origin: http://127.0.0.1:1",
-            "-H", "Access-Control-Request-Method: POST",
-            "-H", "Access-Control-Request-Headers: content-type",
+            "-s",
+            "-i",
+            "-X",
+            "OPTIONS",
+            "-H",
+            "Origin: http://127.0.0.1:1",
+            "-H",
+            "Access-Control-Request-Method: POST",
+            "-H",
+            "Access-Control-Request-Headers: content-type",
             &format!("{control}/hire"),
         ])
         .output();
@@ -131,5 +151,8 @@ fn sigkill_of_watercooler_takes_every_child_with_it() {
     run.signal("KILL");
     assert_eq!(run.wait(Duration::from_secs(10)), None);
     let left = survivors(&pids, run.dir.path(), Duration::from_secs(10));
-    assert!(left.is_empty(), "children outlived a SIGKILLed watercooler: {left:?}");
+    assert!(
+        left.is_empty(),
+        "children outlived a SIGKILLed watercooler: {left:?}"
+    );
 }

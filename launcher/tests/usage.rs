@@ -41,7 +41,10 @@ fn usage_errors_exit_2_with_a_clear_message() {
     for (name, args, message) in cases {
         let (code, stderr) = run(args);
         assert_eq!(code, Some(2), "{name}: {stderr}");
-        assert!(stderr.contains(message), "{name}: {stderr:?} lacks {message:?}");
+        assert!(
+            stderr.contains(message),
+            "{name}: {stderr:?} lacks {message:?}"
+        );
     }
 }
 
@@ -68,9 +71,24 @@ fn help_documents_every_option() {
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8_lossy(&output.stdout);
     for flag in [
-        "-x", "-y", "--behaviour", "--plugin", "--sauron", "--boss", "--boss-interval",
-        "--rehire-after", "--no-rehire", "--boss-pause", "--auto", "--auto-interval-ms",
-        "--difficulty", "--seed", "--data-dir", "--duration", "--settle", "--report",
+        "-x",
+        "-y",
+        "--behaviour",
+        "--plugin",
+        "--sauron",
+        "--boss",
+        "--boss-interval",
+        "--rehire-after",
+        "--no-rehire",
+        "--boss-pause",
+        "--auto",
+        "--auto-interval-ms",
+        "--difficulty",
+        "--seed",
+        "--data-dir",
+        "--duration",
+        "--settle",
+        "--report",
         "hire [N] [BEHAVIOUR]",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");

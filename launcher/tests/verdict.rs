@@ -15,8 +15,19 @@ fn sixty_seconds_of_chaos_converge() {
     let report_path = report_dir.path().join("report.json");
     let report_arg = report_path.display().to_string();
     let mut args = vec![
-        "-x", "5", "-y", "2", "--sauron", "--boss", "--auto", "--duration", "60", "--seed", "7",
-        "--report", &report_arg,
+        "-x",
+        "5",
+        "-y",
+        "2",
+        "--sauron",
+        "--boss",
+        "--auto",
+        "--duration",
+        "60",
+        "--seed",
+        "7",
+        "--report",
+        &report_arg,
     ];
     let sauron = sauron_built();
     if !sauron {
@@ -28,13 +39,16 @@ fn sixty_seconds_of_chaos_converge() {
     let mut run = Run::start(&args);
     // 60 s of run, up to 30 s of settling, starts and stops.
     let code = run.wait(Duration::from_secs(240));
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(&report_path).expect("report written"),
-    )
-    .expect("report is JSON");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
+            .expect("report is JSON");
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["converged"], true, "{report:#}");
-    let count = |key: &str| report[key].as_u64().unwrap_or_else(|| panic!("{key}: {report:#}"));
+    let count = |key: &str| {
+        report[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {report:#}"))
+    };
     assert!(count("honest_nodes") >= 1, "{report:#}");
     assert!(count("common_height") > 0, "{report:#}");
     assert!(count("firings") > 0, "the Boss fired nobody: {report:#}");
@@ -46,7 +60,10 @@ fn sixty_seconds_of_chaos_converge() {
         .sum();
     assert!(rejected > 0, "no block rejected: {report:#}");
     assert!(count("transfers_included") > 0, "{report:#}");
-    assert!(count("transfers_submitted") >= count("transfers_included") / 2, "{report:#}");
+    assert!(
+        count("transfers_submitted") >= count("transfers_included") / 2,
+        "{report:#}"
+    );
     for key in ["blocks", "reorgs"] {
         count(key);
     }

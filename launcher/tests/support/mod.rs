@@ -162,7 +162,10 @@ impl Run {
                     }
                 }
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    panic!("no line with {needle:?} within {limit:?}; saw {:?}", self.seen)
+                    panic!(
+                        "no line with {needle:?} within {limit:?}; saw {:?}",
+                        self.seen
+                    )
                 }
             }
         }
@@ -194,7 +197,10 @@ impl Run {
                 self.child = None;
                 return status.code();
             }
-            assert!(Instant::now() < end, "watercooler still running after {limit:?}");
+            assert!(
+                Instant::now() < end,
+                "watercooler still running after {limit:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -213,7 +219,9 @@ impl Drop for Run {
         }
         for pid in self.pids() {
             if alive(pid, self.dir.path()) {
-                let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
             }
         }
     }
