@@ -437,12 +437,27 @@ fn main() {
             .timeout(Duration::from_secs(60))
             .build()
             .expect("client");
+        // `cargo bench ... --bench network -- sync http` runs only those
+        // parts (idle, sync, http, line); no names runs them all.
+        let parts: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let run = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
         println!("node binary: {}", bin());
         println!("| what | result | | |\n| --- | --- | --- | --- |");
-        idle_bench().await;
-        sync_bench(&client, 1_000).await;
-        sync_bench(&client, 10_000).await;
-        http_bench(&client).await;
-        line_bench(&client, 50, 100).await;
+        if run("idle") {
+            idle_bench().await;
+        }
+        if run("sync") {
+            sync_bench(&client, 1_000).await;
+            sync_bench(&client, 10_000).await;
+        }
+        if run("http") {
+            http_bench(&client).await;
+        }
+        if run("line") {
+            line_bench(&client, 50, 100).await;
+        }
     });
 }

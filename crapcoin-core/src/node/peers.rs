@@ -11,7 +11,7 @@ use std::time::Instant;
 use rand::seq::SliceRandom;
 
 use super::Shared;
-use crate::block::Block;
+use crate::block::{Block, CheckedBlock};
 use crate::network::{NetError, PeerInfo, PeerUrl};
 use crate::observer::{DropReason, Event};
 use crate::validate::{self, ValidationError};
@@ -311,6 +311,11 @@ impl Shared {
         }
         let fork = self.find_fork(peer, our_height.min(status.height)).await?;
         let mut next = fork + 1;
+        // Page k is inserted and stored by its own task while page k+1 is
+        // fetched, parsed and checked here; it is awaited before page k+1
+        // goes in, so pages join the chain in order. (The store writes on
+        // its own thread, so the two overlap even on one runtime thread.)
+        let mut storing: Option<tokio::task::JoinHandle<Result<(), PeerError>>> = None;
         while next <= status.height {
             let page = self
                 .call(self.network.blocks(peer, next, limit))
@@ -324,9 +329,28 @@ impl Shared {
                 )));
             }
             next += page.len() as u64;
-            self.take_blocks(page, peer).await?;
+            let checked = self.check_blocks(page, peer).await?;
+            if let Some(previous) = storing.take() {
+                joined(previous.await)?;
+            }
+            if checked.is_empty() {
+                continue;
+            }
+            let (shared, from) = (Arc::clone(self), peer.clone());
+            storing = Some(tokio::spawn(async move {
+                shared
+                    .accept_segment(checked, &from)
+                    .await
+                    .map_err(PeerError::BadData)
+            }));
+            // Let it insert and hand its write to the store before this
+            // task goes on to the next page.
+            tokio::task::yield_now().await;
         }
-        Ok(())
+        match storing {
+            Some(last) => joined(last.await),
+            None => Ok(()),
+        }
     }
 
     /// The highest height at or below `start` where the peer's best chain
@@ -367,9 +391,25 @@ impl Shared {
     /// inserts it all or nothing.
     async fn take_blocks(
         self: &Arc<Self>,
-        mut blocks: Vec<Block>,
+        blocks: Vec<Block>,
         peer: &PeerUrl,
     ) -> Result<(), PeerError> {
+        let checked = self.check_blocks(blocks, peer).await?;
+        if checked.is_empty() {
+            return Ok(());
+        }
+        self.accept_segment(checked, peer)
+            .await
+            .map_err(PeerError::BadData)
+    }
+
+    /// Checks a run of the peer's blocks (signatures in one batch), leaving
+    /// out a leading genesis; a bad block strikes the peer.
+    async fn check_blocks(
+        self: &Arc<Self>,
+        mut blocks: Vec<Block>,
+        peer: &PeerUrl,
+    ) -> Result<Vec<CheckedBlock>, PeerError> {
         if let Some(first) = blocks.first()
             && first.header.height == 0
         {
@@ -384,20 +424,17 @@ impl Shared {
             blocks.remove(0);
         }
         if blocks.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let hashes: Vec<_> = blocks.iter().map(Block::hash).collect();
-        let checked = match validate::check_batch(blocks, &self.params) {
-            Ok(checked) => checked,
+        match validate::check_batch(blocks, &self.params) {
+            Ok(checked) => Ok(checked),
             Err((i, e)) => {
                 self.rejected(Some(hashes[i]), &e, Some(peer));
                 self.strike(peer).await;
-                return Err(PeerError::BadData(e));
+                Err(PeerError::BadData(e))
             }
-        };
-        self.accept_segment(checked, peer)
-            .await
-            .map_err(PeerError::BadData)
+        }
     }
 
     /// Start-up: register with the tracker, meet seeds or tracker peers,
@@ -514,5 +551,15 @@ impl Shared {
         if self.lock().peers.len() < target {
             self.discover_from_tracker().await;
         }
+    }
+}
+
+/// The result of a page's insert task; a panic in it is passed on, and a
+/// task cancelled by the runtime shutting down counts as done.
+fn joined(result: Result<Result<(), PeerError>, tokio::task::JoinError>) -> Result<(), PeerError> {
+    match result {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Ok(()),
     }
 }
