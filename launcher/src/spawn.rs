@@ -54,10 +54,12 @@ impl Spawner {
         let (reply, answer) = oneshot::channel();
         let requests = self.requests.clone();
         // The queue is bounded; a full queue waits off the runtime threads.
-        tokio::task::spawn_blocking(move || requests.send((command, reply)))
+        let sent = tokio::task::spawn_blocking(move || requests.send((command, reply)).is_ok())
             .await
-            .map_err(io::Error::other)?
-            .map_err(|_| io::Error::other("the spawner thread is gone"))?;
+            .map_err(io::Error::other)?;
+        if !sent {
+            return Err(io::Error::other("the spawner thread is gone"));
+        }
         answer
             .await
             .map_err(|_| io::Error::other("the spawner thread is gone"))?
