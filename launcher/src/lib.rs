@@ -1,2 +1,69 @@
-//! `watercooler`, the launcher that starts and steers a CrapCoin sandbox.
-//! Filled by the watercooler issue.
+//! `watercooler`, the CrapCoin launcher: starts a sandbox network of real
+//! processes — honest `crapcoin-node`s ("bigload-N"), misbehaving ones
+//! ("shit-N"), optionally Sauron and the Boss — shows its progress, hires
+//! and fires nodes while it runs, and judges at the end whether the honest
+//! nodes converged.
+//!
+//! ```text
+//! watercooler -x 5 -y 2 --sauron --boss --auto
+//! watercooler -x 5 -y 2 --sauron --boss --auto --duration 60 --seed 7 --report run.json
+//! ```
+//!
+//! `launcher/README.md` is the guided tour; `watercooler --help` lists
+//! every option.
+//!
+//! # Layout
+//!
+//! | module | what it is for |
+//! | --- | --- |
+//! | [`cli`] | the command line (`Args`), checked before anything starts |
+//! | [`app`] | one run: binaries, data directory, start, steer, stop, exit status |
+//! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group |
+//! | [`fleet`] | the processes: hire, fire, pause, resume, rehire, stop; names, seeds, data dirs |
+//! | [`boss`] | the Boss: random firings, rehires on old data |
+//! | [`control`] | stdin commands and the HTTP control API (CORS, for Sauron's dashboard) |
+//! | [`watch`] | polls of `/status` and `/metrics`, the status line, the verdict |
+//! | [`metrics`] | the node counters read from Prometheus text |
+//! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) |
+//! | [`ui`] | the indicatif display and a log writer that does not tear it |
+//!
+//! # Decisions
+//!
+//! - **No orphans, ever.** Children are forked from one dedicated thread
+//!   with `PR_SET_PDEATHSIG = SIGKILL` (the signal follows the forking
+//!   *thread*, so never a pool thread), with a `getppid` check against the
+//!   race of the parent dying mid-spawn, and in their own process group.
+//!   An orderly stop sends SIGTERM, waits up to 5 s, then SIGKILLs; a
+//!   SIGKILLed watercooler takes its children with it through the kernel.
+//!   Every PID started is appended to `DIR/pids` and listed in the report.
+//! - **The verdict comes from the nodes**, not Sauron: honest nodes agree
+//!   when every one of them holds the same block at most `k = 2` blocks
+//!   below the *highest* honest tip: Sauron's rule (which looks `k` below
+//!   the lowest tip) plus "nobody lags", so a rehired node still catching
+//!   up does not count as agreeing. Counters come from each node's
+//!   `/metrics`; they restart with each process, so the totals add the last
+//!   sample of every process (a fired node's last moments may be missed).
+//! - **Winding down**: when `--duration` is over the Boss stops, fired
+//!   nodes due for rehiring are rehired and paused ones resumed at once;
+//!   auto transfers and misbehaving nodes keep going (the nodes have no
+//!   switch for them), and watercooler polls for up to `--settle` seconds
+//!   until the honest nodes agree.
+//! - **Seeds**: each node's seed derives from `--seed`, its position and
+//!   its start number (a rehired process must not replay its first life's
+//!   choices on a different chain); the Boss has its own derived seed.
+//!   Process scheduling still varies between runs, so the same seed gives
+//!   the same choices, not the same chain.
+//! - **Exit status**: 0 converged (or stopped by `quit`), 1 not converged
+//!   or failed to start, 2 usage errors and missing binaries, 130/143
+//!   stopped by SIGINT/SIGTERM.
+
+pub mod app;
+pub mod boss;
+pub mod cli;
+pub mod control;
+pub mod fleet;
+pub mod metrics;
+pub mod sauron;
+pub mod spawn;
+pub mod ui;
+pub mod watch;

@@ -1,0 +1,302 @@
+//! [`run`]: one watercooler run from parsed arguments to exit status.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use tokio::io::AsyncBufReadExt as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Args;
+use crate::control::Controller;
+use crate::fleet::{Fleet, Kind, Settings, derive_seed};
+use crate::spawn::Spawner;
+use crate::ui::Ui;
+use crate::{boss, watch};
+
+/// Exit status: the honest nodes converged (or a run stopped by hand).
+pub const EXIT_CONVERGED: i32 = 0;
+/// Exit status: they did not, or the network could not be started.
+pub const EXIT_NOT_CONVERGED: i32 = 1;
+/// Exit status: bad command line or missing binaries.
+pub const EXIT_USAGE: i32 = 2;
+
+/// The binaries watercooler starts.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    /// `crapcoin-node`.
+    pub node: PathBuf,
+    /// `sauron`.
+    pub sauron: PathBuf,
+}
+
+/// Finds `crapcoin-node` (and `sauron` when `need_sauron`) in `dir`, by
+/// default the directory of the running executable.
+///
+/// # Errors
+///
+/// A message naming the missing binary and the cargo command that builds
+/// it.
+pub fn find_bins(dir: Option<&Path>, need_sauron: bool) -> anyhow::Result<Bins> {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
+        None => std::env::current_exe()
+            .context("locating the watercooler executable")?
+            .parent()
+            .context("the executable has no directory")?
+            .to_path_buf(),
+    };
+    let bins = Bins {
+        node: dir.join("crapcoin-node"),
+        sauron: dir.join("sauron"),
+    };
+    let mut wanted = vec![&bins.node];
+    if need_sauron {
+        wanted.push(&bins.sauron);
+    }
+    for bin in wanted {
+        if !bin.is_file() {
+            bail!(
+                "{} not found (watercooler looks beside its own executable, or in --bin-dir); \
+                 build it with `cargo build -p crapcoin-node --bins` (same profile as watercooler)",
+                bin.display()
+            );
+        }
+    }
+    Ok(bins)
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Duration,
+    Quit,
+    Interrupt,
+    Terminate,
+}
+
+/// Runs watercooler: starts the network, steers it until the duration
+/// passes, `quit`, Ctrl-C or SIGTERM, stops every child, and returns the
+/// exit status.
+///
+/// # Errors
+///
+/// Only what happens before any child starts (binaries, data directory,
+/// control port); later failures stop the children and are reported as
+/// [`EXIT_NOT_CONVERGED`].
+pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
+    let bins = find_bins(args.bin_dir.as_deref(), args.sauron)?;
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let data_dir = match &args.data_dir {
+        Some(dir) => dir.clone(),
+        None => std::env::temp_dir().join(format!(
+            "watercooler-{}-{}",
+            std::process::id(),
+            crapcoin_core::node::now_ms()
+        )),
+    };
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    tracing::info!(seed, data_dir = %data_dir.display(), "watercooler starting (repeat with --seed {seed})");
+
+    let spawner = Spawner::start().context("starting the spawner thread")?;
+    let fleet = Arc::new(Fleet::new(
+        Settings {
+            node_bin: bins.node,
+            sauron_bin: bins.sauron,
+            data_dir: data_dir.clone(),
+            difficulty: args.difficulty,
+            auto: args.auto,
+            auto_interval_ms: args.auto_interval_ms,
+            seed,
+        },
+        spawner,
+    ));
+    let quit = CancellationToken::new();
+    let stop_server = CancellationToken::new();
+    let controller = Controller::new(fleet.clone(), quit.clone());
+    let control_url = controller
+        .serve(stop_server.clone())
+        .await
+        .context("binding the control API")?;
+
+    let started = run_network(&args, &fleet, &controller, &control_url, &ui, quit.clone()).await;
+    let code = match started {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            EXIT_NOT_CONVERGED
+        }
+    };
+    ui.finish();
+    fleet.stop_all().await;
+    stop_server.cancel();
+    tracing::info!("every child stopped");
+    Ok(code)
+}
+
+async fn run_network(
+    args: &Args,
+    fleet: &Arc<Fleet>,
+    controller: &Controller,
+    control_url: &str,
+    ui: &Ui,
+    quit: CancellationToken,
+) -> anyhow::Result<i32> {
+    let began = Instant::now();
+    if args.sauron {
+        let url = fleet.start_sauron(control_url).await?;
+        ui.println(&format!("Sauron's dashboard: {url}/"));
+    }
+    ui.println(&format!(
+        "control API: {control_url} (POST /hire, POST /fire, GET /status)"
+    ));
+
+    let mut kinds: Vec<Kind> = Vec::new();
+    kinds.extend((0..args.honest).map(|_| Kind::Honest));
+    kinds.extend((0..args.misbehaving).map(|_| Kind::named(&args.behaviour)));
+    kinds.extend(args.plugins.iter().cloned().map(Kind::Plugin));
+    hire_initial(fleet, kinds, ui).await?;
+    let up = began.elapsed();
+    tracing::info!(
+        nodes = fleet.running().len(),
+        secs = up.as_secs_f64(),
+        "network up"
+    );
+    ui.println(&format!(
+        "{} nodes up in {:.1} s; type `status`, `hire [N] [BEHAVIOUR]`, `fire NAME` or `quit`",
+        fleet.running().len(),
+        up.as_secs_f64()
+    ));
+
+    let stop_boss = CancellationToken::new();
+    let boss = args.boss.then(|| {
+        tokio::spawn(boss::run(
+            fleet.clone(),
+            boss::Config {
+                interval: args.boss_interval(),
+                rehire_after: args.rehire_after(),
+                pause: args.boss_pause,
+                seed: derive_seed(fleet.settings().seed, 0xB055),
+            },
+            stop_boss.clone(),
+        ))
+    });
+    let stop_status = CancellationToken::new();
+    let status = tokio::spawn(status_loop(fleet.clone(), ui.clone(), stop_status.clone()));
+    tokio::spawn(stdin_loop(controller.clone(), ui.clone()));
+
+    let end = wait_for_end(args.duration.map(Duration::from_secs), &quit).await?;
+    tracing::info!(?end, "stopping");
+    stop_boss.cancel();
+    if let Some(boss) = boss {
+        // Bounded: pending rehires each wait for one start at most.
+        let _ = tokio::time::timeout(Duration::from_secs(90), boss).await;
+    }
+    let code = if end == End::Duration {
+        ui.status("settling: Boss stopped, waiting for the honest nodes to agree");
+        let verdict = watch::verdict(
+            fleet,
+            Duration::from_secs(args.settle),
+            args.duration.unwrap_or(0),
+        )
+        .await;
+        stop_status.cancel();
+        let _ = status.await;
+        ui.finish();
+        ui.println(&verdict.text());
+        if let Some(path) = &args.report {
+            let json = serde_json::to_string_pretty(&verdict).context("serialising the report")?;
+            std::fs::write(path, json)
+                .with_context(|| format!("writing the report to {}", path.display()))?;
+        }
+        if verdict.converged {
+            EXIT_CONVERGED
+        } else {
+            EXIT_NOT_CONVERGED
+        }
+    } else {
+        stop_status.cancel();
+        let _ = status.await;
+        match end {
+            End::Interrupt => 130,
+            End::Terminate => 143,
+            _ => EXIT_CONVERGED,
+        }
+    };
+    Ok(code)
+}
+
+/// Starts the first node alone (the others bootstrap from it when Sauron
+/// does not run), then the rest, a few at a time.
+async fn hire_initial(fleet: &Arc<Fleet>, kinds: Vec<Kind>, ui: &Ui) -> anyhow::Result<()> {
+    use futures_util::StreamExt as _;
+    let bar = ui.starting(kinds.len() as u64);
+    let mut kinds = kinds.into_iter();
+    if let Some(first) = kinds.next() {
+        let name = fleet.hire(first).await?;
+        bar.set_message(name);
+        bar.inc(1);
+    }
+    let mut starts = futures_util::stream::iter(kinds)
+        .map(|kind| fleet.hire(kind))
+        .buffer_unordered(8);
+    while let Some(result) = starts.next().await {
+        let name = result?;
+        bar.set_message(name);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+async fn wait_for_end(duration: Option<Duration>, quit: &CancellationToken) -> anyhow::Result<End> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let timer = async {
+        match duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    Ok(tokio::select! {
+        _ = timer => End::Duration,
+        _ = quit.cancelled() => End::Quit,
+        _ = int.recv() => End::Interrupt,
+        _ = term.recv() => End::Terminate,
+    })
+}
+
+/// Polls the nodes and refreshes the status line until `stop`. Polls less
+/// often as the network grows (each poll is two requests per node).
+async fn status_loop(fleet: Arc<Fleet>, ui: Ui, stop: CancellationToken) {
+    let client = watch::client();
+    let mut last_plain = Instant::now() - Duration::from_secs(60);
+    loop {
+        let overview = watch::overview(&fleet, &client).await;
+        let line = overview.line();
+        if ui.interactive() {
+            ui.status(&line);
+        } else if last_plain.elapsed() >= Duration::from_secs(5) {
+            ui.status(&line);
+            last_plain = Instant::now();
+        }
+        let pause = Duration::from_millis(1000 + 20 * overview.running as u64);
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Reads commands from stdin until it closes (a closed or absent stdin
+/// just means nobody types).
+async fn stdin_loop(controller: Controller, ui: Ui) {
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let answer = controller.command(&line).await;
+        ui.println(&answer);
+    }
+}

@@ -1,0 +1,216 @@
+//! The `watercooler` command line ([`Args`]).
+//!
+//! Everything a user can get wrong is checked here, before any process
+//! starts: counts are unsigned, behaviour names must be in the catalogue
+//! (`behaviours::registry`), plugin files must exist. clap reports each as
+//! a usage error and exits with status 2.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Starts and steers a CrapCoin sandbox network: honest nodes
+/// ("bigload-N"), misbehaving nodes ("shit-N"), optionally Sauron (tracker,
+/// aggregator, dashboard) and the Boss (who fires nodes at random).
+///
+/// While it runs, type commands on stdin: `hire [N] [BEHAVIOUR]`,
+/// `fire NAME`, `status`, `quit`. The same is offered over HTTP on
+/// 127.0.0.1 (`POST /hire {"count","behaviour"}`, `POST /fire {"node"}`,
+/// `GET /status`); its URL is printed at start.
+///
+/// Ctrl-C or SIGTERM stops every child. With `--duration` it stops by
+/// itself, prints a verdict and exits 0 when the honest nodes converged,
+/// 1 when they did not (2: usage error).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "watercooler", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// Honest nodes to start (`--behaviour honest`, auto transfers with
+    /// `--auto`).
+    #[arg(short = 'x', long = "honest", default_value_t = 3, value_name = "N")]
+    pub honest: u32,
+
+    /// Misbehaving nodes to start, each with `--behaviour`.
+    #[arg(
+        short = 'y',
+        long = "misbehaving",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub misbehaving: u32,
+
+    /// Behaviour of the `-y` nodes: a catalogue name or group (`random`,
+    /// `malicious`, `stupid`, `forger`, `selfish`, ...; see
+    /// `crapcoin-node --list-behaviours`). Group members and `random`
+    /// choices differ per node (each gets its own seed).
+    #[arg(
+        long,
+        default_value = "random",
+        value_parser = behaviour_name,
+        env = "WATERCOOLER_BEHAVIOUR"
+    )]
+    pub behaviour: String,
+
+    /// An attacker plugin (cdylib built with `behaviours::export_plugin!`);
+    /// one more misbehaving node runs it. Repeatable.
+    #[arg(long = "plugin", value_name = "PATH", value_parser = existing_file)]
+    pub plugins: Vec<PathBuf>,
+
+    /// Start Sauron (tracker, aggregator, dashboard). Without it each new
+    /// node bootstraps from nodes already running (`--peer`).
+    #[arg(long)]
+    pub sauron: bool,
+
+    /// Start the Boss, who fires (SIGKILL) a random node every
+    /// `--boss-interval` seconds. Never fires Sauron, never the last
+    /// running honest node.
+    #[arg(long)]
+    pub boss: bool,
+
+    /// Mean seconds between two firings (jittered ±50%).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = positive_secs)]
+    pub boss_interval: f64,
+
+    /// Seconds after which a node the Boss fired is rehired on its old
+    /// data directory (crash recovery), or a paused one resumed.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = positive_secs)]
+    pub rehire_after: f64,
+
+    /// Fired nodes stay fired (no rehiring).
+    #[arg(long)]
+    pub no_rehire: bool,
+
+    /// The Boss pauses nodes (SIGSTOP, later SIGCONT) instead of killing
+    /// them.
+    #[arg(long)]
+    pub boss_pause: bool,
+
+    /// Nodes make transfers on their own (auto mode).
+    #[arg(long)]
+    pub auto: bool,
+
+    /// Mean milliseconds between two auto-mode transfers of one node.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub auto_interval_ms: u64,
+
+    /// Leading zero bits of proof of work per block (a network parameter;
+    /// passed to every node and to Sauron).
+    #[arg(long, default_value_t = 12, value_name = "BITS")]
+    pub difficulty: u8,
+
+    /// Seed of every random choice (behaviours, Boss, transfers; each node
+    /// gets a seed derived from it). Default: random, and printed so the
+    /// run can be repeated.
+    #[arg(long, env = "WATERCOOLER_SEED")]
+    pub seed: Option<u64>,
+
+    /// Directory for the nodes' and Sauron's data (one subdirectory each),
+    /// the pids file and node logs. Default: a fresh directory under the
+    /// system temp dir, kept after the run.
+    #[arg(long, env = "WATERCOOLER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Run this many seconds, then stop the faults, let the network
+    /// settle, print the verdict and exit (0: converged, 1: not).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<u64>,
+
+    /// At most this many seconds of settling after `--duration` before the
+    /// verdict.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub settle: u64,
+
+    /// Write the verdict as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+
+    /// Directory holding `crapcoin-node` and `sauron` (default: the
+    /// directory of the `watercooler` executable).
+    #[arg(long, env = "WATERCOOLER_BIN_DIR", value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+
+    /// No interactive progress display; print a status line every few
+    /// seconds instead (the default when stderr is not a terminal).
+    #[arg(long)]
+    pub plain: bool,
+}
+
+const AFTER_HELP: &str = "\
+Examples:
+  watercooler -x 5 -y 2 --sauron --boss --auto
+  watercooler -x 4 -y 1 --behaviour selfish --auto --duration 60 --report run.json
+  watercooler -x 3 --plugin target/debug/libattacker_plugin.so --auto
+
+Logs go to stderr (RUST_LOG, default info); each node logs to NAME.log in
+its data directory.";
+
+impl Args {
+    /// The Boss's mean interval.
+    pub fn boss_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.boss_interval)
+    }
+
+    /// How long a fired node stays out, `None` when it is never rehired.
+    pub fn rehire_after(&self) -> Option<Duration> {
+        (!self.no_rehire).then(|| Duration::from_secs_f64(self.rehire_after))
+    }
+}
+
+/// `name` when the behaviour catalogue knows it.
+fn behaviour_name(name: &str) -> Result<String, String> {
+    crate::fleet::check_behaviour(name).map(|()| name.to_owned())
+}
+
+fn existing_file(path: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(path);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!("no plugin file at {}", path.display()))
+    }
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Args, Parser};
+
+    #[test]
+    fn the_issue_command_line_parses() {
+        let args = Args::try_parse_from([
+            "watercooler",
+            "-x",
+            "5",
+            "-y",
+            "2",
+            "--sauron",
+            "--boss",
+            "--auto",
+        ])
+        .expect("parses");
+        assert_eq!((args.honest, args.misbehaving), (5, 2));
+        assert!(args.sauron && args.boss && args.auto);
+        assert_eq!(args.behaviour, "random");
+        assert!(args.rehire_after().is_some());
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        for bad in [
+            &["watercooler", "-x", "-1"][..],
+            &["watercooler", "--behaviour", "saint"],
+            &["watercooler", "--plugin", "/nonexistent/libx.so"],
+            &["watercooler", "--boss-interval", "0"],
+            &["watercooler", "--frobnicate"],
+        ] {
+            let err = Args::try_parse_from(bad).expect_err("refused");
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
+        }
+    }
+}

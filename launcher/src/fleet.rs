@@ -1,0 +1,755 @@
+//! [`Fleet`]: the node processes watercooler runs, and Sauron.
+//!
+//! Every member has a name (`bigload-N` for honest nodes, `shit-N` for
+//! misbehaving ones), its own data directory (`DIR/NAME`), an admin token
+//! and a seed derived from the run's seed. Hiring starts a process, firing
+//! SIGKILLs it, pausing SIGSTOPs it; rehiring starts it again on the same
+//! data directory, the node's crash recovery in action. The fleet never
+//! holds a lock across an `.await`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::metrics::Sample;
+use crate::spawn::{self, Spawner};
+
+/// How long a new process gets to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long children get to exit after SIGTERM before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Checks a behaviour name against the catalogue.
+///
+/// # Errors
+///
+/// The registry's message naming the known behaviours.
+pub fn check_behaviour(name: &str) -> Result<(), String> {
+    behaviours::registry::build(name, 0)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Derives the seed of one use (`salt`) from the run's seed (SplitMix64
+/// finaliser: nearby inputs give unrelated outputs).
+pub fn derive_seed(seed: u64, salt: u64) -> u64 {
+    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// What a member runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `--behaviour honest`.
+    Honest,
+    /// A catalogue behaviour or group other than `honest`.
+    Behaviour(String),
+    /// An attacker plugin.
+    Plugin(PathBuf),
+}
+
+impl Kind {
+    /// The kind a behaviour name asks for (`honest` or another).
+    pub fn named(behaviour: &str) -> Self {
+        if behaviour.trim() == "honest" {
+            Self::Honest
+        } else {
+            Self::Behaviour(behaviour.trim().to_owned())
+        }
+    }
+
+    /// Whether the node follows the protocol.
+    pub fn is_honest(&self) -> bool {
+        matches!(self, Self::Honest)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Honest => f.write_str("honest"),
+            Self::Behaviour(name) => f.write_str(name),
+            Self::Plugin(path) => write!(
+                f,
+                "plugin:{}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }
+    }
+}
+
+/// Where a member is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Started, not yet listening.
+    Starting,
+    /// Listening.
+    Running,
+    /// SIGSTOPped.
+    Paused,
+    /// SIGKILLed by the Boss or by hand.
+    Fired,
+    /// Exited on its own (or never came up).
+    Exited,
+}
+
+/// One member as shown by `status`, the control API and the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct View {
+    /// `bigload-N` or `shit-N`.
+    pub name: String,
+    /// Its behaviour (`honest`, a catalogue name, `plugin:FILE`).
+    pub behaviour: String,
+    /// Whether it is honest.
+    pub honest: bool,
+    /// Where it is in its life.
+    pub state: State,
+    /// Its URL while it runs (the last one after).
+    pub url: Option<String>,
+    /// PID of the current (or last) process.
+    pub pid: Option<u32>,
+    /// Processes started for it so far.
+    pub starts: u32,
+    /// Height from the last poll.
+    pub height: Option<u64>,
+    /// Tip from the last poll.
+    pub tip: Option<String>,
+}
+
+struct Member {
+    name: String,
+    kind: Kind,
+    data_dir: PathBuf,
+    token: String,
+    seed: u64,
+    state: State,
+    url: Option<String>,
+    child: Option<Child>,
+    starts: u32,
+    height: Option<u64>,
+    tip: Option<String>,
+}
+
+/// Counts of what happened to the fleet.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Tally {
+    /// Nodes hired (initial ones included).
+    pub hired: u64,
+    /// Nodes fired (SIGKILL), by the Boss or by hand.
+    pub fired: u64,
+    /// Nodes paused (SIGSTOP) by the Boss.
+    pub paused: u64,
+    /// Fired nodes started again on their data.
+    pub rehired: u64,
+    /// Paused nodes resumed.
+    pub resumed: u64,
+}
+
+/// Settings every node gets.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `crapcoin-node`.
+    pub node_bin: PathBuf,
+    /// `sauron`.
+    pub sauron_bin: PathBuf,
+    /// Parent of every data directory.
+    pub data_dir: PathBuf,
+    /// Leading zero bits per block.
+    pub difficulty: u8,
+    /// Run nodes in auto mode.
+    pub auto: bool,
+    /// Mean ms between auto transfers.
+    pub auto_interval_ms: u64,
+    /// The run's seed.
+    pub seed: u64,
+}
+
+/// Why a fleet operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No member of that name.
+    #[error("no node named {0:?}")]
+    Unknown(String),
+    /// The member is not in a state the operation applies to.
+    #[error("{name} is {state:?}")]
+    State {
+        /// The member.
+        name: String,
+        /// Its state.
+        state: State,
+    },
+    /// A process could not be started.
+    #[error("starting {name}: {message}")]
+    Start {
+        /// The member (or `sauron`).
+        name: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The fleet is shutting down.
+    #[error("shutting down")]
+    Closed,
+}
+
+struct Inner {
+    members: Vec<Member>,
+    next_honest: u32,
+    next_other: u32,
+    tally: Tally,
+    /// Last metrics per (name, start number): counters restart at zero with
+    /// every process, so totals add up the last sample of each process.
+    samples: BTreeMap<(String, u32), Sample>,
+    pids: Vec<u32>,
+    closed: bool,
+}
+
+/// The running processes. Shared as `Arc<Fleet>`.
+pub struct Fleet {
+    settings: Settings,
+    spawner: Spawner,
+    inner: Mutex<Inner>,
+    sauron: Mutex<Option<(String, Child)>>,
+    pids_file: PathBuf,
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("data_dir", &self.settings.data_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fleet {
+    /// An empty fleet; `pids` in the data directory lists every process it
+    /// starts (`PID NAME` per line).
+    pub fn new(settings: Settings, spawner: Spawner) -> Self {
+        let pids_file = settings.data_dir.join("pids");
+        Self {
+            settings,
+            spawner,
+            inner: Mutex::new(Inner {
+                members: Vec::new(),
+                next_honest: 0,
+                next_other: 0,
+                tally: Tally::default(),
+                samples: BTreeMap::new(),
+                pids: Vec::new(),
+                closed: false,
+            }),
+            sauron: Mutex::new(None),
+            pids_file,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Sauron's URL when it runs.
+    pub fn sauron_url(&self) -> Option<String> {
+        self.sauron
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(url, _)| url.clone())
+    }
+
+    fn record_pid(&self, pid: u32, name: &str) {
+        self.lock().pids.push(pid);
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.pids_file)
+            .and_then(|mut f| writeln!(f, "{pid} {name}"));
+        if let Err(e) = written {
+            tracing::warn!(error = %e, file = %self.pids_file.display(), "writing the pids file");
+        }
+    }
+
+    /// Every PID started so far (Sauron's included).
+    pub fn pids(&self) -> Vec<u32> {
+        self.lock().pids.clone()
+    }
+
+    /// Starts Sauron with `--control-url control_url`; returns its URL.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Start`] when it does not come up.
+    pub async fn start_sauron(&self, control_url: &str) -> Result<String, Error> {
+        let dir = self.settings.data_dir.join("sauron");
+        let mut command = Command::new(&self.settings.sauron_bin);
+        command.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--control-url",
+            control_url,
+            "--difficulty",
+            &self.settings.difficulty.to_string(),
+        ]);
+        command.arg("--data-dir").arg(&dir);
+        let (child, url) = self.launch("sauron", &dir, command).await?;
+        *self.sauron.lock().unwrap_or_else(|p| p.into_inner()) = Some((url.clone(), child));
+        Ok(url)
+    }
+
+    /// Spawns `command` (stdout piped, stderr to `DIR/NAME.log`) and waits
+    /// for its `listening on URL` line.
+    async fn launch(
+        &self,
+        name: &str,
+        dir: &Path,
+        mut command: Command,
+    ) -> Result<(Child, String), Error> {
+        let fail = |message: String| Error::Start {
+            name: name.to_owned(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.settings.data_dir.join(format!("{name}.log")))
+            .map_err(|e| fail(format!("log file: {e}")))?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .env(
+                "RUST_LOG",
+                std::env::var("WATERCOOLER_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        let mut child = self
+            .spawner
+            .spawn(command)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        self.record_pid(child.id(), name);
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (line_tx, line_rx) = oneshot::channel();
+        // A plain thread: reading a pipe blocks. It ends when the child's
+        // stdout closes, i.e. when the child exits.
+        let _ = std::thread::Builder::new()
+            .name(format!("{name}-stdout"))
+            .spawn(move || {
+                let mut lines = BufReader::new(stdout).lines();
+                let _ = line_tx.send(lines.next().and_then(Result::ok));
+                // Keep draining so the child never blocks on a full pipe.
+                for _ in lines {}
+            });
+        let line = tokio::time::timeout(START_TIMEOUT, line_rx).await;
+        let url = match line {
+            Ok(Ok(Some(line))) => line.strip_prefix("listening on ").map(str::to_owned),
+            _ => None,
+        };
+        match url {
+            Some(url) => Ok((child, url)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(fail(format!(
+                    "it did not print `listening on URL` (see {})",
+                    self.settings.data_dir.join(format!("{name}.log")).display()
+                )))
+            }
+        }
+    }
+
+    /// Hires a node of `kind`; returns its name once it listens.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Start`] when the process does not come up (the member stays
+    /// listed as exited).
+    pub async fn hire(&self, kind: Kind) -> Result<String, Error> {
+        let name = {
+            let mut inner = self.lock();
+            if inner.closed {
+                return Err(Error::Closed);
+            }
+            let name = if kind.is_honest() {
+                inner.next_honest += 1;
+                format!("bigload-{}", inner.next_honest)
+            } else {
+                inner.next_other += 1;
+                format!("shit-{}", inner.next_other)
+            };
+            let index = inner.members.len() as u64;
+            inner.members.push(Member {
+                data_dir: self.settings.data_dir.join(&name),
+                name: name.clone(),
+                kind,
+                token: format!("{:032x}", rand::random::<u128>()),
+                seed: derive_seed(self.settings.seed, 1_000 + index),
+                state: State::Starting,
+                url: None,
+                child: None,
+                starts: 0,
+                height: None,
+                tip: None,
+            });
+            inner.tally.hired += 1;
+            name
+        };
+        self.start(&name).await?;
+        Ok(name)
+    }
+
+    /// Starts `name`'s process (its first or a later one).
+    async fn start(&self, name: &str) -> Result<(), Error> {
+        let sauron = self.sauron_url();
+        let (command, dir) = {
+            let mut inner = self.lock();
+            // Without Sauron a node needs someone to bootstrap from: the
+            // earliest and the latest running nodes.
+            let running: Vec<String> = inner
+                .members
+                .iter()
+                .filter(|m| m.state == State::Running && m.name != name)
+                .filter_map(|m| m.url.clone())
+                .collect();
+            let mut peers: Vec<String> = running.first().into_iter().cloned().collect();
+            if let Some(last) = running.last()
+                && running.len() > 1
+            {
+                peers.push(last.clone());
+            }
+            let member = find(&mut inner, name)?;
+            member.state = State::Starting;
+            member.starts += 1;
+            let mut command = Command::new(&self.settings.node_bin);
+            command
+                .args(["--listen", "127.0.0.1:0", "--name", name])
+                .arg("--data-dir")
+                .arg(&member.data_dir)
+                .args(["--admin-token", &member.token])
+                .args(["--difficulty", &self.settings.difficulty.to_string()])
+                // A restarted process gets a new seed: the same seed would
+                // replay the same choices on top of a different chain.
+                .args([
+                    "--seed",
+                    &derive_seed(member.seed, u64::from(member.starts)).to_string(),
+                ]);
+            match &member.kind {
+                Kind::Honest => command.args(["--behaviour", "honest"]),
+                Kind::Behaviour(b) => command.args(["--behaviour", b]),
+                Kind::Plugin(path) => command.arg("--plugin").arg(path),
+            };
+            if self.settings.auto {
+                command.args([
+                    "--auto",
+                    "--auto-interval-ms",
+                    &self.settings.auto_interval_ms.to_string(),
+                ]);
+            }
+            match &sauron {
+                Some(url) => {
+                    command.args(["--tracker", url]);
+                }
+                None => {
+                    for peer in &peers {
+                        command.args(["--peer", peer]);
+                    }
+                }
+            }
+            (command, member.data_dir.clone())
+        };
+        let launched = self.launch(name, &dir, command).await;
+        let mut inner = self.lock();
+        let closed = inner.closed;
+        let member = find(&mut inner, name)?;
+        match launched {
+            Ok((mut child, url)) => {
+                if closed {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    member.state = State::Exited;
+                    return Err(Error::Closed);
+                }
+                tracing::info!(%name, %url, pid = child.id(), behaviour = %member.kind, "node up");
+                member.url = Some(url);
+                member.child = Some(child);
+                member.state = State::Running;
+                Ok(())
+            }
+            Err(e) => {
+                member.state = State::Exited;
+                Err(e)
+            }
+        }
+    }
+
+    /// SIGKILLs `name`.
+    ///
+    /// # Errors
+    ///
+    /// Unknown name, or a node not running or paused.
+    pub fn fire(&self, name: &str) -> Result<View, Error> {
+        let mut inner = self.lock();
+        let member = find(&mut inner, name)?;
+        if !matches!(member.state, State::Running | State::Paused) {
+            return Err(state_error(member));
+        }
+        if let Some(mut child) = member.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        member.state = State::Fired;
+        let view = view(member);
+        inner.tally.fired += 1;
+        Ok(view)
+    }
+
+    /// SIGSTOPs `name`.
+    ///
+    /// # Errors
+    ///
+    /// Unknown name, or a node not running.
+    pub fn pause(&self, name: &str) -> Result<View, Error> {
+        self.signal_member(name, State::Running, State::Paused, libc::SIGSTOP)?;
+        let mut inner = self.lock();
+        inner.tally.paused += 1;
+        let member = find(&mut inner, name)?;
+        Ok(view(member))
+    }
+
+    /// SIGCONTs `name`.
+    ///
+    /// # Errors
+    ///
+    /// Unknown name, or a node not paused.
+    pub fn resume(&self, name: &str) -> Result<View, Error> {
+        self.signal_member(name, State::Paused, State::Running, libc::SIGCONT)?;
+        let mut inner = self.lock();
+        inner.tally.resumed += 1;
+        let member = find(&mut inner, name)?;
+        Ok(view(member))
+    }
+
+    fn signal_member(&self, name: &str, from: State, to: State, signal: i32) -> Result<(), Error> {
+        let mut inner = self.lock();
+        let member = find(&mut inner, name)?;
+        if member.state != from {
+            return Err(state_error(member));
+        }
+        // Only a child not yet reaped is signalled: its PID is still ours.
+        let alive = member
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if !alive || !spawn::signal(member.child.as_ref().map_or(0, Child::id), signal) {
+            member.state = State::Exited;
+            return Err(state_error(member));
+        }
+        member.state = to;
+        Ok(())
+    }
+
+    /// Starts a fired (or exited) node again on its data directory.
+    ///
+    /// # Errors
+    ///
+    /// Unknown name, a node that is not fired or exited, or a start failure.
+    pub async fn rehire(&self, name: &str) -> Result<View, Error> {
+        {
+            let mut inner = self.lock();
+            if inner.closed {
+                return Err(Error::Closed);
+            }
+            let member = find(&mut inner, name)?;
+            if !matches!(member.state, State::Fired | State::Exited) {
+                return Err(state_error(member));
+            }
+            member.state = State::Starting;
+        }
+        self.start(name).await?;
+        let mut inner = self.lock();
+        inner.tally.rehired += 1;
+        Ok(view(find(&mut inner, name)?))
+    }
+
+    /// Notices children that exited on their own.
+    pub fn reap(&self) {
+        let mut inner = self.lock();
+        for member in &mut inner.members {
+            if let Some(child) = member.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                tracing::warn!(name = %member.name, %status, "node exited on its own");
+                member.child = None;
+                member.state = State::Exited;
+            }
+        }
+    }
+
+    /// Every member.
+    pub fn views(&self) -> Vec<View> {
+        self.lock().members.iter().map(view).collect()
+    }
+
+    /// One member.
+    pub fn view(&self, name: &str) -> Option<View> {
+        self.lock()
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .map(view)
+    }
+
+    /// What happened so far.
+    pub fn tally(&self) -> Tally {
+        self.lock().tally
+    }
+
+    /// Running members as `(name, url, honest, start number)`.
+    pub fn running(&self) -> Vec<(String, String, bool, u32)> {
+        self.lock()
+            .members
+            .iter()
+            .filter(|m| m.state == State::Running)
+            .filter_map(|m| Some((m.name.clone(), m.url.clone()?, m.kind.is_honest(), m.starts)))
+            .collect()
+    }
+
+    /// Records a poll of `name`'s process number `start`.
+    pub fn record(&self, name: &str, start: u32, height: u64, tip: String, sample: Sample) {
+        let mut inner = self.lock();
+        if let Some(member) = inner.members.iter_mut().find(|m| m.name == name) {
+            member.height = Some(height);
+            member.tip = Some(tip);
+        }
+        inner.samples.insert((name.to_owned(), start), sample);
+    }
+
+    /// The sum of the last sample of every process, honest nodes only or
+    /// all.
+    pub fn totals(&self, honest_only: bool) -> Sample {
+        let inner = self.lock();
+        let honest: Vec<&str> = inner
+            .members
+            .iter()
+            .filter(|m| m.kind.is_honest())
+            .map(|m| m.name.as_str())
+            .collect();
+        let mut total = Sample::default();
+        for ((name, _), sample) in &inner.samples {
+            if !honest_only || honest.contains(&name.as_str()) {
+                total.add(sample);
+            }
+        }
+        total
+    }
+
+    /// Stops every child: SIGCONT (paused ones), SIGTERM, up to
+    /// [`STOP_GRACE`] to exit, then SIGKILL; reaps them all. No hire
+    /// succeeds afterwards.
+    pub async fn stop_all(&self) {
+        let mut children: Vec<(String, Child)> = {
+            let mut inner = self.lock();
+            inner.closed = true;
+            inner
+                .members
+                .iter_mut()
+                .filter_map(|m| {
+                    let child = m.child.take()?;
+                    m.state = State::Exited;
+                    Some((m.name.clone(), child))
+                })
+                .collect()
+        };
+        if let Some((_, child)) = self.sauron.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            children.push(("sauron".to_owned(), child));
+        }
+        for (_, child) in &mut children {
+            if matches!(child.try_wait(), Ok(None)) {
+                spawn::signal(child.id(), libc::SIGCONT);
+                spawn::signal(child.id(), libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + STOP_GRACE;
+        while Instant::now() < deadline
+            && children
+                .iter_mut()
+                .any(|(_, c)| matches!(c.try_wait(), Ok(None)))
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for (name, child) in &mut children {
+            if matches!(child.try_wait(), Ok(None)) {
+                tracing::warn!(%name, "did not stop on SIGTERM; killing");
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills every child at once (SIGKILL) and reaps them: the last resort
+    /// on the way out.
+    pub fn kill_all(&self) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        for member in &mut inner.members {
+            if let Some(mut child) = member.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        if let Some((_, mut child)) = self.sauron.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        self.kill_all();
+    }
+}
+
+fn find<'a>(inner: &'a mut Inner, name: &str) -> Result<&'a mut Member, Error> {
+    inner
+        .members
+        .iter_mut()
+        .find(|m| m.name == name)
+        .ok_or_else(|| Error::Unknown(name.to_owned()))
+}
+
+fn state_error(member: &Member) -> Error {
+    Error::State {
+        name: member.name.clone(),
+        state: member.state,
+    }
+}
+
+fn view(member: &Member) -> View {
+    View {
+        name: member.name.clone(),
+        behaviour: member.kind.to_string(),
+        honest: member.kind.is_honest(),
+        state: member.state,
+        url: member.url.clone(),
+        pid: member.child.as_ref().map(Child::id),
+        starts: member.starts,
+        height: member.height,
+        tip: member.tip.clone(),
+    }
+}

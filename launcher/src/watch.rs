@@ -1,0 +1,356 @@
+//! Watching the nodes: polls (`GET /status`, `GET /metrics`), the live
+//! [`Overview`], and the final [`Verdict`], computed from the nodes
+//! themselves so it never depends on Sauron.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::fleet::{Fleet, Tally};
+use crate::metrics::Sample;
+
+/// Honest nodes agree when their best chains hold the same block at most
+/// this many blocks below the highest honest tip (so every honest node is
+/// within `k` of the best, and they share everything below).
+pub const K: u64 = 2;
+/// Polls in flight at once.
+const CONCURRENCY: usize = 16;
+
+/// An HTTP client with short timeouts, for polls.
+///
+/// # Panics
+///
+/// When the TLS-less client cannot be built (it always can).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .expect("a plain HTTP client builds")
+}
+
+async fn get_text(client: &reqwest::Client, url: &str) -> Option<String> {
+    let response = client.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.text().await.ok()
+}
+
+async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
+    serde_json::from_str(&get_text(client, url).await?).ok()
+}
+
+/// One honest node's position.
+#[derive(Debug, Clone)]
+struct Position {
+    url: String,
+    height: u64,
+    tip: String,
+}
+
+/// Polls every running node once and records what it says in the fleet;
+/// returns the honest nodes that answered.
+async fn poll(fleet: &Fleet, client: &reqwest::Client) -> Vec<Position> {
+    fleet.reap();
+    let running = fleet.running();
+    let answers: Vec<_> = futures_util::stream::iter(running)
+        .map(|(name, url, honest, start)| {
+            let client = client.clone();
+            async move {
+                let status = get_json(&client, &format!("{url}/status")).await?;
+                let metrics = get_text(&client, &format!("{url}/metrics")).await?;
+                let height = status["height"].as_u64()?;
+                let tip = status["tip"].as_str()?.to_owned();
+                Some((
+                    name,
+                    url,
+                    honest,
+                    start,
+                    height,
+                    tip,
+                    Sample::parse(&metrics),
+                ))
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut honest_positions = Vec::new();
+    for (name, url, honest, start, height, tip, sample) in answers.into_iter().flatten() {
+        fleet.record(&name, start, height, tip.clone(), sample);
+        if honest {
+            honest_positions.push(Position { url, height, tip });
+        }
+    }
+    honest_positions
+}
+
+/// What the status line shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    /// Nodes running (answering or not).
+    pub running: usize,
+    /// Members ever hired.
+    pub members: usize,
+    /// Honest nodes that answered the poll.
+    pub honest: usize,
+    /// Lowest and highest honest height.
+    pub heights: Option<(u64, u64)>,
+    /// Distinct tips among honest nodes.
+    pub tips: usize,
+    /// Totals over honest nodes.
+    pub honest_totals: Sample,
+    /// What happened to the fleet.
+    pub tally: Tally,
+}
+
+impl Overview {
+    /// One line: nodes, heights, tips, reorgs, rejected, firings.
+    pub fn line(&self) -> String {
+        let heights = match self.heights {
+            Some((lo, hi)) if lo == hi => format!("{lo}"),
+            Some((lo, hi)) => format!("{lo}..{hi}"),
+            None => "-".to_owned(),
+        };
+        let verdict = match self.tips {
+            0 => "no honest nodes",
+            1 => "agreed",
+            _ => "forked",
+        };
+        format!(
+            "nodes {}/{} | honest height {heights} | tips {} ({verdict}) | reorgs {} | rejected {} | transfers {}/{} | fired {} rehired {} paused {}",
+            self.running,
+            self.members,
+            self.tips,
+            self.honest_totals.reorgs,
+            self.honest_totals.rejected_total(),
+            self.honest_totals.transfers_included,
+            self.honest_totals.transfers_submitted,
+            self.tally.fired,
+            self.tally.rehired,
+            self.tally.paused,
+        )
+    }
+}
+
+/// Polls the nodes and sums up.
+pub async fn overview(fleet: &Fleet, client: &reqwest::Client) -> Overview {
+    let honest = poll(fleet, client).await;
+    let tips: BTreeSet<&str> = honest.iter().map(|p| p.tip.as_str()).collect();
+    let views = fleet.views();
+    Overview {
+        running: fleet.running().len(),
+        members: views.len(),
+        honest: honest.len(),
+        heights: honest
+            .iter()
+            .map(|p| p.height)
+            .min()
+            .zip(honest.iter().map(|p| p.height).max()),
+        tips: tips.len(),
+        honest_totals: fleet.totals(true),
+        tally: fleet.tally(),
+    }
+}
+
+/// The hash at `height` on the best chain of the node at `url`.
+async fn hash_at(client: &reqwest::Client, url: &str, height: u64) -> Option<String> {
+    let page = get_json(client, &format!("{url}/blocks?from={height}&limit=1")).await?;
+    let block = page.as_array()?.first()?.clone();
+    let hash = block
+        .get("hash")
+        .or_else(|| block.get("header")?.get("hash"))?;
+    hash.as_str().map(str::to_owned)
+}
+
+/// The highest height at or below `top` where every node holds the same
+/// block, looking at most `depth` blocks down; `None` if no such height
+/// was found or a node did not answer.
+async fn common_height(
+    client: &reqwest::Client,
+    positions: &[Position],
+    top: u64,
+    depth: u64,
+) -> Option<u64> {
+    let mut height = top;
+    loop {
+        let mut hashes = BTreeSet::new();
+        for p in positions {
+            hashes.insert(hash_at(client, &p.url, height).await?);
+        }
+        if hashes.len() == 1 {
+            return Some(height);
+        }
+        if height == 0 || top - height >= depth {
+            return None;
+        }
+        height -= 1;
+    }
+}
+
+/// The summary at the end of a `--duration` run (and the `--report`
+/// JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// Whether every honest node holds the same block at most `k` blocks
+    /// below the highest honest tip.
+    pub converged: bool,
+    /// Honest nodes running at the end (and answering).
+    pub honest_nodes: usize,
+    /// Highest height at which every honest node holds the same block.
+    pub common_height: u64,
+    /// The `k` of the rule.
+    pub k: u64,
+    /// Lowest and highest honest tip height at the end.
+    pub min_height: u64,
+    /// See `min_height`.
+    pub max_height: u64,
+    /// Distinct honest tips at the end.
+    pub tips: usize,
+    /// Blocks on the common chain (its height).
+    pub blocks: u64,
+    /// Blocks mined by every node (forged ones included).
+    pub blocks_mined: u64,
+    /// Blocks honest nodes accepted (each node counts its own).
+    pub blocks_accepted: u64,
+    /// Reorgs on honest nodes.
+    pub reorgs: u64,
+    /// Blocks rolled back by those reorgs (forks abandoned).
+    pub reorg_blocks: u64,
+    /// Blocks honest nodes refused, by reason.
+    pub rejected: BTreeMap<String, u64>,
+    /// Nodes fired (SIGKILL), by the Boss or by hand.
+    pub firings: u64,
+    /// Nodes paused by the Boss.
+    pub pauses: u64,
+    /// Fired nodes started again on their data.
+    pub rehires: u64,
+    /// Nodes hired in total.
+    pub hired: u64,
+    /// Transfers honest nodes accepted to mine.
+    pub transfers_submitted: u64,
+    /// Of those, the ones on the node's best chain.
+    pub transfers_included: u64,
+    /// Seconds the faults and load ran.
+    pub duration_secs: u64,
+    /// Seconds spent settling.
+    pub settle_secs: f64,
+    /// The run's seed.
+    pub seed: u64,
+    /// Every process watercooler started.
+    pub pids: Vec<u32>,
+    /// Every node at the end.
+    pub nodes: Vec<crate::fleet::View>,
+}
+
+impl Verdict {
+    /// The human summary.
+    pub fn text(&self) -> String {
+        let rejected = if self.rejected.is_empty() {
+            "none".to_owned()
+        } else {
+            self.rejected
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted, {} included\n  seed              {}",
+            if self.converged {
+                "CONVERGED: the honest nodes share one chain"
+            } else {
+                "NOT CONVERGED: the honest nodes disagree"
+            },
+            self.honest_nodes,
+            self.min_height,
+            self.max_height,
+            self.tips,
+            self.common_height,
+            self.k,
+            self.blocks_mined,
+            self.blocks_accepted,
+            self.reorgs,
+            self.reorg_blocks,
+            self.firings,
+            self.pauses,
+            self.rehires,
+            self.hired,
+            self.transfers_submitted,
+            self.transfers_included,
+            self.seed,
+        )
+    }
+}
+
+/// Polls until the honest nodes agree (all answered, and every one holds
+/// the same block at most `K` below the highest honest tip) or `settle`
+/// passes; then sums up.
+pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -> Verdict {
+    let client = client();
+    let started = Instant::now();
+    let deadline = started + settle;
+    let (positions, common) = loop {
+        let positions = poll(fleet, &client).await;
+        let expected = fleet
+            .running()
+            .iter()
+            .filter(|(_, _, honest, _)| *honest)
+            .count();
+        let min = positions.iter().map(|p| p.height).min().unwrap_or(0);
+        let max = positions.iter().map(|p| p.height).max().unwrap_or(0);
+        let common = if positions.is_empty() || positions.len() < expected {
+            None
+        } else {
+            common_height(&client, &positions, min, 64).await
+        };
+        let agreed = common.is_some_and(|c| c + K >= max);
+        if agreed || Instant::now() >= deadline {
+            break (positions, common);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let min_height = positions.iter().map(|p| p.height).min().unwrap_or(0);
+    let max_height = positions.iter().map(|p| p.height).max().unwrap_or(0);
+    let common_height = common.unwrap_or(0);
+    let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
+    let honest = fleet.totals(true);
+    let all = fleet.totals(false);
+    let tally = fleet.tally();
+    Verdict {
+        converged,
+        honest_nodes: positions.len(),
+        common_height,
+        k: K,
+        min_height,
+        max_height,
+        tips: positions
+            .iter()
+            .map(|p| p.tip.as_str())
+            .collect::<BTreeSet<_>>()
+            .len(),
+        blocks: common_height,
+        blocks_mined: all.blocks_mined,
+        blocks_accepted: honest.blocks_accepted,
+        reorgs: honest.reorgs,
+        reorg_blocks: honest.reorg_blocks,
+        rejected: honest.rejected,
+        firings: tally.fired,
+        pauses: tally.paused,
+        rehires: tally.rehired,
+        hired: tally.hired,
+        transfers_submitted: honest.transfers_submitted,
+        transfers_included: honest.transfers_included,
+        duration_secs,
+        settle_secs: started.elapsed().as_secs_f64(),
+        seed: fleet.settings().seed,
+        pids: fleet.pids(),
+        nodes: fleet.views(),
+    }
+}

@@ -1,0 +1,158 @@
+//! A running watercooler steered through stdin and the HTTP control API,
+//! then stopped by SIGINT; and one SIGKILLed. Nothing it started may
+//! outlive it either way.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Run, ensure_built, example_plugin, http, survivors};
+
+const START: Duration = Duration::from_secs(90);
+
+fn control_url(run: &mut Run) -> String {
+    let line = run.expect_line("control API: ", START);
+    line.split_whitespace()
+        .nth(2)
+        .expect("control API: URL ...")
+        .to_owned()
+}
+
+fn nodes(control: &str) -> Vec<Value> {
+    let (code, status) = http("GET", &format!("{control}/status"), None);
+    assert_eq!(code, 200, "{status}");
+    status["nodes"].as_array().expect("nodes").clone()
+}
+
+fn state_of(control: &str, name: &str) -> Option<String> {
+    nodes(control)
+        .iter()
+        .find(|n| n["name"] == name)
+        .map(|n| n["state"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Polls (bounded) until `name` is in `state`.
+fn await_state(control: &str, name: &str, state: &str) {
+    let end = std::time::Instant::now() + START;
+    while std::time::Instant::now() < end {
+        if state_of(control, name).as_deref() == Some(state) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("{name} never became {state}: {:?}", nodes(control));
+}
+
+#[test]
+fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
+    ensure_built();
+    let mut run = Run::start(&["-x", "2", "--auto", "--auto-interval-ms", "500"]);
+    let control = control_url(&mut run);
+    run.expect_line("nodes up", START);
+    assert_eq!(nodes(&control).len(), 2);
+
+    // stdin: hire one honest node, one plugin node; fire one.
+    run.type_line("hire 1");
+    run.expect_line("hired bigload-3", START);
+    let plugin = example_plugin();
+    if plugin.is_file() {
+        run.type_line(&format!("hire 1 plugin:{}", plugin.display()));
+        run.expect_line("hired shit-", START);
+    }
+    run.type_line("fire bigload-1");
+    run.expect_line("fired bigload-1", START);
+    assert_eq!(state_of(&control, "bigload-1").as_deref(), Some("fired"));
+    await_state(&control, "bigload-3", "running");
+    run.type_line("status");
+    run.expect_line("bigload-3", START);
+
+    // HTTP: the same, as Sauron's dashboard calls it (CORS).
+    let (code, hired) = http(
+        "POST",
+        &format!("{control}/hire"),
+        Some(r#"{"count": 2, "behaviour": "forger"}"#),
+    );
+    assert_eq!(code, 200, "{hired}");
+    let names: Vec<&str> = hired["hired"]
+        .as_array()
+        .expect("names")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(names.len(), 2, "{hired}");
+    for name in &names {
+        assert!(name.starts_with("shit-"), "{name}");
+        await_state(&control, name, "running");
+    }
+    let (code, fired) = http(
+        "POST",
+        &format!("{control}/fire"),
+        Some(r#"{"node": "bigload-2"}"#),
+    );
+    assert_eq!(code, 200, "{fired}");
+    assert_eq!(fired["state"], "fired");
+    let (code, refused) = http(
+        "POST",
+        &format!("{control}/fire"),
+        Some(r#"{"node": "nobody"}"#),
+    );
+    assert_eq!(
+        (code, refused["reason"].as_str()),
+        (404, Some("unknown_node"))
+    );
+    let (code, refused) = http(
+        "POST",
+        &format!("{control}/hire"),
+        Some(r#"{"count": 1, "behaviour": "saint"}"#),
+    );
+    assert_eq!(
+        (code, refused["reason"].as_str()),
+        (422, Some("unknown_behaviour"))
+    );
+    let preflight = std::process::Command::new("curl")
+        .args([
+            "-s",
+            "-i",
+            "-X",
+            "OPTIONS",
+            "-H",
+            "Origin: http://127.0.0.1:1",
+            "-H",
+            "Access-Control-Request-Method: POST",
+            "-H",
+            "Access-Control-Request-Headers: content-type",
+            &format!("{control}/hire"),
+        ])
+        .output();
+    if let Ok(out) = preflight {
+        let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(text.contains("access-control-allow-origin"), "{text}");
+    }
+
+    // SIGINT in the middle of the run: everyone stops.
+    let pids = run.pids();
+    assert!(pids.len() >= 5, "{pids:?}");
+    run.signal("INT");
+    let code = run.wait(Duration::from_secs(30));
+    assert_eq!(code, Some(130));
+    let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
+    assert!(left.is_empty(), "children outlived watercooler: {left:?}");
+}
+
+#[test]
+fn sigkill_of_watercooler_takes_every_child_with_it() {
+    ensure_built();
+    let mut run = Run::start(&["-x", "3", "-y", "1", "--behaviour", "stupid"]);
+    run.expect_line("nodes up", START);
+    let pids = run.pids();
+    assert_eq!(pids.len(), 4, "{pids:?}");
+    assert!(survivors(&pids, run.dir.path(), Duration::ZERO).len() == 4);
+    run.signal("KILL");
+    assert_eq!(run.wait(Duration::from_secs(10)), None);
+    let left = survivors(&pids, run.dir.path(), Duration::from_secs(10));
+    assert!(
+        left.is_empty(),
+        "children outlived a SIGKILLed watercooler: {left:?}"
+    );
+}
