@@ -42,8 +42,10 @@ fn batches() -> Vec<Vec<u8>> {
     (0..EVENTS / BATCH)
         .map(|b| {
             let reports: Vec<_> = (0..BATCH).map(|i| report_json(b * BATCH + i)).collect();
-            serde_json::to_vec(&serde_json::json!({"node": "bench", "url": "http://127.0.0.1:9",
-                "reports": reports}))
+            serde_json::to_vec(
+                &serde_json::json!({"node": "bench", "url": "http://127.0.0.1:9",
+                "reports": reports}),
+            )
             .unwrap()
         })
         .collect()
@@ -132,7 +134,14 @@ async fn status_latency(sauron: Option<&str>) -> (Duration, Duration) {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let url = format!("{}/status", node.listen_url());
     for _ in 0..200 {
-        client.get(&url).send().await.unwrap().bytes().await.unwrap();
+        client
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
     }
     let mut p50 = Vec::new();
     let mut p90 = Vec::new();
@@ -140,7 +149,14 @@ async fn status_latency(sauron: Option<&str>) -> (Duration, Duration) {
         let mut times = Vec::with_capacity(2000);
         for _ in 0..2000 {
             let started = Instant::now();
-            client.get(&url).send().await.unwrap().bytes().await.unwrap();
+            client
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
             times.push(started.elapsed());
         }
         times.sort();
