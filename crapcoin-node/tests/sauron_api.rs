@@ -49,13 +49,13 @@ async fn get(client: &reqwest::Client, url: &str) -> Value {
 }
 
 fn request_report(path: &str) -> Value {
-    json!({"type": "request", "at_ms": 1_700_000_000_000u64, "method": "GET", "path": path,
+    json!({"type": "request", "at_ms": support::now_ms(), "method": "GET", "path": path,
            "route": "/block/{hash}", "status": 200, "latency_us": 42, "caller": "127.0.0.1:9",
            "peer": null, "request_bytes": 0, "response_bytes": 100, "excerpt": ""})
 }
 
 fn block_event(kind: &str, hash: char, parent: char, height: u64) -> Value {
-    json!({"type": "event", "at_ms": 1_700_000_000_000u64, "event": {"kind": kind,
+    json!({"type": "event", "at_ms": support::now_ms(), "event": {"kind": kind,
            "hash": hash.to_string().repeat(64), "parent": parent.to_string().repeat(64),
            "height": height, "from": null, "best": true, "tx": null}})
 }

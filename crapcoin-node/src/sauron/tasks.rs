@@ -23,9 +23,8 @@ use super::{Shared, StreamItem};
 /// Poll nodes heard from within this long (others must register again).
 const POLL_RECENT_MS: u64 = 10 * 60 * 1000;
 
-/// What the writer answers an insert: the rows with their ids, or why
-/// nothing was stored.
-pub type Inserted = Result<(Vec<RequestRow>, Vec<EventRow>), String>;
+/// Rows as stored, with their ids.
+pub type Stored = (Vec<RequestRow>, Vec<EventRow>);
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -37,7 +36,7 @@ pub enum Job {
         /// Event rows.
         events: Vec<EventRow>,
         /// The ids given, or why nothing was stored.
-        reply: oneshot::Sender<Inserted>,
+        reply: oneshot::Sender<Result<Stored, String>>,
     },
     /// Save and forget node rows.
     Nodes {
