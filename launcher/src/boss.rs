@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{Fleet, View};
-use crate::sauron;
+use crate::{sauron, watch};
 
 /// How the Boss works.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub async fn run(fleet: Arc<Fleet>, config: Config, cancel: CancellationToken) {
         let done = if config.pause {
             fleet.pause(&target)
         } else {
+            // Its counters up to (almost) the kill: SIGKILL loses the rest.
+            watch::last_poll(&fleet, &target).await;
             fleet.fire(&target)
         };
         let view = match done {

@@ -133,7 +133,9 @@ impl Controller {
     /// # Errors
     ///
     /// An unknown node, or one not running.
-    pub fn fire(&self, name: &str) -> Result<fleet::View, Refusal> {
+    pub async fn fire(&self, name: &str) -> Result<fleet::View, Refusal> {
+        // Its counters up to (almost) the kill: SIGKILL loses the rest.
+        crate::watch::last_poll(&self.fleet, name.trim()).await;
         let view = self.fleet.fire(name.trim()).map_err(|e| match e {
             fleet::Error::Unknown(_) => Refusal::new("unknown_node", e.to_string()),
             _ => Refusal::new("not_running", e.to_string()),
@@ -181,7 +183,7 @@ impl Controller {
                     Err(r) => format!("hire refused: {}", r.message),
                 }
             }
-            ["fire", name] => match self.fire(name) {
+            ["fire", name] => match self.fire(name).await {
                 Ok(view) => format!("fired {}", view.name),
                 Err(r) => format!("fire refused: {}", r.message),
             },
@@ -301,7 +303,7 @@ pub fn routes(
                 Ok(b) => b,
                 Err(e) => return refused(&Refusal::new("bad_body", e.to_string())),
             };
-            match c.fire(&body.node) {
+            match c.fire(&body.node).await {
                 Ok(view) => reply(StatusCode::OK, &json!(view)),
                 Err(r) => refused(&r),
             }

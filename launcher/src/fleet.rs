@@ -7,7 +7,7 @@
 //! data directory, the node's crash recovery in action. The fleet never
 //! holds a lock across an `.await`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -141,6 +141,19 @@ struct Member {
     tip: Option<String>,
 }
 
+/// What one poll of a node process said.
+#[derive(Debug, Clone)]
+pub struct Poll {
+    /// Its best height.
+    pub height: u64,
+    /// Its best tip.
+    pub tip: String,
+    /// Its wallet address, when `GET /status` gave one.
+    pub address: Option<String>,
+    /// Its counters.
+    pub sample: Sample,
+}
+
 /// Counts of what happened to the fleet.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Tally {
@@ -211,6 +224,8 @@ struct Inner {
     /// Last metrics per (name, start number): counters restart at zero with
     /// every process, so totals add up the last sample of each process.
     samples: BTreeMap<(String, u32), Sample>,
+    /// Wallet addresses honest node processes reported (`GET /status`).
+    honest_addresses: BTreeSet<String>,
     pids: Vec<u32>,
     closed: bool,
 }
@@ -246,6 +261,7 @@ impl Fleet {
                 next_other: 0,
                 tally: Tally::default(),
                 samples: BTreeMap::new(),
+                honest_addresses: BTreeSet::new(),
                 pids: Vec::new(),
                 closed: false,
             }),
@@ -629,14 +645,27 @@ impl Fleet {
             .collect()
     }
 
-    /// Records a poll of `name`'s process number `start`.
-    pub fn record(&self, name: &str, start: u32, height: u64, tip: String, sample: Sample) {
+    /// Records a poll of `name`'s process number `start`: its position,
+    /// its wallet address (kept for honest nodes) and its counters.
+    pub fn record(&self, name: &str, start: u32, poll: Poll) {
         let mut inner = self.lock();
+        let mut honest = false;
         if let Some(member) = inner.members.iter_mut().find(|m| m.name == name) {
-            member.height = Some(height);
-            member.tip = Some(tip);
+            member.height = Some(poll.height);
+            member.tip = Some(poll.tip);
+            honest = member.kind.is_honest();
         }
-        inner.samples.insert((name.to_owned(), start), sample);
+        if honest && let Some(address) = poll.address {
+            inner.honest_addresses.insert(address);
+        }
+        inner.samples.insert((name.to_owned(), start), poll.sample);
+    }
+
+    /// The wallet addresses every honest node process polled so far
+    /// reported (a rehired process keeps its data directory, hence
+    /// usually its address).
+    pub fn honest_addresses(&self) -> BTreeSet<String> {
+        self.lock().honest_addresses.clone()
     }
 
     /// The sum of the last sample of every process, honest nodes only or

@@ -10,7 +10,7 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::fleet::{Fleet, Tally};
+use crate::fleet::{Fleet, Poll, Tally};
 use crate::metrics::Sample;
 
 /// Honest nodes agree when their best chains hold the same block at most
@@ -54,6 +54,19 @@ struct Position {
     tip: String,
 }
 
+/// Polls one node process (`GET /status`, `GET /metrics`); `None` when it
+/// does not answer.
+async fn poll_one(client: &reqwest::Client, url: &str) -> Option<Poll> {
+    let status = get_json(client, &format!("{url}/status")).await?;
+    let metrics = get_text(client, &format!("{url}/metrics")).await?;
+    Some(Poll {
+        height: status["height"].as_u64()?,
+        tip: status["tip"].as_str()?.to_owned(),
+        address: status["address"].as_str().map(str::to_owned),
+        sample: Sample::parse(&metrics),
+    })
+}
+
 /// Polls every running node once and records what it says in the fleet;
 /// returns the honest nodes that answered.
 async fn poll(fleet: &Fleet, client: &reqwest::Client) -> Vec<Position> {
@@ -63,32 +76,43 @@ async fn poll(fleet: &Fleet, client: &reqwest::Client) -> Vec<Position> {
         .map(|(name, url, honest, start)| {
             let client = client.clone();
             async move {
-                let status = get_json(&client, &format!("{url}/status")).await?;
-                let metrics = get_text(&client, &format!("{url}/metrics")).await?;
-                let height = status["height"].as_u64()?;
-                let tip = status["tip"].as_str()?.to_owned();
-                Some((
-                    name,
-                    url,
-                    honest,
-                    start,
-                    height,
-                    tip,
-                    Sample::parse(&metrics),
-                ))
+                let poll = poll_one(&client, &url).await?;
+                Some((name, url, honest, start, poll))
             }
         })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
     let mut honest_positions = Vec::new();
-    for (name, url, honest, start, height, tip, sample) in answers.into_iter().flatten() {
-        fleet.record(&name, start, height, tip.clone(), sample);
+    for (name, url, honest, start, poll) in answers.into_iter().flatten() {
         if honest {
-            honest_positions.push(Position { url, height, tip });
+            honest_positions.push(Position {
+                url,
+                height: poll.height,
+                tip: poll.tip.clone(),
+            });
         }
+        fleet.record(&name, start, poll);
     }
     honest_positions
+}
+
+/// Polls `name` once more just before it is fired, so its counters are
+/// counted up to (almost) its last moment: SIGKILL loses whatever it did
+/// since the previous poll. Bounded (one short timeout); a node that does
+/// not answer keeps its previous sample.
+pub async fn last_poll(fleet: &Fleet, name: &str) {
+    let Some((_, url, _, start)) = fleet.running().into_iter().find(|r| r.0 == name) else {
+        return;
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .no_proxy()
+        .build()
+        .unwrap_or_else(|_| client());
+    if let Some(poll) = poll_one(&client, &url).await {
+        fleet.record(name, start, poll);
+    }
 }
 
 /// What the status line shows.
@@ -124,13 +148,12 @@ impl Overview {
             _ => "forked",
         };
         format!(
-            "nodes {}/{} | honest height {heights} | tips {} ({verdict}) | reorgs {} | rejected {} | transfers {}/{} | fired {} rehired {} paused {}",
+            "nodes {}/{} | honest height {heights} | tips {} ({verdict}) | reorgs {} | rejected {} | transfers submitted {} | fired {} rehired {} paused {}",
             self.running,
             self.members,
             self.tips,
             self.honest_totals.reorgs,
             self.honest_totals.rejected_total(),
-            self.honest_totals.transfers_included,
             self.honest_totals.transfers_submitted,
             self.tally.fired,
             self.tally.rehired,
@@ -194,6 +217,103 @@ async fn common_height(
     }
 }
 
+/// Transfers on the best chain of the node at `url` from genesis up to
+/// `top`: those whose sender is one of `senders`, and all of them. One
+/// per block (a block carries at most one transfer, and a chain never
+/// holds a transfer twice: nonces). Reads `GET /blocks` pages; `None` if
+/// the node stops answering or its pages do not reach `top`.
+async fn transfers_on_chain(
+    client: &reqwest::Client,
+    url: &str,
+    top: u64,
+    senders: &BTreeSet<String>,
+) -> Option<(u64, u64)> {
+    let mut from = 0;
+    let mut count = 0;
+    let mut all = 0;
+    while from <= top {
+        let page = get_json(client, &format!("{url}/blocks?from={from}")).await?;
+        let blocks = page.as_array()?;
+        if blocks.is_empty() {
+            return None;
+        }
+        for block in blocks {
+            let height = block["header"]["height"].as_u64()?;
+            if height > top {
+                break;
+            }
+            if let Some(sender) = block["tx"]["from"].as_str() {
+                all += 1;
+                if senders.contains(sender) {
+                    count += 1;
+                }
+            }
+            from = height + 1;
+        }
+        if blocks.last()?["header"]["height"].as_u64()? >= top {
+            break;
+        }
+    }
+    Some((count, all))
+}
+
+/// What Sauron saw of the run, asked at the end while it still runs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SauronView {
+    /// Its URL.
+    pub url: String,
+    /// The control URL it shows the dashboard (`GET /api/config`).
+    pub control_url: Option<String>,
+    /// Nodes it lists (`GET /api/nodes`, every node ever seen).
+    pub nodes: usize,
+    /// Its `boss` events by action (`GET /api/events?kind=boss`).
+    pub boss_events: BTreeMap<String, u64>,
+    /// Its consensus verdict (`GET /api/consensus`).
+    pub verdict: Option<String>,
+}
+
+/// Asks Sauron (when it runs) what it saw. Best effort, bounded.
+async fn ask_sauron(fleet: &Fleet, client: &reqwest::Client) -> Option<SauronView> {
+    let url = fleet.sauron_url()?;
+    let mut view = SauronView {
+        url: url.clone(),
+        ..SauronView::default()
+    };
+    if let Some(config) = get_json(client, &format!("{url}/api/config")).await {
+        view.control_url = config["control_url"].as_str().map(str::to_owned);
+    }
+    if let Some(nodes) = get_json(client, &format!("{url}/api/nodes")).await {
+        let rows = nodes.as_array().or_else(|| nodes["items"].as_array());
+        view.nodes = rows.map_or(0, Vec::len);
+    }
+    if let Some(consensus) = get_json(client, &format!("{url}/api/consensus")).await {
+        view.verdict = consensus["verdict"].as_str().map(str::to_owned);
+    }
+    let mut before: Option<i64> = None;
+    // At most 20 pages of 500: far more firings than any run makes.
+    for _ in 0..20 {
+        let mut query = format!("{url}/api/events?kind=boss&limit=500");
+        if let Some(b) = before {
+            query.push_str(&format!("&before={b}"));
+        }
+        let Some(page) = get_json(client, &query).await else {
+            break;
+        };
+        for item in page["items"].as_array().into_iter().flatten() {
+            let action = item["event"]["action"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_owned();
+            *view.boss_events.entry(action).or_default() += 1;
+        }
+        match page["next"].as_i64() {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    Some(view)
+}
+
 /// The summary at the end of a `--duration` run (and the `--report`
 /// JSON).
 #[derive(Debug, Clone, Serialize)]
@@ -233,10 +353,18 @@ pub struct Verdict {
     pub rehires: u64,
     /// Nodes hired in total.
     pub hired: u64,
-    /// Transfers honest nodes accepted to mine.
+    /// Transfers honest nodes accepted to mine: the sum over honest node
+    /// processes of their `crapcoin_transfers_submitted_total` (last
+    /// sample of each process; each process is sampled once more just
+    /// before it is fired).
     pub transfers_submitted: u64,
-    /// Of those, the ones on the node's best chain.
+    /// Distinct transfers on the honest nodes' common chain (genesis to
+    /// `common_height`) sent from an honest node's wallet: at most
+    /// `transfers_submitted`. 0 when no common block was found.
     pub transfers_included: u64,
+    /// Transfers on the common chain from any sender (misbehaving nodes'
+    /// own included).
+    pub transfers_on_chain: u64,
     /// Seconds the faults and load ran.
     pub duration_secs: u64,
     /// Seconds spent settling.
@@ -247,6 +375,8 @@ pub struct Verdict {
     pub pids: Vec<u32>,
     /// Every node at the end.
     pub nodes: Vec<crate::fleet::View>,
+    /// What Sauron saw, when it ran (asked before it is stopped).
+    pub sauron: Option<SauronView>,
 }
 
 impl Verdict {
@@ -262,7 +392,7 @@ impl Verdict {
                 .join(", ")
         };
         format!(
-            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted, {} included\n  seed              {}",
+            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  seed              {}",
             if self.converged {
                 "CONVERGED: the honest nodes share one chain"
             } else {
@@ -284,6 +414,7 @@ impl Verdict {
             self.hired,
             self.transfers_submitted,
             self.transfers_included,
+            self.transfers_on_chain,
             self.seed,
         )
     }
@@ -322,6 +453,14 @@ pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -
     let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
     let honest = fleet.totals(true);
     let all = fleet.totals(false);
+    let senders = fleet.honest_addresses();
+    let (transfers_included, transfers_on_chain) = match (common, positions.first()) {
+        (Some(top), Some(p)) => transfers_on_chain(&client, &p.url, top, &senders)
+            .await
+            .unwrap_or((0, 0)),
+        _ => (0, 0),
+    };
+    let sauron = ask_sauron(fleet, &client).await;
     let tally = fleet.tally();
     Verdict {
         converged,
@@ -346,11 +485,13 @@ pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -
         rehires: tally.rehired,
         hired: tally.hired,
         transfers_submitted: honest.transfers_submitted,
-        transfers_included: honest.transfers_included,
+        transfers_included,
+        transfers_on_chain,
         duration_secs,
         settle_secs: started.elapsed().as_secs_f64(),
         seed: fleet.settings().seed,
         pids: fleet.pids(),
         nodes: fleet.views(),
+        sauron,
     }
 }

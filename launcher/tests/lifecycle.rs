@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Run, ensure_built, example_plugin, http, survivors};
+use support::{Run, await_sauron_nodes, ensure_built, example_plugin, http, survivors, url_after};
 
 const START: Duration = Duration::from_secs(90);
 
@@ -155,4 +155,62 @@ fn sigkill_of_watercooler_takes_every_child_with_it() {
         left.is_empty(),
         "children outlived a SIGKILLed watercooler: {left:?}"
     );
+}
+
+#[test]
+fn sauron_sees_the_nodes_hired_through_the_control_api() {
+    ensure_built();
+    let mut run = Run::start(&["-x", "2", "--sauron"]);
+    let sauron = url_after(&mut run, "Sauron's dashboard: ");
+    let control = url_after(&mut run, "control API: ");
+    run.expect_line("nodes up", START);
+
+    // Sauron offers the dashboard watercooler's control API.
+    let (code, config) = http("GET", &format!("{sauron}/api/config"), None);
+    assert_eq!(code, 200, "{config}");
+    assert_eq!(config["control_url"].as_str(), Some(control.as_str()));
+    let (code, status) = http("GET", &format!("{control}/status"), None);
+    assert_eq!(code, 200, "{status}");
+    assert_eq!(status["sauron"].as_str(), Some(sauron.as_str()));
+
+    // The nodes registered with Sauron (--tracker).
+    let names = await_sauron_nodes(&sauron, 2);
+    assert!(names.iter().any(|n| n == "bigload-1"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bigload-2"), "{names:?}");
+
+    // A node hired through the control API shows up in Sauron, and so
+    // does the hire itself (a `boss` event).
+    let (code, hired) = http(
+        "POST",
+        &format!("{control}/hire"),
+        Some(r#"{"count": 1, "behaviour": null}"#),
+    );
+    assert_eq!(code, 200, "{hired}");
+    let name = hired["hired"][0].as_str().expect("a name").to_owned();
+    assert_eq!(name, "bigload-3");
+    let names = await_sauron_nodes(&sauron, 3);
+    assert!(names.contains(&name), "{names:?}");
+    let end = std::time::Instant::now() + START;
+    loop {
+        let (code, events) = http("GET", &format!("{sauron}/api/events?kind=boss"), None);
+        assert_eq!(code, 200, "{events}");
+        let hires = events["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|e| e["node"] == name.as_str() && e["event"]["action"] == "hired")
+            .count();
+        if hires == 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < end, "no hire event: {events}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let pids = run.pids();
+    assert_eq!(pids.len(), 4, "two nodes, Sauron, one hire: {pids:?}");
+    run.signal("INT");
+    assert_eq!(run.wait(Duration::from_secs(30)), Some(130));
+    let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
+    assert!(left.is_empty(), "children outlived watercooler: {left:?}");
 }

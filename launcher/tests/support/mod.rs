@@ -68,18 +68,13 @@ pub(crate) fn ensure_built() {
         .parent()
         .expect("the binary has a directory")
         .to_path_buf();
-    assert!(
-        dir.join("crapcoin-node").is_file(),
-        "crapcoin-node missing in {}",
-        dir.display()
-    );
-}
-
-/// Whether `sauron` is built beside `watercooler`.
-pub(crate) fn sauron_built() -> bool {
-    watercooler_bin()
-        .parent()
-        .is_some_and(|dir| dir.join("sauron").is_file())
+    for bin in ["crapcoin-node", "sauron"] {
+        assert!(
+            dir.join(bin).is_file(),
+            "{bin} missing in {}",
+            dir.display()
+        );
+    }
 }
 
 /// The example attacker plugin, built by [`ensure_built`].
@@ -294,4 +289,41 @@ pub(crate) fn http(method: &str, url: &str, body: Option<&str>) -> (u16, serde_j
             serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
         )
     })
+}
+
+/// The URL printed after `prefix` on a stdout line (trailing `/` and
+/// anything after the URL dropped).
+pub(crate) fn url_after(run: &mut Run, prefix: &str) -> String {
+    let line = run.expect_line(prefix, Duration::from_secs(90));
+    let rest = &line[line.find(prefix).expect("the prefix") + prefix.len()..];
+    rest.split_whitespace()
+        .next()
+        .expect("a URL")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Polls (bounded) Sauron's `/api/nodes` until it lists `want` nodes; their
+/// names.
+pub(crate) fn await_sauron_nodes(sauron: &str, want: usize) -> Vec<String> {
+    let end = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, nodes) = http("GET", &format!("{sauron}/api/nodes"), None);
+        assert_eq!(code, 200, "{nodes}");
+        let names: Vec<String> = nodes
+            .as_array()
+            .or_else(|| nodes["items"].as_array())
+            .expect("a list of nodes")
+            .iter()
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect();
+        if names.len() >= want {
+            return names;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "Sauron lists only {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
