@@ -12,7 +12,10 @@
 //!    - `parse+insert`: the batch JSON checked (`model::check_batch`) then
 //!      inserted: Sauron's ingest minus HTTP;
 //!    - `http`: the batches POSTed to a running Sauron's `/api/events`
-//!      (sequentially, one connection): the whole path.
+//!      (sequentially, one connection): the whole path;
+//!    - `http x4`: the same batches split among 4 clients posting at
+//!      once, as several nodes report: one batch's checks overlap
+//!      another's commit.
 //! 2. **Reporting overhead**: p50 and p90 of a node's `GET /status`
 //!    (2,000 sequential requests on one connection) with the AllSeeingEye
 //!    reporting to a Sauron, and without.
@@ -30,6 +33,8 @@ use crapcoin_node::sauron::{self, Config, model};
 const EVENTS: usize = 100_000;
 const BATCH: usize = 1_000;
 const RUNS: usize = 5;
+/// Clients posting at once in the concurrent HTTP run.
+const CLIENTS: usize = 4;
 
 fn report_json(i: usize) -> serde_json::Value {
     serde_json::json!({"type": "request", "at_ms": 1_700_000_000_000u64 + i as u64,
@@ -110,7 +115,30 @@ async fn ingest(db: &Db, label: &str, bodies: &[Vec<u8>], url: &str) {
         }
         http.push(EVENTS as f64 / started.elapsed().as_secs_f64());
     }
+    // As a network reports: CLIENTS nodes posting their batches at once.
+    let mut concurrent = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        let posts = bodies.chunks(bodies.len().div_ceil(CLIENTS)).map(|share| {
+            let (client, endpoint) = (client.clone(), endpoint.clone());
+            async move {
+                for body in share {
+                    let response = client
+                        .post(&endpoint)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(response.status().is_success());
+                }
+            }
+        });
+        futures_util::future::join_all(posts).await;
+        concurrent.push(EVENTS as f64 / started.elapsed().as_secs_f64());
+    }
     running.shutdown().await;
+    let concurrent = median(concurrent);
     let (raw, parsed, http) = (median(raw), median(parsed), median(http));
     println!("ingest/{label}/raw            {raw:>10.0} events/s");
     println!(
@@ -120,6 +148,10 @@ async fn ingest(db: &Db, label: &str, bodies: &[Vec<u8>], url: &str) {
     println!(
         "ingest/{label}/http           {http:>10.0} events/s  ({:.0}% of raw)",
         100.0 * http / raw
+    );
+    println!(
+        "ingest/{label}/http x{CLIENTS}        {concurrent:>10.0} events/s  ({:.0}% of raw)",
+        100.0 * concurrent / raw
     );
 }
 
