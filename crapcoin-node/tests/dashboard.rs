@@ -13,71 +13,16 @@ mod support;
 #[path = "support/webdriver.rs"]
 mod webdriver;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::sauron::SauronProc;
 use support::{Proc, admin, client, get, now_ms};
 use webdriver::Browser;
 
 /// How long any one condition may take to show up.
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A `sauron` process, killed (SIGKILL, by PID) when dropped.
-struct Sauron {
-    child: Option<Child>,
-    url: String,
-}
-
-impl Sauron {
-    /// Starts `sauron` on `data_dir`; waits (at most 60 s) for its
-    /// `listening on` line.
-    fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sauron"))
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawns sauron");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep draining so the child never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let mut sauron = Self {
-            child: Some(child),
-            url: String::new(),
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("sauron printed its first line in time");
-        let url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        url.clone_into(&mut sauron.url);
-        sauron
-    }
-}
-
-impl Drop for Sauron {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Where screenshots go: `$CARGO_TARGET_DIR/test-artifacts`, else the
 /// `target` directory this test executable was built in.
@@ -186,7 +131,7 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
     webdriver::require_chromium();
     let client = client();
     let sauron_dir = tempfile::tempdir().expect("dir");
-    let sauron = Sauron::start(sauron_dir.path());
+    let sauron = SauronProc::start(sauron_dir.path(), &[]);
 
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let names = ["n0", "n1", "n2"];

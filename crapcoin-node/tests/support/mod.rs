@@ -232,6 +232,46 @@ pub(crate) fn net_args() -> Vec<String> {
     .collect()
 }
 
+/// Starts the binary `bin` with `args` and waits (at most 60 s) for its
+/// first stdout line, `listening on http://127.0.0.1:PORT`; answers the
+/// child and that URL. Stdout keeps being drained so the child never
+/// blocks on a full pipe; if the line does not come, the child is killed
+/// before the test fails.
+pub(crate) fn spawn_listening(bin: &str, args: &[String]) -> (Child, String) {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawns {bin}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    let line = rx.recv_timeout(Duration::from_secs(60));
+    let url = line
+        .as_deref()
+        .ok()
+        .and_then(|line| line.strip_prefix("listening on "))
+        .filter(|url| url.starts_with("http://127.0.0.1:"))
+        .map(str::to_owned);
+    match url {
+        Some(url) => (child, url),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{bin} did not print `listening on http://127.0.0.1:PORT` in time: {line:?}");
+        }
+    }
+}
+
 impl Proc {
     /// Starts `crapcoin-node` on `data_dir` with `extra` arguments after
     /// [`net_args`]; waits (at most 60 s) for its `listening on` line.
@@ -248,39 +288,13 @@ impl Proc {
     }
 
     fn spawn(data_dir: &Path, args: Vec<String>) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crapcoin-node"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawns crapcoin-node");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            // Keep draining so the child never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let mut proc = Self {
+        let (child, url) = spawn_listening(env!("CARGO_BIN_EXE_crapcoin-node"), &args);
+        Self {
             child: Some(child),
-            url: String::new(),
+            url,
             data_dir: data_dir.to_path_buf(),
             args,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("crapcoin-node printed its first line in time");
-        let url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        proc.url = url.to_owned();
-        proc
+        }
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -1,9 +1,8 @@
 //! Sauron helpers: throwaway PostgreSQL databases, and `sauron` processes
 //! killed by PID when dropped.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use crapcoin_node::sauron::db::Db;
@@ -114,37 +113,12 @@ impl SauronProc {
     }
 
     fn spawn(args: Vec<String>) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sauron"))
-            .args(&args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawns sauron");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let mut proc = Self {
+        let (child, url) = super::spawn_listening(env!("CARGO_BIN_EXE_sauron"), &args);
+        Self {
             child: Some(child),
-            url: String::new(),
+            url,
             args,
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("sauron printed its first line in time");
-        let url = line
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        proc.url = url.to_owned();
-        proc
+        }
     }
 
     /// `HOST:PORT` it listens on.
