@@ -202,6 +202,16 @@ async fn status_latency(sauron: Option<&str>) -> (Duration, Duration) {
     )
 }
 
+/// Empties the request and event tables (retention keeping nothing).
+async fn empty(db: &Db) {
+    let nothing = sauron::db::Retention {
+        requests: 0,
+        events: 0,
+        max_age: None,
+    };
+    let _ = db.retain(&nothing, 0).await;
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -221,27 +231,9 @@ fn main() {
         match Db::open(&base).await {
             Ok(pg) => {
                 // A fresh schema each run: empty the tables.
-                let _ = pg
-                    .retain(
-                        &sauron::db::Retention {
-                            requests: 0,
-                            events: 0,
-                            max_age: None,
-                        },
-                        0,
-                    )
-                    .await;
+                empty(&pg).await;
                 ingest(&pg, "postgres", &bodies, &base).await;
-                let _ = pg
-                    .retain(
-                        &sauron::db::Retention {
-                            requests: 0,
-                            events: 0,
-                            max_age: None,
-                        },
-                        0,
-                    )
-                    .await;
+                empty(&pg).await;
                 pg.close().await;
             }
             Err(e) => println!("ingest/postgres skipped: {e} (run .ci/deps)"),
