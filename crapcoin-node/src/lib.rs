@@ -17,6 +17,7 @@
 //! | [`store`] | `Store`: the engine's `Store` in SQLite (WAL, embedded migrations) |
 //! | [`eye`] | the AllSeeingEye: request and event reports, bounded queue, batches to Sauron |
 //! | [`metrics`] | counters and the Prometheus text of `GET /metrics` |
+//! | [`process`] | what both binaries do once up: the `listening on` line, waiting for SIGTERM or Ctrl-C |
 //! | [`sauron`] | Sauron (the `sauron` binary): tracker, aggregator, dashboard |
 //!
 //! # HTTP API
@@ -67,6 +68,7 @@ pub mod client;
 pub mod eye;
 pub mod http;
 pub mod metrics;
+pub mod process;
 pub mod run;
 pub mod sauron;
 pub mod store;

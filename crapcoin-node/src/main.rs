@@ -1,8 +1,6 @@
 //! `crapcoin-node`: a CrapCoin full node over HTTP. See `--help` and the
 //! `crapcoin_node` crate docs.
 
-use std::io::Write;
-
 use anyhow::Context;
 use clap::Parser;
 use crapcoin_node::cli::Args;
@@ -31,25 +29,9 @@ fn main() -> anyhow::Result<()> {
         .context("building the runtime")?;
     runtime.block_on(async {
         let running = crapcoin_node::run::start(&args).await?;
-        {
-            let mut stdout = std::io::stdout().lock();
-            writeln!(stdout, "listening on {}", running.listen_url())?;
-            stdout.flush()?;
-        }
-        shutdown_signal().await?;
+        crapcoin_node::process::announce_and_wait(&running.listen_url()).await?;
         tracing::info!("shutting down");
         running.shutdown().await;
         Ok(())
     })
-}
-
-/// Resolves on SIGTERM or Ctrl-C (SIGINT).
-async fn shutdown_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => {}
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-    }
-    Ok(())
 }
