@@ -8,6 +8,13 @@
 //! back, that block and its descendants are remembered as invalid, and the old
 //! tip stays. Every change of the best chain is returned as a [`TipChange`],
 //! so callers never re-derive what happened.
+//!
+//! A block that lands on a side branch is state-checked at once (balances,
+//! nonces) when its branch is shallow: within [`Limits::side_check_depth`]
+//! blocks of the best chain, the state at the block is reached by rolling
+//! back and forward over that few blocks, then everything is restored. A
+//! deeper side block waits unchecked until its branch could win, as a
+//! switch checks every block of the branch anyway.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -75,6 +82,10 @@ pub struct Limits {
     pub max_side_blocks: usize,
     /// Hashes remembered as invalid.
     pub max_invalid: usize,
+    /// A side block is state-checked on arrival when both its branch and
+    /// the best chain above the fork point are at most this many blocks
+    /// long; 0 checks side blocks only when their branch could win.
+    pub side_check_depth: usize,
 }
 
 impl Default for Limits {
@@ -82,6 +93,7 @@ impl Default for Limits {
         Self {
             max_side_blocks: 20_000,
             max_invalid: 10_000,
+            side_check_depth: 16,
         }
     }
 }
@@ -258,6 +270,7 @@ impl Chain {
         let work = parent.work.saturating_add(block.header.work());
         self.add_entry(Arc::new(block), work);
         if work <= self.tip_work() {
+            self.check_side(hash)?;
             self.evict_side();
             return Ok(Outcome::Side);
         }
@@ -419,18 +432,55 @@ impl Chain {
         self.active.get(block.header.height as usize) == Some(&block.hash())
     }
 
+    /// State-checks the side block `hash` when its branch is shallow enough
+    /// (see [`Limits::side_check_depth`]), leaving the best chain and its
+    /// state exactly as they were. A failing block of the branch is
+    /// forgotten with its descendants, `hash` among them.
+    fn check_side(&mut self, hash: BlockHash) -> Result<(), ValidationError> {
+        let depth = self.limits.side_check_depth;
+        let Some((fork_height, branch)) = self.short_path_from_active(hash, depth) else {
+            return Ok(());
+        };
+        if self.height() - fork_height > depth as u64 {
+            return Ok(());
+        }
+        match self.roll(fork_height, &branch) {
+            Ok(disconnected) => {
+                self.unroll(branch.len(), &disconnected);
+                Ok(())
+            }
+            Err((index, e)) => {
+                self.invalidate(branch[index].hash(), &e);
+                Err(e)
+            }
+        }
+    }
+
     /// The blocks from just above the best chain up to `hash`, lowest first,
     /// and the height of the fork point on the best chain.
     fn path_from_active(&self, hash: BlockHash) -> (u64, Vec<Arc<CheckedBlock>>) {
+        self.short_path_from_active(hash, usize::MAX)
+            .expect("no branch is usize::MAX blocks long")
+    }
+
+    /// [`Chain::path_from_active`] when the branch has at most `max` blocks.
+    fn short_path_from_active(
+        &self,
+        hash: BlockHash,
+        max: usize,
+    ) -> Option<(u64, Vec<Arc<CheckedBlock>>)> {
         let mut branch = Vec::new();
         let mut at = hash;
         while !self.is_active(&at) {
+            if branch.len() == max {
+                return None;
+            }
             let entry = &self.entries[&at];
             branch.push(entry.block.clone());
             at = entry.block.header.prev_hash;
         }
         branch.reverse();
-        (self.entries[&at].block.header.height, branch)
+        Some((self.entries[&at].block.header.height, branch))
     }
 
     /// Rolls the best chain back to `fork_height` and forward over `branch`.
@@ -442,38 +492,7 @@ impl Chain {
         branch: &[Arc<CheckedBlock>],
     ) -> Result<TipChange, (usize, ValidationError)> {
         let old_tip = self.tip();
-        let mut disconnected = Vec::new();
-        while self.height() > fork_height {
-            let hash = self.active.pop().expect("height > fork >= 0");
-            let undo = self.undos.pop().expect("one undo per non-genesis block");
-            self.state.undo(undo);
-            disconnected.push(self.entries[&hash].block.clone());
-        }
-        let reward = self.params.block_reward;
-        for (i, block) in branch.iter().enumerate() {
-            match self.state.apply(block, reward) {
-                Ok(undo) => {
-                    self.undos.push(undo);
-                    self.active.push(block.hash());
-                }
-                Err(e) => {
-                    for _ in 0..i {
-                        self.active.pop();
-                        let undo = self.undos.pop().expect("applied above");
-                        self.state.undo(undo);
-                    }
-                    for block in disconnected.iter().rev() {
-                        let undo = self
-                            .state
-                            .apply(block, reward)
-                            .expect("a block that was on the best chain re-applies");
-                        self.undos.push(undo);
-                        self.active.push(block.hash());
-                    }
-                    return Err((i, e));
-                }
-            }
-        }
+        let disconnected = self.roll(fork_height, branch)?;
         for block in branch {
             if let Some(entry) = self.entries.get(&block.hash()) {
                 self.side.remove(&entry.seen);
@@ -491,6 +510,57 @@ impl Chain {
             disconnected,
             connected: branch.to_vec(),
         })
+    }
+
+    /// Moves the best chain and its state (not the side bookkeeping) back
+    /// to `fork_height` and forward over `branch`, returning the blocks
+    /// taken off, tip first. On failure at `branch[i]`, restores the old
+    /// best chain exactly and returns `i`.
+    fn roll(
+        &mut self,
+        fork_height: u64,
+        branch: &[Arc<CheckedBlock>],
+    ) -> Result<Vec<Arc<CheckedBlock>>, (usize, ValidationError)> {
+        let mut disconnected = Vec::new();
+        while self.height() > fork_height {
+            let hash = self.active.pop().expect("height > fork >= 0");
+            let undo = self.undos.pop().expect("one undo per non-genesis block");
+            self.state.undo(undo);
+            disconnected.push(self.entries[&hash].block.clone());
+        }
+        let reward = self.params.block_reward;
+        for (i, block) in branch.iter().enumerate() {
+            match self.state.apply(block, reward) {
+                Ok(undo) => {
+                    self.undos.push(undo);
+                    self.active.push(block.hash());
+                }
+                Err(e) => {
+                    self.unroll(i, &disconnected);
+                    return Err((i, e));
+                }
+            }
+        }
+        Ok(disconnected)
+    }
+
+    /// Takes back a [`Chain::roll`]: the top `applied` blocks off, then
+    /// `disconnected` (tip first) back on.
+    fn unroll(&mut self, applied: usize, disconnected: &[Arc<CheckedBlock>]) {
+        for _ in 0..applied {
+            self.active.pop();
+            let undo = self.undos.pop().expect("applied by roll");
+            self.state.undo(undo);
+        }
+        let reward = self.params.block_reward;
+        for block in disconnected.iter().rev() {
+            let undo = self
+                .state
+                .apply(block, reward)
+                .expect("a block that was on the best chain re-applies");
+            self.undos.push(undo);
+            self.active.push(block.hash());
+        }
     }
 
     /// Remembers `blocks[from]` as invalid for `e` (unless `e` is

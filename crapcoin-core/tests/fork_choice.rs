@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crapcoin_core::block::BlockHeader;
-use crapcoin_core::chain::Outcome;
+use crapcoin_core::chain::{Limits, Outcome};
 use crapcoin_core::mempool::{Mempool, MempoolError};
 use crapcoin_core::network::BlockAck;
 use crapcoin_core::node::TxError;
@@ -516,9 +516,23 @@ const SEGMENT_CASES: &[SegmentCase] = &[
 ];
 
 fn main_chain(len: usize) -> Chain {
-    let mut chain = Chain::new(params());
+    main_chain_with(len, Limits::default())
+}
+
+fn main_chain_with(len: usize, limits: Limits) -> Chain {
+    let mut chain = Chain::with_limits(params(), limits);
     extend(&mut chain, len, addr(MAIN_MINER));
     chain
+}
+
+/// Limits under which no side block is state-checked until its branch
+/// could win: the path a side branch deeper than
+/// [`Limits::side_check_depth`] takes.
+fn unchecked_side() -> Limits {
+    Limits {
+        side_check_depth: 0,
+        ..Limits::default()
+    }
 }
 
 #[test]
@@ -612,7 +626,7 @@ fn longer_branch_with_one_invalid_block_is_refused_entirely() {
 
 #[test]
 fn segment_on_a_side_branch_holding_an_invalid_block_is_refused() {
-    let mut chain = main_chain(5);
+    let mut chain = main_chain_with(5, unchecked_side());
     let (tip, state) = (chain.tip(), chain.state().clone());
     // B0..B2 arrive one by one and wait on a shorter side branch; B1's
     // overspend is not looked at until the branch could win.
@@ -651,14 +665,14 @@ fn segment_on_a_side_branch_holding_an_invalid_block_is_refused() {
 
 #[test]
 fn branch_with_an_invalid_middle_block_sent_one_by_one() {
-    let mut chain = main_chain(3);
+    let mut chain = main_chain_with(3, unchecked_side());
     let (tip, state) = (chain.tip(), chain.state().clone());
     // B1 B2 valid, B3 an overspend with valid proof of work, B4 B5 on it.
     let blocks = branch_with_bad(&params().genesis().header, 5, 2, Some(Bad::Overspend));
     let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
 
-    // B1 and B2 are a shorter branch; B3 ties the main chain, so nobody
-    // has looked at its transfer yet.
+    // B1 and B2 are a shorter branch; B3 ties the main chain, and as this
+    // chain checks no side block early, nobody has looked at its transfer.
     for block in &blocks[..3] {
         assert_eq!(submit(&mut chain, block.clone()), Ok(Outcome::Side));
     }
@@ -733,6 +747,80 @@ fn branch_with_an_invalid_middle_block_sent_one_by_one() {
         other => panic!("{other:?}"),
     }
     assert_eq!(chain.tip(), winner.hash());
+}
+
+#[test]
+fn shallow_side_block_breaking_state_is_refused_on_arrival() {
+    for bad in [Bad::Overspend, Bad::ReplayedNonce] {
+        let mut chain = main_chain(3);
+        let (tip, state) = (chain.tip(), chain.state().clone());
+        // B1 B2 valid on a shorter branch, B3 ties the main chain and breaks
+        // a rule only the state at B2 shows.
+        let blocks = branch_with_bad(&params().genesis().header, 3, 2, Some(bad));
+        let hashes: Vec<BlockHash> = blocks.iter().map(Block::hash).collect();
+        for block in &blocks[..2] {
+            assert_eq!(submit(&mut chain, block.clone()), Ok(Outcome::Side));
+        }
+        let refused = submit(&mut chain, blocks[2].clone());
+        assert_eq!(
+            refused.as_ref().map_err(ValidationError::reason),
+            Err(bad.reason()),
+            "{bad:?}: {refused:?}"
+        );
+        assert_eq!(chain.tip(), tip, "{bad:?}: the tip stays");
+        assert_eq!(chain.state(), &state, "{bad:?}: the check left no trace");
+        assert_eq!(chain.height(), 3);
+        assert!(chain.contains(&hashes[0]) && chain.contains(&hashes[1]));
+        assert!(
+            !chain.contains(&hashes[2]),
+            "{bad:?}: the bad block is not kept"
+        );
+        assert_eq!(
+            chain
+                .invalid_reason(&hashes[2])
+                .map(ValidationError::reason),
+            Some(bad.reason())
+        );
+        // The checks rolled back and forward cleanly: the honest branch can
+        // still win, and the state is exactly that of the winning branch.
+        let honest = block_on(&blocks[1].header, addr(PAYEE), None);
+        assert_eq!(submit(&mut chain, honest.clone()), Ok(Outcome::Side));
+        let winner = block_on(&honest.header, addr(PAYEE), None);
+        match submit(&mut chain, winner.clone()) {
+            Ok(Outcome::TipChanged(change)) => assert_eq!(change.depth(), 3),
+            other => panic!("{bad:?}: {other:?}"),
+        }
+        let fresh = chain_of(&[
+            blocks[0].clone(),
+            blocks[1].clone(),
+            honest.clone(),
+            winner.clone(),
+        ]);
+        assert_eq!(chain.state(), fresh.state(), "{bad:?}");
+    }
+}
+
+#[test]
+fn side_blocks_forking_deeper_than_the_check_depth_wait_unchecked() {
+    let limits = Limits {
+        side_check_depth: 2,
+        ..Limits::default()
+    };
+    let mut chain = main_chain_with(3, limits);
+    let state = chain.state().clone();
+    // Forking two blocks below the tip: checked, and refused.
+    let at_one = chain.block_at(1).expect("height 1").header.clone();
+    let near = Bad::Overspend.block(&at_one);
+    assert!(matches!(
+        submit(&mut chain, near),
+        Err(ValidationError::Overspend { .. })
+    ));
+    // Forking three blocks below the tip: kept unchecked on the side.
+    let genesis = params().genesis().header.clone();
+    let deep = Bad::Overspend.block(&genesis);
+    assert_eq!(submit(&mut chain, deep.clone()), Ok(Outcome::Side));
+    assert!(chain.contains(&deep.hash()));
+    assert_eq!(chain.state(), &state);
 }
 
 // ---------------------------------------------------------------------------

@@ -316,40 +316,59 @@ async fn timestamps_too_new_wait_their_turn_and_before_parent_are_refused() {
 
 #[tokio::test]
 async fn a_longer_chain_with_one_invalid_block_is_refused() {
-    let node = TestNode::start(2, |_| {}).await;
-    let (me, outsider, _) = wallets();
-    let before = node.snapshot(&everyone());
-    let genesis = node.params.genesis();
-    let miner = outsider.address();
-    let ts = now_ms();
-    // A branch from genesis, three long (more work than our two blocks),
-    // whose second block spends coins the node's wallet does not have on
-    // that branch.
-    let b1 = crapcoin_core::Forge::new(&node.params, &genesis.header)
-        .miner(miner)
-        .timestamp(ts)
-        .mine();
-    let b2 = crapcoin_core::Forge::new(&node.params, &b1.header)
-        .miner(miner)
-        .timestamp(ts)
-        .tx(node.sign(&me, miner, 10, 0, 0))
-        .mine();
-    let b3 = crapcoin_core::Forge::new(&node.params, &b2.header)
-        .miner(miner)
-        .timestamp(ts)
-        .mine();
-    let b4 = crapcoin_core::Forge::new(&node.params, &b3.header)
-        .miner(miner)
-        .timestamp(ts)
-        .mine();
-    // b1 and b2 are side blocks (no more work than the best chain).
-    assert_eq!(node.post_block(&b1).await.0, 200);
-    assert_eq!(node.post_block(&b2).await.0, 200);
-    // b3 makes the branch heavier: switching to it fails at b2.
-    assert_refused(&node.post_block(&b3).await, 400, "overspend");
-    assert_refused(&node.post_block(&b4).await, 400, "invalid_ancestor");
-    assert_eq!(node.snapshot(&everyone()), before);
-    node.stop().await;
+    // Side blocks this close to the tip are state-checked on arrival (the
+    // default); with the check off (as for branches deeper than
+    // `Limits::side_check_depth`) the switch to the branch finds the bad one.
+    for check_side in [true, false] {
+        let node = TestNode::start(2, |c| {
+            if !check_side {
+                c.limits.side_check_depth = 0;
+            }
+        })
+        .await;
+        let (me, outsider, _) = wallets();
+        let before = node.snapshot(&everyone());
+        let genesis = node.params.genesis();
+        let miner = outsider.address();
+        let ts = now_ms();
+        // A branch from genesis, three long (more work than our two
+        // blocks), whose second block spends coins the node's wallet does
+        // not have on that branch.
+        let b1 = crapcoin_core::Forge::new(&node.params, &genesis.header)
+            .miner(miner)
+            .timestamp(ts)
+            .mine();
+        let b2 = crapcoin_core::Forge::new(&node.params, &b1.header)
+            .miner(miner)
+            .timestamp(ts)
+            .tx(node.sign(&me, miner, 10, 0, 0))
+            .mine();
+        let b3 = crapcoin_core::Forge::new(&node.params, &b2.header)
+            .miner(miner)
+            .timestamp(ts)
+            .mine();
+        let b4 = crapcoin_core::Forge::new(&node.params, &b3.header)
+            .miner(miner)
+            .timestamp(ts)
+            .mine();
+        // b1 is a side block (no more work than the best chain).
+        assert_eq!(node.post_block(&b1).await.0, 200);
+        if check_side {
+            assert_refused(&node.post_block(&b2).await, 400, "overspend");
+            assert_refused(&node.post_block(&b3).await, 400, "invalid_ancestor");
+        } else {
+            assert_eq!(node.post_block(&b2).await.0, 200);
+            // b3 makes the branch heavier: switching to it fails at b2.
+            assert_refused(&node.post_block(&b3).await, 400, "overspend");
+        }
+        assert_refused(&node.post_block(&b4).await, 400, "invalid_ancestor");
+        assert_eq!(
+            node.snapshot(&everyone()),
+            before,
+            "check_side {check_side}"
+        );
+        node.stop().await;
+    }
 }
 
 #[tokio::test]

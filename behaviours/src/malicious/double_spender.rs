@@ -138,7 +138,8 @@ impl crapcoin_core::Behaviour for Behaviour {
         if ctx.account(&ctx.address()).nonce > race.nonce {
             // One spend landed: try both again on top, as if the nonce
             // were still free, for a few ticks (a node ahead of us only
-            // keeps them as side blocks; one at our height must refuse them).
+            // keeps them as side blocks unless the fork is shallow enough to
+            // check; one at our height must refuse them).
             let actions = race
                 .spends
                 .iter()

@@ -113,8 +113,9 @@ impl Inner {
                     from: from.clone(),
                     best: false,
                 });
-                // Not relayed: a side block has passed no state checks
-                // (balances, nonces are checked only when a branch is
+                // Not relayed: a side block on a branch deeper than
+                // `Limits::side_check_depth` has passed no state checks
+                // (balances, nonces are checked only when such a branch is
                 // connected), so it may be invalid, and peers rightly
                 // strike whoever sends them invalid blocks. Only blocks
                 // that joined our best chain, fully validated, go on.
