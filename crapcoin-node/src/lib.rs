@@ -27,7 +27,9 @@
 //! `X-Crapcoin-Peer` header), `GET /peers`, `POST /peers {"url"}`,
 //! `POST /transactions`, `GET /balance/{address}`, `GET /metrics`. Admin
 //! (`Authorization: Bearer TOKEN`): `POST /transfer {"to", "amount"}`,
-//! `POST /mine` (optional `{"count": N}`), `POST /admin/peers {"url"}`.
+//! `POST /mine` (optional `{"count": N}`), `POST /admin/peers {"url"}`,
+//! `POST /admin/auto {"on": bool}` (pause or resume auto mode; the
+//! launcher pauses it while a network settles).
 //! Errors are `{"error": "...", "reason": "snake_case"}` with a 4xx status
 //! (5xx only for the node's own trouble: a transfer not confirmed in time,
 //! a shutdown).

@@ -166,6 +166,12 @@ impl Metrics {
         );
         gauge(
             &mut out,
+            "crapcoin_auto_on",
+            "1 while auto mode runs (configured and not paused), else 0.",
+            u64::from(handle.auto_on()),
+        );
+        gauge(
+            &mut out,
             "crapcoin_connections_open",
             "HTTP connections open.",
             self.connections_open(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crapcoin_core::node::AutoConfig;
 use crapcoin_core::{Address, BlockHash, Params, Signature, Wallet};
 use serde_json::{Value, json};
 use support::{TOKEN, TestNode, assert_refused, eventually, now_ms};
@@ -94,7 +95,13 @@ async fn oversize_bodies_are_refused_before_reading() {
     let big = vec![b' '; 64 * 1024];
     assert_refused(&node.post_block_bytes(&big).await, 413, "too_large");
     assert_refused(&node.post_tx_bytes(&big).await, 413, "too_large");
-    for path in ["/peers", "/transfer", "/mine", "/admin/peers"] {
+    for path in [
+        "/peers",
+        "/transfer",
+        "/mine",
+        "/admin/peers",
+        "/admin/auto",
+    ] {
         let answer = node
             .call(
                 warp::test::request()
@@ -475,6 +482,7 @@ async fn admin_routes_need_the_token() {
         ("/transfer", transfer.as_str()),
         ("/mine", "{}"),
         ("/admin/peers", r#"{"url": "http://127.0.0.1:9"}"#),
+        ("/admin/auto", r#"{"on": false}"#),
     ] {
         for auth in [
             None,
@@ -505,6 +513,77 @@ async fn admin_routes_need_the_token() {
     assert_eq!(answer.0, 200, "{answer:?}");
     assert_eq!(answer.1["height"], before.height + 1);
     node.stop().await;
+}
+
+/// `POST /admin/auto` with the token.
+async fn set_auto(node: &TestNode, body: &str) -> (u16, Value) {
+    node.call(
+        warp::test::request()
+            .method("POST")
+            .path("/admin/auto")
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .body(body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mode_pauses_and_resumes_on_the_admin_route() {
+    // Alone, an auto node mines a block every move: its height is the load.
+    let node = TestNode::start(0, |c| {
+        c.auto = Some(AutoConfig {
+            interval: Duration::from_millis(40),
+            max_transfers: None,
+        });
+    })
+    .await;
+    let grows = |from: u64| {
+        let handle = node.handle.clone();
+        eventually(Duration::from_secs(20), move || {
+            let height = handle.height();
+            async move { height > from + 2 }
+        })
+    };
+    assert!(grows(0).await, "auto mode never mined");
+    for body in [r#"{"on": "no"}"#, "{}", r#"{"on": false, "x": 1}"#, "nope"] {
+        assert_refused(&set_auto(&node, body).await, 400, "malformed");
+    }
+    assert!(node.handle.auto_on(), "bad requests changed nothing");
+
+    assert_eq!(
+        set_auto(&node, r#"{"on": false}"#).await,
+        (200, json!({"auto": false}))
+    );
+    assert!(!node.handle.auto_on());
+    // A move already under way may still finish; after that, nothing.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let paused_at = node.handle.height();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        node.handle.height(),
+        paused_at,
+        "paused auto mode kept mining"
+    );
+
+    assert_eq!(
+        set_auto(&node, r#"{"on": true}"#).await,
+        (200, json!({"auto": true}))
+    );
+    assert!(grows(paused_at).await, "resumed auto mode never mined");
+    node.stop().await;
+
+    // A node launched without auto mode cannot be switched to it.
+    let plain = TestNode::start(0, |_| {}).await;
+    assert_refused(
+        &set_auto(&plain, r#"{"on": true}"#).await,
+        409,
+        "auto_not_configured",
+    );
+    assert_eq!(
+        set_auto(&plain, r#"{"on": false}"#).await,
+        (200, json!({"auto": false}))
+    );
+    plain.stop().await;
 }
 
 /// A fake peer on a real socket: answers `/status` as a node of the test

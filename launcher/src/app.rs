@@ -195,11 +195,12 @@ async fn run_network(
         let _ = tokio::time::timeout(Duration::from_secs(90), boss).await;
     }
     let code = if end == End::Duration {
-        ui.status("settling: Boss stopped, waiting for the honest nodes to agree");
+        ui.status("settling: Boss and auto mode stopped, waiting for the honest nodes to agree");
         let verdict = watch::verdict(
             fleet,
             Duration::from_secs(args.settle),
             args.duration.unwrap_or(0),
+            args.auto,
         )
         .await;
         stop_status.cancel();

@@ -645,6 +645,16 @@ impl Fleet {
             .collect()
     }
 
+    /// Running members as `(url, admin token)`, for admin calls.
+    pub fn admin_targets(&self) -> Vec<(String, String)> {
+        self.lock()
+            .members
+            .iter()
+            .filter(|m| m.state == State::Running)
+            .filter_map(|m| Some((m.url.clone()?, m.token.clone())))
+            .collect()
+    }
+
     /// Records a poll of `name`'s process number `start`: its position,
     /// its wallet address (kept for honest nodes) and its counters.
     pub fn record(&self, name: &str, start: u32, poll: Poll) {

@@ -45,9 +45,11 @@
 //!   sample of every process (a fired node's last moments may be missed).
 //! - **Winding down**: when `--duration` is over the Boss stops, fired
 //!   nodes due for rehiring are rehired and paused ones resumed at once;
-//!   auto transfers and misbehaving nodes keep going (the nodes have no
-//!   switch for them), and watercooler polls for up to `--settle` seconds
-//!   until the honest nodes agree.
+//!   auto mode is paused on every node (`POST /admin/auto {"on": false}`:
+//!   no new transfers, no mining of their own accord; transfers already
+//!   accepted are still mined), misbehaving nodes keep misbehaving, and
+//!   watercooler polls for up to `--settle` seconds until the honest nodes
+//!   agree.
 //! - **Seeds**: each node's seed derives from `--seed`, its position and
 //!   its start number (a rehired process must not replay its first life's
 //!   choices on a different chain); the Boss has its own derived seed.

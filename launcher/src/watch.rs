@@ -115,6 +115,34 @@ pub async fn last_poll(fleet: &Fleet, name: &str) {
     }
 }
 
+/// Pauses (`on = false`) or resumes auto mode on every running node
+/// through `POST /admin/auto`; returns how many nodes confirmed, of how
+/// many asked. Bounded: [`CONCURRENCY`] calls at once, each with the
+/// client's timeouts.
+pub async fn set_auto(fleet: &Fleet, client: &reqwest::Client, on: bool) -> (usize, usize) {
+    let targets = fleet.admin_targets();
+    let asked = targets.len();
+    let confirmed = futures_util::stream::iter(targets)
+        .map(|(url, token)| {
+            let client = client.clone();
+            async move {
+                let sent = client
+                    .post(format!("{url}/admin/auto"))
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .body(serde_json::json!({ "on": on }).to_string())
+                    .send()
+                    .await;
+                matches!(sent, Ok(r) if r.status().is_success())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
+    (confirmed, asked)
+}
+
 /// What the status line shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Overview {
@@ -369,6 +397,9 @@ pub struct Verdict {
     pub duration_secs: u64,
     /// Seconds spent settling.
     pub settle_secs: f64,
+    /// Nodes that confirmed pausing auto mode when settling began (`None`
+    /// without `--auto`).
+    pub auto_paused: Option<usize>,
     /// The run's seed.
     pub seed: u64,
     /// Every process watercooler started.
@@ -392,7 +423,7 @@ impl Verdict {
                 .join(", ")
         };
         format!(
-            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  seed              {}",
+            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  settling          {:.1} s{}\n  seed              {}",
             if self.converged {
                 "CONVERGED: the honest nodes share one chain"
             } else {
@@ -415,17 +446,36 @@ impl Verdict {
             self.transfers_submitted,
             self.transfers_included,
             self.transfers_on_chain,
+            self.settle_secs,
+            self.auto_paused
+                .map(|n| format!(", auto mode paused on {n} nodes"))
+                .unwrap_or_default(),
             self.seed,
         )
     }
 }
 
-/// Polls until the honest nodes agree (all answered, and every one holds
-/// the same block at most `K` below the highest honest tip) or `settle`
-/// passes; then sums up.
-pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -> Verdict {
+/// Pauses auto mode on every node when `pause_auto` (the load stops, so
+/// the network can settle), polls until the honest nodes agree (all
+/// answered, and every one holds the same block at most `K` below the
+/// highest honest tip) or `settle` passes; then sums up.
+pub async fn verdict(
+    fleet: &Arc<Fleet>,
+    settle: Duration,
+    duration_secs: u64,
+    pause_auto: bool,
+) -> Verdict {
     let client = client();
     let started = Instant::now();
+    let auto_paused = if pause_auto {
+        let (paused, asked) = set_auto(fleet, &client, false).await;
+        if paused < asked {
+            tracing::warn!(paused, asked, "some nodes did not pause auto mode");
+        }
+        Some(paused)
+    } else {
+        None
+    };
     let deadline = started + settle;
     let (positions, common) = loop {
         let positions = poll(fleet, &client).await;
@@ -489,6 +539,7 @@ pub async fn verdict(fleet: &Arc<Fleet>, settle: Duration, duration_secs: u64) -
         transfers_on_chain,
         duration_secs,
         settle_secs: started.elapsed().as_secs_f64(),
+        auto_paused,
         seed: fleet.settings().seed,
         pids: fleet.pids(),
         nodes: fleet.views(),

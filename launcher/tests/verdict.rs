@@ -104,6 +104,16 @@ fn sixty_seconds_of_chaos_converge() {
     for key in ["blocks", "reorgs"] {
         count(key);
     }
+    // The load stopped for settling: every node running then paused its
+    // auto mode (the Boss rehired and resumed everyone first).
+    let running = report["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["state"] == "running")
+        .count();
+    assert_eq!(count("auto_paused") as usize, running, "{report:#}");
+    assert!(running >= 7, "{report:#}");
 
     // 5 + 2 nodes and Sauron at least (rehires add more).
     let pids: Vec<u32> = report["pids"]

@@ -20,7 +20,7 @@ mod receive;
 mod tasks;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -357,6 +357,7 @@ impl Builder {
             outbox,
             dropped_sends: AtomicU64::new(0),
             ignored_from_banned: AtomicU64::new(0),
+            auto_on: AtomicBool::new(config.auto.is_some()),
             syncing: Mutex::new(HashSet::new()),
             rng: Mutex::new(rng),
             cancel: CancellationToken::new(),
@@ -412,6 +413,9 @@ pub(crate) struct Shared {
     pub(crate) dropped_sends: AtomicU64,
     /// Pushes ignored unread because their sender is banned.
     pub(crate) ignored_from_banned: AtomicU64,
+    /// Auto mode makes no move while this is false (see
+    /// [`Handle::set_auto`]).
+    pub(crate) auto_on: AtomicBool,
     /// Peers a sync is running from (one sync per peer at a time).
     pub(crate) syncing: Mutex<HashSet<PeerUrl>>,
     pub(crate) rng: Mutex<StdRng>,
@@ -540,6 +544,22 @@ impl Handle {
     /// The behaviour's name.
     pub fn behaviour_name(&self) -> String {
         self.shared.behaviour.name()
+    }
+
+    /// Pauses (`false`) or resumes (`true`) auto mode: while paused it
+    /// makes no transfer and mines nothing of its own accord; blocks for
+    /// transfers already accepted are still mined. Returns whether auto
+    /// mode is now on, which it never is when the node was launched
+    /// without [`Config::auto`].
+    pub fn set_auto(&self, on: bool) -> bool {
+        let on = on && self.shared.config.auto.is_some();
+        self.shared.auto_on.store(on, Ordering::Relaxed);
+        on
+    }
+
+    /// Whether auto mode is running (configured and not paused).
+    pub fn auto_on(&self) -> bool {
+        self.shared.auto_on.load(Ordering::Relaxed)
     }
 
     /// The node's own status (never altered by the behaviour).

@@ -3,6 +3,7 @@
 //! them all.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rand::Rng;
@@ -197,6 +198,9 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+        }
+        if !shared.auto_on.load(Ordering::Relaxed) {
+            continue;
         }
         // One transfer in flight at a time. If the pending one can no longer
         // be paid for (the block that earned the coins was abandoned in a

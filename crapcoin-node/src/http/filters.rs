@@ -103,8 +103,15 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(auth())
         .and(body(MAX_SMALL_BODY))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .then(handlers::add_peer)
+        .boxed();
+    let auto = warp::path!("admin" / "auto")
+        .and(warp::post())
+        .and(auth())
+        .and(body(MAX_SMALL_BODY))
+        .and(with_app(app))
+        .then(handlers::set_auto)
         .boxed();
     status
         .or(blockchain)
@@ -130,6 +137,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(mine)
         .unify()
         .or(add_peer)
+        .unify()
+        .or(auto)
         .unify()
         .recover(models::recover)
         .unify()

@@ -15,8 +15,8 @@ use warp::reply::Response;
 
 use super::App;
 use super::models::{
-    AckAnswer, Announce, ApiError, BalanceAnswer, BlocksQuery, MAX_MINE_COUNT, MineRequest,
-    TransferRequest, json, parse_json,
+    AckAnswer, Announce, ApiError, AutoRequest, BalanceAnswer, BlocksQuery, MAX_MINE_COUNT,
+    MineRequest, TransferRequest, json, parse_json,
 };
 use crate::eye::Caller;
 
@@ -244,6 +244,29 @@ pub async fn add_peer(auth: Option<String>, body: Bytes, app: Arc<App>) -> Respo
             let Announce { url } = parse_json(&body)?;
             app.handle.add_peer(url).await?;
             Ok(json(&serde_json::json!({ "result": "added" })))
+        }
+        .await,
+    )
+}
+
+/// `POST /admin/auto {"on": bool}` (admin): pauses or resumes auto mode
+/// (the launcher pauses it to let a network settle); answers `{"auto"}`,
+/// whether it now runs. 409 when asked to resume a node launched without
+/// auto mode.
+pub async fn set_auto(auth: Option<String>, body: Bytes, app: Arc<App>) -> Response {
+    answer(
+        async {
+            authorize(&app, auth.as_deref())?;
+            let AutoRequest { on } = parse_json(&body)?;
+            let now = app.handle.set_auto(on);
+            if on && !now {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "auto_not_configured",
+                    "this node was started without auto mode (--auto)",
+                ));
+            }
+            Ok(json(&serde_json::json!({ "auto": now })))
         }
         .await,
     )

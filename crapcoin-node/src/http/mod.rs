@@ -99,6 +99,7 @@ pub fn route_template(path: &str) -> &'static str {
         "/transfer" => "/transfer",
         "/mine" => "/mine",
         "/admin/peers" => "/admin/peers",
+        "/admin/auto" => "/admin/auto",
         p if p.starts_with("/block/") => "/block/{hash}",
         p if p.starts_with("/balance/") => "/balance/{address}",
         _ => "other",

@@ -131,6 +131,14 @@ pub struct TransferRequest {
     pub amount: u64,
 }
 
+/// `POST /admin/auto` (admin).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoRequest {
+    /// `true` resumes auto mode, `false` pauses it.
+    pub on: bool,
+}
+
 /// `POST /mine` (admin); the body is optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
