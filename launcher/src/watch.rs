@@ -210,39 +210,52 @@ pub async fn overview(fleet: &Fleet, client: &reqwest::Client) -> Overview {
     }
 }
 
-/// The hash at `height` on the best chain of the node at `url`.
-async fn hash_at(client: &reqwest::Client, url: &str, height: u64) -> Option<String> {
-    let page = get_json(client, &format!("{url}/blocks?from={height}&limit=1")).await?;
-    let block = page.as_array()?.first()?.clone();
-    let hash = block
-        .get("hash")
-        .or_else(|| block.get("header")?.get("hash"))?;
-    hash.as_str().map(str::to_owned)
+/// The hashes of the best chain of the node at `url` from `from` up to
+/// `top` (one `GET /blocks` page; `None` if the node does not answer or
+/// its page does not reach `top`).
+async fn hashes(client: &reqwest::Client, url: &str, from: u64, top: u64) -> Option<Vec<String>> {
+    let limit = top - from + 1;
+    let page = get_json(client, &format!("{url}/blocks?from={from}&limit={limit}")).await?;
+    let hashes = page
+        .as_array()?
+        .iter()
+        .map(|block| {
+            let hash = block
+                .get("hash")
+                .or_else(|| block.get("header")?.get("hash"))?;
+            hash.as_str().map(str::to_owned)
+        })
+        .collect::<Option<Vec<_>>>()?;
+    (hashes.len() as u64 == limit).then_some(hashes)
 }
 
 /// The highest height at or below `top` where every node holds the same
 /// block, looking at most `depth` blocks down; `None` if no such height
-/// was found or a node did not answer.
+/// was found or a node did not answer. One page per node, [`CONCURRENCY`]
+/// at a time.
 async fn common_height(
     client: &reqwest::Client,
     positions: &[Position],
     top: u64,
     depth: u64,
 ) -> Option<u64> {
-    let mut height = top;
-    loop {
-        let mut hashes = BTreeSet::new();
-        for p in positions {
-            hashes.insert(hash_at(client, &p.url, height).await?);
-        }
-        if hashes.len() == 1 {
-            return Some(height);
-        }
-        if height == 0 || top - height >= depth {
-            return None;
-        }
-        height -= 1;
-    }
+    let from = top.saturating_sub(depth);
+    let chains: Vec<Option<Vec<String>>> = futures_util::stream::iter(positions)
+        .map(|p| hashes(client, &p.url, from, top))
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let chains: Vec<Vec<String>> = chains.into_iter().collect::<Option<_>>()?;
+    highest_agreed(&chains).map(|i| from + i as u64)
+}
+
+/// The highest index at which every chain (all of one length) holds the
+/// same hash.
+fn highest_agreed(chains: &[Vec<String>]) -> Option<usize> {
+    let first = chains.first()?;
+    (0..first.len())
+        .rev()
+        .find(|&i| chains.iter().all(|c| c.get(i) == Some(&first[i])))
 }
 
 /// Transfers on the best chain of the node at `url` from genesis up to
@@ -544,5 +557,27 @@ pub async fn verdict(
         pids: fleet.pids(),
         nodes: fleet.views(),
         sauron,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::highest_agreed;
+
+    fn chain(hashes: &str) -> Vec<String> {
+        hashes.chars().map(String::from).collect()
+    }
+
+    #[test]
+    fn the_highest_shared_block_is_found() {
+        assert_eq!(highest_agreed(&[chain("abcd"), chain("abcd")]), Some(3));
+        assert_eq!(
+            highest_agreed(&[chain("abcd"), chain("abxy"), chain("abcz")]),
+            Some(1)
+        );
+        assert_eq!(highest_agreed(&[chain("abcd"), chain("xbcd")]), Some(3));
+        assert_eq!(highest_agreed(&[chain("ab"), chain("xy")]), None);
+        assert_eq!(highest_agreed(&[chain("abc")]), Some(2));
+        assert_eq!(highest_agreed(&[]), None);
     }
 }
