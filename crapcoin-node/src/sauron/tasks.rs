@@ -3,7 +3,8 @@
 //!
 //! - the **writer**, the only task that writes to the database: it takes
 //!   [`Job`]s from a bounded queue, assigns row ids (so ids grow in commit
-//!   order) and runs each job in one transaction;
+//!   order) and runs each job in one transaction, inserts queued one
+//!   behind the other in one transaction together (a group commit);
 //! - the **poller**, which asks every recently seen registered node for
 //!   `GET /status` about once a second, a bounded number at a time, each
 //!   with a short timeout, and updates heights, tips, peers and liveness;
@@ -52,39 +53,69 @@ pub enum Job {
     },
 }
 
+/// Rows one group commit takes at most (more wait for the next).
+const MAX_GROUP_ROWS: usize = 8192;
+
+/// One queued [`Job::Insert`].
+struct Pending {
+    requests: Vec<RequestRow>,
+    events: Vec<EventRow>,
+    reply: oneshot::Sender<Result<Stored, String>>,
+}
+
 /// The writer: runs jobs until the queue closes or `shared.cancel` fires.
+///
+/// Inserts queued one behind the other are stored in one transaction (a
+/// group commit, up to [`MAX_GROUP_ROWS`] rows), each batch still all or
+/// nothing. A batch whose sender stopped waiting (its HTTP request timed
+/// out or was dropped) is not stored: the node has counted it as failed,
+/// and under overload the writer must not spend itself on answers nobody
+/// reads.
 pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, ids: (i64, i64)) {
-    let (mut next_request, mut next_event) = (ids.0 + 1, ids.1 + 1);
+    let mut next = (ids.0 + 1, ids.1 + 1);
+    let mut queued: Option<Job> = None;
     loop {
-        let job = tokio::select! {
-            _ = shared.cancel.cancelled() => break,
-            job = jobs.recv() => match job { Some(job) => job, None => break },
+        let job = match queued.take() {
+            Some(job) => job,
+            None => tokio::select! {
+                _ = shared.cancel.cancelled() => break,
+                job = jobs.recv() => match job { Some(job) => job, None => break },
+            },
         };
         match job {
             Job::Insert {
-                mut requests,
-                mut events,
+                requests,
+                events,
                 reply,
             } => {
-                for (i, row) in requests.iter_mut().enumerate() {
-                    row.id = next_request + i as i64;
-                }
-                for (i, row) in events.iter_mut().enumerate() {
-                    row.id = next_event + i as i64;
-                }
-                let result = shared.db.insert(&requests, &events).await;
-                let answer = match result {
-                    Ok(()) => {
-                        next_request += requests.len() as i64;
-                        next_event += events.len() as i64;
-                        Ok((requests, events))
+                let mut group = vec![Pending {
+                    requests,
+                    events,
+                    reply,
+                }];
+                let mut rows = group[0].requests.len() + group[0].events.len();
+                while rows < MAX_GROUP_ROWS {
+                    match jobs.try_recv() {
+                        Ok(Job::Insert {
+                            requests,
+                            events,
+                            reply,
+                        }) => {
+                            rows += requests.len() + events.len();
+                            group.push(Pending {
+                                requests,
+                                events,
+                                reply,
+                            });
+                        }
+                        Ok(other) => {
+                            queued = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
                     }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "storing a batch failed");
-                        Err(e.to_string())
-                    }
-                };
-                let _ = reply.send(answer);
+                }
+                insert_group(&shared.db, group, &mut next).await;
             }
             Job::Nodes { save, forget } => {
                 let result: Result<(), DbError> = async {
@@ -106,6 +137,52 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, i
                 if let Some(reply) = reply {
                     let _ = reply.send(result.map_err(|e| e.to_string()));
                 }
+            }
+        }
+    }
+}
+
+/// Stores a group of batches in one transaction, giving ids from `next`
+/// (the next request and event ids) in queue order, and answers each.
+/// Batches whose sender stopped waiting are left out.
+async fn insert_group(db: &Db, mut group: Vec<Pending>, next: &mut (i64, i64)) {
+    group.retain(|p| !p.reply.is_closed());
+    if group.is_empty() {
+        return;
+    }
+    let mut requests = Vec::new();
+    let mut events = Vec::new();
+    let mut shapes = Vec::with_capacity(group.len());
+    let mut replies = Vec::with_capacity(group.len());
+    for pending in group {
+        shapes.push((pending.requests.len(), pending.events.len()));
+        replies.push(pending.reply);
+        requests.extend(pending.requests);
+        events.extend(pending.events);
+    }
+    for (i, row) in requests.iter_mut().enumerate() {
+        row.id = next.0 + i as i64;
+    }
+    for (i, row) in events.iter_mut().enumerate() {
+        row.id = next.1 + i as i64;
+    }
+    match db.insert(&requests, &events).await {
+        Ok(()) => {
+            next.0 += requests.len() as i64;
+            next.1 += events.len() as i64;
+            let (mut requests, mut events) = (requests.into_iter(), events.into_iter());
+            for ((r, e), reply) in shapes.into_iter().zip(replies) {
+                let stored = (
+                    requests.by_ref().take(r).collect(),
+                    events.by_ref().take(e).collect(),
+                );
+                let _ = reply.send(Ok(stored));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, batches = replies.len(), "storing batches failed");
+            for reply in replies {
+                let _ = reply.send(Err(e.to_string()));
             }
         }
     }
@@ -260,4 +337,72 @@ pub(crate) async fn reload(shared: &Shared, db: &Db) -> Result<(), DbError> {
     }
     tracing::info!(nodes = restored, events = events.len(), "reloaded");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Db, EventRow, Pending, RequestRow, insert_group};
+    use tokio::sync::oneshot;
+
+    fn batch(
+        node: &str,
+        requests: usize,
+        events: usize,
+    ) -> (Pending, oneshot::Receiver<Result<super::Stored, String>>) {
+        let request = |i: usize| RequestRow {
+            id: 0,
+            node: node.to_owned(),
+            at_ms: i as i64,
+            method: "GET".to_owned(),
+            path: "/status".to_owned(),
+            route: "/status".to_owned(),
+            status: 200,
+            latency_us: 1,
+            caller: None,
+            peer: None,
+            request_bytes: 0,
+            response_bytes: None,
+            excerpt: String::new(),
+        };
+        let event = |i: usize| EventRow {
+            id: 0,
+            node: node.to_owned(),
+            at_ms: i as i64,
+            kind: "peer_added".to_owned(),
+            event: "{}".to_owned(),
+        };
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            requests: (0..requests).map(request).collect(),
+            events: (0..events).map(event).collect(),
+            reply,
+        };
+        (pending, answer)
+    }
+
+    #[tokio::test]
+    async fn a_group_commit_answers_each_batch_and_skips_abandoned_ones() {
+        let db = Db::open("sqlite::memory:").await.expect("opens");
+        let (a, a_answer) = batch("a", 2, 1);
+        let (b, b_answer) = batch("b", 5, 5);
+        let (c, c_answer) = batch("c", 1, 2);
+        drop(b_answer); // b's HTTP request timed out
+        let mut next = (10, 20);
+        insert_group(&db, vec![a, b, c], &mut next).await;
+
+        let (a_requests, a_events) = a_answer.await.expect("answered").expect("stored");
+        let (c_requests, c_events) = c_answer.await.expect("answered").expect("stored");
+        let ids = |rows: Vec<i64>| rows;
+        assert_eq!(ids(a_requests.iter().map(|r| r.id).collect()), [10, 11]);
+        assert_eq!(ids(a_events.iter().map(|r| r.id).collect()), [20]);
+        assert_eq!(ids(c_requests.iter().map(|r| r.id).collect()), [12]);
+        assert_eq!(ids(c_events.iter().map(|r| r.id).collect()), [21, 22]);
+        assert!(a_requests.iter().all(|r| r.node == "a"));
+        assert!(c_events.iter().all(|r| r.node == "c"));
+        assert_eq!(next, (13, 23));
+        // Only a's and c's rows are stored.
+        assert_eq!(db.max_ids().await.expect("max ids"), (12, 22));
+        let counts = db.counts().await.expect("counts");
+        assert_eq!((counts.requests, counts.events), (3, 3));
+    }
 }
