@@ -109,6 +109,7 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
             difficulty: args.difficulty,
             auto: args.auto,
             auto_interval_ms: args.auto_interval_ms,
+            node_nice: i32::from(args.node_nice),
             seed,
         },
         spawner,

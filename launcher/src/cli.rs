@@ -93,6 +93,15 @@ pub struct Args {
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub auto_interval_ms: u64,
 
+    /// Niceness of node processes (0 to 19). Nodes' proof of work takes
+    /// every free cycle; at a lower priority it cannot starve Sauron,
+    /// watercooler and your terminal (with 40 nodes on two cores at 0,
+    /// Sauron's ingest falls minutes behind). Nodes still share the CPU
+    /// fairly among themselves.
+    #[arg(long, default_value_t = 10, value_name = "N", env = "WATERCOOLER_NODE_NICE",
+          value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub node_nice: u8,
+
     /// Leading zero bits of proof of work per block (a network parameter;
     /// passed to every node and to Sauron).
     #[arg(long, default_value_t = 12, value_name = "BITS")]

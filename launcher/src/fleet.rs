@@ -184,6 +184,8 @@ pub struct Settings {
     pub auto: bool,
     /// Mean ms between auto transfers.
     pub auto_interval_ms: u64,
+    /// Niceness of node processes (0 to 19).
+    pub node_nice: i32,
     /// The run's seed.
     pub seed: u64,
 }
@@ -322,18 +324,19 @@ impl Fleet {
             &self.settings.difficulty.to_string(),
         ]);
         command.arg("--data-dir").arg(&dir);
-        let (child, url) = self.launch("sauron", &dir, command).await?;
+        let (child, url) = self.launch("sauron", &dir, command, 0).await?;
         *self.sauron.lock().unwrap_or_else(|p| p.into_inner()) = Some((url.clone(), child));
         Ok(url)
     }
 
-    /// Spawns `command` (stdout piped, stderr to `DIR/NAME.log`) and waits
-    /// for its `listening on URL` line.
+    /// Spawns `command` at niceness `nice` (stdout piped, stderr to
+    /// `DIR/NAME.log`) and waits for its `listening on URL` line.
     async fn launch(
         &self,
         name: &str,
         dir: &Path,
         mut command: Command,
+        nice: i32,
     ) -> Result<(Child, String), Error> {
         let fail = |message: String| Error::Start {
             name: name.to_owned(),
@@ -355,7 +358,7 @@ impl Fleet {
             );
         let mut child = self
             .spawner
-            .spawn(command)
+            .spawn(command, nice)
             .await
             .map_err(|e| fail(e.to_string()))?;
         self.record_pid(child.id(), name);
@@ -488,7 +491,9 @@ impl Fleet {
             }
             (command, member.data_dir.clone())
         };
-        let launched = self.launch(name, &dir, command).await;
+        let launched = self
+            .launch(name, &dir, command, self.settings.node_nice)
+            .await;
         let mut inner = self.lock();
         let closed = inner.closed;
         let member = find(&mut inner, name)?;

@@ -7,7 +7,9 @@
 //! as soon as that thread retires. So every fork happens on one dedicated
 //! thread that lives as long as the process. Each child also gets its own
 //! process group, so a Ctrl-C typed in the terminal reaches watercooler
-//! only, and watercooler stops its children in order.
+//! only, and watercooler stops its children in order. A child may be
+//! started at a lower CPU priority (a niceness): node processes are, so
+//! their proof of work cannot starve Sauron and watercooler.
 
 use std::io;
 use std::process::{Child, Command};
@@ -15,7 +17,7 @@ use std::sync::mpsc;
 
 use tokio::sync::oneshot;
 
-type Request = (Command, oneshot::Sender<io::Result<Child>>);
+type Request = (Command, i32, oneshot::Sender<io::Result<Child>>);
 
 /// A handle to the spawner thread. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -37,26 +39,28 @@ impl Spawner {
         std::thread::Builder::new()
             .name("spawner".into())
             .spawn(move || {
-                for (mut command, reply) in rx {
-                    let _ = reply.send(spawn_guarded(&mut command));
+                for (mut command, nice, reply) in rx {
+                    let _ = reply.send(spawn_guarded(&mut command, nice));
                 }
             })?;
         Ok(Self { requests })
     }
 
-    /// Spawns `command` on the spawner thread.
+    /// Spawns `command` on the spawner thread, `nice` steps below
+    /// watercooler's priority (0: the same; capped at niceness 19).
     ///
     /// # Errors
     ///
     /// The spawn failed (e.g. the executable is missing), or the spawner
     /// thread is gone.
-    pub async fn spawn(&self, command: Command) -> io::Result<Child> {
+    pub async fn spawn(&self, command: Command, nice: i32) -> io::Result<Child> {
         let (reply, answer) = oneshot::channel();
         let requests = self.requests.clone();
         // The queue is bounded; a full queue waits off the runtime threads.
-        let sent = tokio::task::spawn_blocking(move || requests.send((command, reply)).is_ok())
-            .await
-            .map_err(io::Error::other)?;
+        let sent =
+            tokio::task::spawn_blocking(move || requests.send((command, nice, reply)).is_ok())
+                .await
+                .map_err(io::Error::other)?;
         if !sent {
             return Err(io::Error::other("the spawner thread is gone"));
         }
@@ -66,13 +70,19 @@ impl Spawner {
     }
 }
 
-/// Spawns with the death signal set and a process group of its own.
+/// Spawns with the death signal set, a process group of its own and
+/// niceness `nice`.
 #[allow(unsafe_code)]
-fn spawn_guarded(command: &mut Command) -> io::Result<Child> {
+fn spawn_guarded(command: &mut Command, nice: i32) -> io::Result<Child> {
     use std::os::unix::process::CommandExt as _;
     let parent = std::process::id() as libc::pid_t;
+    // `nice` is relative to watercooler's own niceness, as with nice(1).
+    // SAFETY: getpriority(2) has no memory-safety preconditions.
+    let own = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
+    let target = (own + nice).min(19);
     // SAFETY: the closure runs in the forked child before exec and calls
-    // only async-signal-safe functions (prctl, getppid, setpgid); it
+    // only async-signal-safe functions (prctl, getppid, setpgid,
+    // setpriority); it
     // allocates nothing and touches no lock.
     unsafe {
         command.pre_exec(move || {
@@ -92,6 +102,9 @@ fn spawn_guarded(command: &mut Command) -> io::Result<Child> {
                 return Err(io::Error::other("watercooler exited during spawn"));
             }
             if libc::setpgid(0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if target != own && libc::setpriority(libc::PRIO_PROCESS, 0, target) != 0 {
                 return Err(io::Error::last_os_error());
             }
             Ok(())

@@ -11,6 +11,18 @@ use support::{Run, await_sauron_nodes, ensure_built, example_plugin, http, survi
 
 const START: Duration = Duration::from_secs(90);
 
+/// A process's niceness (field 19 of `/proc/PID/stat`).
+fn niceness(pid: u32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The command name (field 2) may hold spaces: count from its `)`.
+    let after = &stat[stat.rfind(')').expect("(comm)") + 2..];
+    after
+        .split(' ')
+        .nth(16)
+        .and_then(|n| n.parse().ok())
+        .expect("a niceness")
+}
+
 fn control_url(run: &mut Run) -> String {
     let line = run.expect_line("control API: ", START);
     line.split_whitespace()
@@ -209,6 +221,15 @@ fn sauron_sees_the_nodes_hired_through_the_control_api() {
 
     let pids = run.pids();
     assert_eq!(pids.len(), 4, "two nodes, Sauron, one hire: {pids:?}");
+    // Nodes run at a lower priority (niceness 10 by default), so their
+    // proof of work cannot starve Sauron, which runs as watercooler does.
+    for pid in &pids {
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
+        let is_sauron = String::from_utf8_lossy(&cmdline).contains("sauron");
+        let own = niceness(std::process::id());
+        let want = if is_sauron { own } else { (own + 10).min(19) };
+        assert_eq!(niceness(*pid), want, "pid {pid} (Sauron: {is_sauron})");
+    }
     run.signal("INT");
     assert_eq!(run.wait(Duration::from_secs(30)), Some(130));
     let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
