@@ -98,7 +98,7 @@ pub struct Args {
     /// watercooler and your terminal (with 40 nodes on two cores at 0,
     /// Sauron's ingest falls minutes behind). Nodes still share the CPU
     /// fairly among themselves.
-    #[arg(long, default_value_t = 10, value_name = "N", env = "WATERCOOLER_NODE_NICE",
+    #[arg(long, default_value_t = 19, value_name = "N", env = "WATERCOOLER_NODE_NICE",
           value_parser = clap::value_parser!(u8).range(0..=19))]
     pub node_nice: u8,
 

@@ -36,6 +36,13 @@
 //!   An orderly stop sends SIGTERM, waits up to 5 s, then SIGKILLs; a
 //!   SIGKILLed watercooler takes its children with it through the kernel.
 //!   Every PID started is appended to `DIR/pids` and listed in the report.
+//! - **Nodes run at the lowest priority** (`--node-nice N`: N steps below
+//!   watercooler, capped at niceness 19; default 19). Proof of work takes every free cycle, and the
+//!   kernel shares the CPU fairly between processes: with 40 nodes on two
+//!   cores Sauron got its 1/41 share, every batch of reports timed out and
+//!   its view fell minutes behind the network. Niced nodes still share the
+//!   CPU fairly among themselves; Sauron and watercooler, which watch
+//!   them, stay responsive.
 //! - **The verdict comes from the nodes**, not Sauron: honest nodes agree
 //!   when every one of them holds the same block at most `k = 2` blocks
 //!   below the *highest* honest tip: Sauron's rule (which looks `k` below
