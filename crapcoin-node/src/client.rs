@@ -118,7 +118,7 @@ impl Client {
         let page = AbortOnDropHandle::new(tokio::spawn(async move {
             let response = http.get(url).send().await.map_err(net_error)?;
             let bytes = read_ok(response, blocks_cap(limit)).await?;
-            parse_blocks(&bytes, limit)
+            parse_blocks_off_thread(bytes, limit).await
         }));
         let mut table = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
         if table.len() >= MAX_PREFETCHES
@@ -151,8 +151,19 @@ impl Client {
     async fn get_blocks(&self, url: String, max_blocks: usize) -> Result<Vec<Block>, NetError> {
         let response = self.send(self.http.get(url)).await?;
         let bytes = read_ok(response, blocks_cap(max_blocks)).await?;
-        parse_blocks(&bytes, max_blocks)
+        parse_blocks_off_thread(bytes, max_blocks).await
     }
+}
+
+/// [`parse_blocks`] on a blocking-pool thread: a page of 500 blocks is
+/// about a millisecond of JSON and hashing, which would otherwise run on
+/// the node's one runtime thread, in series with checking and storing the
+/// previous page (a sync's pages are prefetched, so the parse of page k+1
+/// overlaps the checks of page k on the other core).
+async fn parse_blocks_off_thread(bytes: Vec<u8>, max: usize) -> Result<Vec<Block>, NetError> {
+    tokio::task::spawn_blocking(move || parse_blocks(&bytes, max))
+        .await
+        .map_err(|e| NetError::BadResponse(format!("parsing the page stopped: {e}")))?
 }
 
 /// Parses a JSON array of at most `max` blocks, checking each claimed hash.

@@ -24,6 +24,9 @@ const MAX_DISCOVERED_PER_PEER: usize = 64;
 const MAX_BANNED: usize = 1024;
 /// Rounds of the fork search (it halves the distance each round).
 const MAX_FORK_PROBES: usize = 70;
+/// Runs of at least this many blocks are checked off the runtime thread.
+const OFF_THREAD_CHECK: usize = 64;
+
 /// Maintenance rounds between two tracker registrations.
 const REGISTER_EVERY: u64 = 5;
 
@@ -428,7 +431,18 @@ impl Shared {
             return Ok(Vec::new());
         }
         let hashes: Vec<_> = blocks.iter().map(Block::hash).collect();
-        match validate::check_batch(blocks, &self.params) {
+        // A long run is checked on a blocking-pool thread, so this node's
+        // runtime thread stays free to insert and store the previous page
+        // meanwhile (a sync pipelines its pages that way).
+        let checked = if blocks.len() >= OFF_THREAD_CHECK {
+            let params = self.params.clone();
+            tokio::task::spawn_blocking(move || validate::check_batch(blocks, &params))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        } else {
+            validate::check_batch(blocks, &self.params)
+        };
+        match checked {
             Ok(checked) => Ok(checked),
             Err((i, e)) => {
                 self.rejected(Some(hashes[i]), &e, Some(peer));
