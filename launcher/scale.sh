@@ -9,9 +9,10 @@
 #
 # Environment: BIN (default target/release), DURATION (s of load, default
 # 60), SETTLE (s, default 60), INTERVAL_MS (mean ms between one node's auto
-# moves, default 2000 x N / 5, so the network's transfer rate is that of
-# five nodes at the default), SEED (default 1), OUT (directory for logs and
-# reports, default a fresh temporary one).
+# moves, default 2000 as in watercooler; raise it with N to keep the
+# network's transfer rate), SEED (default 1), OUT (directory for logs and
+# reports, default a fresh temporary one); WATERCOOLER_NODE_NICE is passed
+# on to watercooler.
 #
 # Every run is bounded (DURATION + SETTLE + 300 s), and watercooler stops
 # every process it started; the script ends only watercooler, by PID.
@@ -41,7 +42,7 @@ summed_mib() {
 
 printf '%-6s %-10s %-16s %-10s %s\n' nodes "up (s)" "RSS/PSS (MiB)" converged verdict
 for n in "$@"; do
-    interval=${INTERVAL_MS:-$((2000 * n / 5))}
+    interval=${INTERVAL_MS:-2000}
     log="$OUT/run-$n.log"
     report="$OUT/report-$n.json"
     "$BIN/watercooler" -x "$n" --sauron --auto --auto-interval-ms "$interval" \
