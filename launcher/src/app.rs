@@ -151,7 +151,7 @@ async fn run_network(
         ui.println(&format!("Sauron's dashboard: {url}/"));
     }
     ui.println(&format!(
-        "control API: {control_url} (POST /hire, POST /fire, GET /status)"
+        "control API: {control_url} (POST /hire, POST /fire, POST /auto, GET /status)"
     ));
 
     let mut kinds: Vec<Kind> = Vec::new();

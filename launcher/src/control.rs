@@ -145,9 +145,39 @@ impl Controller {
         Ok(view)
     }
 
+    /// Pauses (`on = false`) or resumes auto mode on every running node
+    /// and on every node started later; returns how many running nodes
+    /// confirmed, of how many asked.
+    ///
+    /// # Errors
+    ///
+    /// Watercooler was started without `--auto`.
+    pub async fn set_auto(&self, on: bool) -> Result<(usize, usize), Refusal> {
+        if !self.fleet.settings().auto {
+            return Err(Refusal::new(
+                "auto_not_configured",
+                "watercooler was started without --auto",
+            ));
+        }
+        let (confirmed, asked) =
+            crate::watch::set_auto(&self.fleet, &crate::watch::client(), on).await;
+        tracing::info!(on, confirmed, asked, "auto mode switched by hand");
+        Ok((confirmed, asked))
+    }
+
+    /// `"on"`, `"paused"` or `"off"` (started without `--auto`).
+    fn auto_state(&self) -> &'static str {
+        match (self.fleet.settings().auto, self.fleet.auto_paused()) {
+            (false, _) => "off",
+            (true, false) => "on",
+            (true, true) => "paused",
+        }
+    }
+
     /// Every node, the tallies and the URLs.
     pub fn status(&self) -> Value {
         json!({
+            "auto": self.auto_state(),
             "nodes": self.fleet.views(),
             "tally": self.fleet.tally(),
             "sauron": self.fleet.sauron_url(),
@@ -188,6 +218,14 @@ impl Controller {
                 Err(r) => format!("fire refused: {}", r.message),
             },
             ["fire", ..] => "usage: fire NAME".to_owned(),
+            ["auto", switch @ ("on" | "off")] => match self.set_auto(*switch == "on").await {
+                Ok((confirmed, asked)) => format!(
+                    "auto mode {} on {confirmed} of {asked} nodes",
+                    if *switch == "on" { "resumed" } else { "paused" }
+                ),
+                Err(r) => format!("auto refused: {}", r.message),
+            },
+            ["auto", ..] => "usage: auto on|off".to_owned(),
             ["status"] => status_table(&self.fleet),
             ["quit" | "exit"] => {
                 self.quit();
@@ -216,7 +254,7 @@ impl Controller {
     }
 }
 
-const HELP: &str = "commands: hire [N] [BEHAVIOUR] | fire NAME | status | quit";
+const HELP: &str = "commands: hire [N] [BEHAVIOUR] | fire NAME | auto on|off | status | quit";
 
 /// A table of every node.
 pub fn status_table(fleet: &Fleet) -> String {
@@ -253,6 +291,12 @@ struct FireBody {
     node: String,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutoBody {
+    on: bool,
+}
+
 fn reply(status: StatusCode, body: &Value) -> warp::reply::Response {
     warp::Reply::into_response(warp::reply::with_status(warp::reply::json(body), status))
 }
@@ -260,7 +304,7 @@ fn reply(status: StatusCode, body: &Value) -> warp::reply::Response {
 fn refused(r: &Refusal) -> warp::reply::Response {
     let status = match r.reason {
         "unknown_node" => StatusCode::NOT_FOUND,
-        "not_running" => StatusCode::CONFLICT,
+        "not_running" | "auto_not_configured" => StatusCode::CONFLICT,
         "start_failed" => StatusCode::INTERNAL_SERVER_ERROR,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
@@ -308,6 +352,24 @@ pub fn routes(
                 Err(r) => refused(&r),
             }
         });
+    let auto = warp::path!("auto")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY))
+        .and(warp::body::bytes())
+        .and(with.clone())
+        .then(|body: bytes::Bytes, c: Controller| async move {
+            let body: AutoBody = match serde_json::from_slice(&body) {
+                Ok(b) => b,
+                Err(e) => return refused(&Refusal::new("bad_body", e.to_string())),
+            };
+            match c.set_auto(body.on).await {
+                Ok((confirmed, asked)) => reply(
+                    StatusCode::OK,
+                    &json!({"auto": c.auto_state(), "confirmed": confirmed, "asked": asked}),
+                ),
+                Err(r) => refused(&r),
+            }
+        });
     let status = warp::path!("status")
         .and(warp::get())
         .and(with)
@@ -317,6 +379,8 @@ pub fn routes(
         .allow_methods(["GET", "POST", "OPTIONS"])
         .allow_headers(["content-type"]);
     hire.or(fire)
+        .unify()
+        .or(auto)
         .unify()
         .or(status)
         .unify()

@@ -239,6 +239,8 @@ pub struct Fleet {
     inner: Mutex<Inner>,
     sauron: Mutex<Option<(String, Child)>>,
     pids_file: PathBuf,
+    /// Auto mode is paused: nodes started from now on are paused too.
+    auto_paused: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Fleet {
@@ -269,6 +271,7 @@ impl Fleet {
             }),
             sauron: Mutex::new(None),
             pids_file,
+            auto_paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -432,8 +435,44 @@ impl Fleet {
         Ok(name)
     }
 
-    /// Starts `name`'s process (its first or a later one).
+    /// Whether auto mode is paused fleet-wide (see [`Fleet::set_auto_paused`]).
+    pub fn auto_paused(&self) -> bool {
+        self.auto_paused.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Notes that auto mode is paused (or resumed) fleet-wide: every node
+    /// started afterwards (hired or rehired) gets the same, right after it
+    /// is up. Pausing the running nodes is the caller's part
+    /// ([`crate::watch::set_auto`]).
+    pub fn set_auto_paused(&self, paused: bool) {
+        self.auto_paused
+            .store(paused, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Starts `name`'s process (its first or a later one); with auto mode
+    /// paused fleet-wide, pauses it as soon as it is up.
     async fn start(&self, name: &str) -> Result<(), Error> {
+        self.start_process(name).await?;
+        if self.settings.auto && self.auto_paused() {
+            let target = {
+                let inner = self.lock();
+                inner
+                    .members
+                    .iter()
+                    .find(|m| m.name == name)
+                    .and_then(|m| Some((m.url.clone()?, m.token.clone())))
+            };
+            if let Some((url, token)) = target
+                && !crate::watch::set_auto_one(&crate::watch::client(), &url, &token, false).await
+            {
+                tracing::warn!(node = %name, "could not pause auto mode on a new node");
+            }
+        }
+        Ok(())
+    }
+
+    /// Spawns `name`'s process and waits until it listens.
+    async fn start_process(&self, name: &str) -> Result<(), Error> {
         let sauron = self.sauron_url();
         let (command, dir) = {
             let mut inner = self.lock();

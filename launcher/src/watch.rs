@@ -116,31 +116,34 @@ pub async fn last_poll(fleet: &Fleet, name: &str) {
 }
 
 /// Pauses (`on = false`) or resumes auto mode on every running node
-/// through `POST /admin/auto`; returns how many nodes confirmed, of how
+/// through `POST /admin/auto`, and for nodes started later (see
+/// [`Fleet::set_auto_paused`]); returns how many nodes confirmed, of how
 /// many asked. Bounded: [`CONCURRENCY`] calls at once, each with the
 /// client's timeouts.
 pub async fn set_auto(fleet: &Fleet, client: &reqwest::Client, on: bool) -> (usize, usize) {
+    fleet.set_auto_paused(!on);
     let targets = fleet.admin_targets();
     let asked = targets.len();
     let confirmed = futures_util::stream::iter(targets)
-        .map(|(url, token)| {
-            let client = client.clone();
-            async move {
-                let sent = client
-                    .post(format!("{url}/admin/auto"))
-                    .bearer_auth(token)
-                    .header("content-type", "application/json")
-                    .body(serde_json::json!({ "on": on }).to_string())
-                    .send()
-                    .await;
-                matches!(sent, Ok(r) if r.status().is_success())
-            }
-        })
+        .map(|(url, token)| async move { set_auto_one(client, &url, &token, on).await })
         .buffer_unordered(CONCURRENCY)
         .filter(|ok| std::future::ready(*ok))
         .count()
         .await;
     (confirmed, asked)
+}
+
+/// `POST {url}/admin/auto {"on": on}` with the node's admin token; true
+/// when the node confirmed.
+pub async fn set_auto_one(client: &reqwest::Client, url: &str, token: &str, on: bool) -> bool {
+    let sent = client
+        .post(format!("{url}/admin/auto"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(serde_json::json!({ "on": on }).to_string())
+        .send()
+        .await;
+    matches!(sent, Ok(r) if r.status().is_success())
 }
 
 /// What the status line shows.

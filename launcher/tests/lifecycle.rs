@@ -152,6 +152,87 @@ fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
     assert!(left.is_empty(), "children outlived watercooler: {left:?}");
 }
 
+/// `crapcoin_auto_on` from a node's `/metrics`.
+fn auto_on(url: &str) -> Option<u64> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-m", "5", &format!("{url}/metrics")])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("crapcoin_auto_on ")?.trim().parse().ok())
+}
+
+/// Waits until every running node reports `crapcoin_auto_on` = `want`;
+/// returns how many nodes run.
+fn await_auto(control: &str, want: u64) -> usize {
+    let end = std::time::Instant::now() + START;
+    loop {
+        let urls: Vec<String> = nodes(control)
+            .iter()
+            .filter(|n| n["state"] == "running")
+            .filter_map(|n| n["url"].as_str().map(str::to_owned))
+            .collect();
+        let got: Vec<Option<u64>> = urls.iter().map(|u| auto_on(u)).collect();
+        if !urls.is_empty() && got.iter().all(|g| *g == Some(want)) {
+            return urls.len();
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "crapcoin_auto_on {got:?}, wanted {want} everywhere"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn auto_mode_pauses_and_resumes_across_the_fleet() {
+    ensure_built();
+    let mut run = Run::start(&["-x", "2", "--auto", "--auto-interval-ms", "300"]);
+    let control = control_url(&mut run);
+    run.expect_line("nodes up", START);
+    assert_eq!(await_auto(&control, 1), 2);
+
+    // HTTP: pause every node.
+    let (code, paused) = http("POST", &format!("{control}/auto"), Some(r#"{"on": false}"#));
+    assert_eq!(code, 200, "{paused}");
+    assert_eq!(paused["auto"], "paused", "{paused}");
+    assert_eq!(paused["confirmed"], 2, "{paused}");
+    assert_eq!(await_auto(&control, 0), 2);
+
+    // A node hired while the fleet is paused starts paused.
+    run.type_line("hire 1");
+    run.expect_line("hired bigload-3", START);
+    await_state(&control, "bigload-3", "running");
+    assert_eq!(await_auto(&control, 0), 3);
+
+    // stdin: resume, the new node too.
+    run.type_line("auto on");
+    run.expect_line("auto mode resumed on 3 of 3 nodes", START);
+    assert_eq!(await_auto(&control, 1), 3);
+    let (code, status) = http("GET", &format!("{control}/status"), None);
+    assert_eq!(
+        (code, status["auto"].as_str()),
+        (200, Some("on")),
+        "{status}"
+    );
+
+    let (code, refused) = http(
+        "POST",
+        &format!("{control}/auto"),
+        Some(r#"{"on": "maybe"}"#),
+    );
+    assert_eq!((code, refused["reason"].as_str()), (422, Some("bad_body")));
+    run.type_line("auto sideways");
+    run.expect_line("usage: auto on|off", START);
+
+    let pids = run.pids();
+    run.signal("INT");
+    assert_eq!(run.wait(Duration::from_secs(30)), Some(130));
+    let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
+    assert!(left.is_empty(), "children outlived watercooler: {left:?}");
+}
+
 #[test]
 fn sigkill_of_watercooler_takes_every_child_with_it() {
     ensure_built();
@@ -218,6 +299,13 @@ fn sauron_sees_the_nodes_hired_through_the_control_api() {
         assert!(std::time::Instant::now() < end, "no hire event: {events}");
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // Started without --auto: there is no auto mode to switch.
+    let (code, refused) = http("POST", &format!("{control}/auto"), Some(r#"{"on": false}"#));
+    assert_eq!(
+        (code, refused["reason"].as_str()),
+        (409, Some("auto_not_configured"))
+    );
 
     let pids = run.pids();
     assert_eq!(pids.len(), 4, "two nodes, Sauron, one hire: {pids:?}");
