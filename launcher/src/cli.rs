@@ -15,9 +15,10 @@ use clap::Parser;
 /// aggregator, dashboard) and the Boss (who fires nodes at random).
 ///
 /// While it runs, type commands on stdin: `hire [N] [BEHAVIOUR]`,
-/// `fire NAME`, `status`, `quit`. The same is offered over HTTP on
-/// 127.0.0.1 (`POST /hire {"count","behaviour"}`, `POST /fire {"node"}`,
-/// `GET /status`); its URL is printed at start.
+/// `fire NAME`, `auto on|off`, `status`, `quit`. The same is offered over
+/// HTTP on 127.0.0.1 (`POST /hire {"count","behaviour"}`,
+/// `POST /fire {"node"}`, `POST /auto {"on"}`, `GET /status`); its URL is
+/// printed at start.
 ///
 /// Ctrl-C or SIGTERM stops every child. With `--duration` it stops by
 /// itself, prints a verdict and exits 0 when the honest nodes converged,
