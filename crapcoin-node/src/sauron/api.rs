@@ -20,7 +20,7 @@ use super::model::{
     self, Boss, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register, RequestsQuery, SampleQuery,
 };
 use super::state::Admit;
-use super::tasks::Job;
+use super::tasks::{Insert, Job};
 use super::{Shared, StreamItem};
 use crate::http::models::{ApiError, json as ok_json, parse_json, recover};
 
@@ -299,11 +299,11 @@ async fn store(
     let (reply, answer) = oneshot::channel();
     shared
         .writer
-        .send(Job::Insert {
+        .send(Job::Insert(Insert {
             requests,
             events,
             reply,
-        })
+        }))
         .await
         .map_err(|_| unavailable("shutting down"))?;
     answer

@@ -27,18 +27,29 @@ const POLL_RECENT_MS: u64 = 10 * 60 * 1000;
 /// Rows as stored, with their ids.
 pub type Stored = (Vec<RequestRow>, Vec<EventRow>);
 
+/// One batch for the writer to store (its rows' ids are assigned
+/// there), all or nothing.
+#[derive(Debug)]
+pub struct Insert {
+    /// Request rows.
+    pub requests: Vec<RequestRow>,
+    /// Event rows.
+    pub events: Vec<EventRow>,
+    /// The ids given, or why nothing was stored.
+    pub reply: oneshot::Sender<Result<Stored, String>>,
+}
+
+impl Insert {
+    fn rows(&self) -> usize {
+        self.requests.len() + self.events.len()
+    }
+}
+
 /// Work for the writer.
 #[derive(Debug)]
 pub enum Job {
-    /// Store rows (their ids are assigned here), all or nothing.
-    Insert {
-        /// Request rows.
-        requests: Vec<RequestRow>,
-        /// Event rows.
-        events: Vec<EventRow>,
-        /// The ids given, or why nothing was stored.
-        reply: oneshot::Sender<Result<Stored, String>>,
-    },
+    /// Store a batch.
+    Insert(Insert),
     /// Save and forget node rows.
     Nodes {
         /// Rows to insert or replace.
@@ -55,13 +66,6 @@ pub enum Job {
 
 /// Rows one group commit takes at most (more wait for the next).
 const MAX_GROUP_ROWS: usize = 8192;
-
-/// One queued [`Job::Insert`].
-struct Pending {
-    requests: Vec<RequestRow>,
-    events: Vec<EventRow>,
-    reply: oneshot::Sender<Result<Stored, String>>,
-}
 
 /// The writer: runs jobs until the queue closes or `shared.cancel` fires.
 ///
@@ -83,30 +87,14 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, i
             },
         };
         match job {
-            Job::Insert {
-                requests,
-                events,
-                reply,
-            } => {
-                let mut group = vec![Pending {
-                    requests,
-                    events,
-                    reply,
-                }];
-                let mut rows = group[0].requests.len() + group[0].events.len();
+            Job::Insert(first) => {
+                let mut rows = first.rows();
+                let mut group = vec![first];
                 while rows < MAX_GROUP_ROWS {
                     match jobs.try_recv() {
-                        Ok(Job::Insert {
-                            requests,
-                            events,
-                            reply,
-                        }) => {
-                            rows += requests.len() + events.len();
-                            group.push(Pending {
-                                requests,
-                                events,
-                                reply,
-                            });
+                        Ok(Job::Insert(insert)) => {
+                            rows += insert.rows();
+                            group.push(insert);
                         }
                         Ok(other) => {
                             queued = Some(other);
@@ -145,7 +133,7 @@ pub(crate) async fn writer(shared: Arc<Shared>, mut jobs: mpsc::Receiver<Job>, i
 /// Stores a group of batches in one transaction, giving ids from `next`
 /// (the next request and event ids) in queue order, and answers each.
 /// Batches whose sender stopped waiting are left out.
-async fn insert_group(db: &Db, mut group: Vec<Pending>, next: &mut (i64, i64)) {
+async fn insert_group(db: &Db, mut group: Vec<Insert>, next: &mut (i64, i64)) {
     group.retain(|p| !p.reply.is_closed());
     if group.is_empty() {
         return;
@@ -341,14 +329,14 @@ pub(crate) async fn reload(shared: &Shared, db: &Db) -> Result<(), DbError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Db, EventRow, Pending, RequestRow, insert_group};
+    use super::{Db, EventRow, Insert, RequestRow, insert_group};
     use tokio::sync::oneshot;
 
     fn batch(
         node: &str,
         requests: usize,
         events: usize,
-    ) -> (Pending, oneshot::Receiver<Result<super::Stored, String>>) {
+    ) -> (Insert, oneshot::Receiver<Result<super::Stored, String>>) {
         let request = |i: usize| RequestRow {
             id: 0,
             node: node.to_owned(),
@@ -372,7 +360,7 @@ mod tests {
             event: "{}".to_owned(),
         };
         let (reply, answer) = oneshot::channel();
-        let pending = Pending {
+        let pending = Insert {
             requests: (0..requests).map(request).collect(),
             events: (0..events).map(event).collect(),
             reply,
@@ -392,11 +380,12 @@ mod tests {
 
         let (a_requests, a_events) = a_answer.await.expect("answered").expect("stored");
         let (c_requests, c_events) = c_answer.await.expect("answered").expect("stored");
-        let ids = |rows: Vec<i64>| rows;
-        assert_eq!(ids(a_requests.iter().map(|r| r.id).collect()), [10, 11]);
-        assert_eq!(ids(a_events.iter().map(|r| r.id).collect()), [20]);
-        assert_eq!(ids(c_requests.iter().map(|r| r.id).collect()), [12]);
-        assert_eq!(ids(c_events.iter().map(|r| r.id).collect()), [21, 22]);
+        let ids = |rows: &[RequestRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        let event_ids = |rows: &[EventRow]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(&a_requests), [10, 11]);
+        assert_eq!(event_ids(&a_events), [20]);
+        assert_eq!(ids(&c_requests), [12]);
+        assert_eq!(event_ids(&c_events), [21, 22]);
         assert!(a_requests.iter().all(|r| r.node == "a"));
         assert!(c_events.iter().all(|r| r.node == "c"));
         assert_eq!(next, (13, 23));
