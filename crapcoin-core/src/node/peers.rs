@@ -436,9 +436,11 @@ impl Shared {
         // meanwhile (a sync pipelines its pages that way).
         let checked = if blocks.len() >= OFF_THREAD_CHECK {
             let params = self.params.clone();
-            tokio::task::spawn_blocking(move || validate::check_batch(blocks, &params))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+            let checked =
+                tokio::task::spawn_blocking(move || validate::check_batch(blocks, &params)).await;
+            finished(checked).ok_or_else(|| {
+                PeerError::Unreachable(NetError::Unreachable("shutting down".into()))
+            })?
         } else {
             validate::check_batch(blocks, &self.params)
         };
@@ -572,9 +574,15 @@ impl Shared {
 /// The result of a page's insert task; a panic in it is passed on, and a
 /// task cancelled by the runtime shutting down counts as done.
 fn joined(result: Result<Result<(), PeerError>, tokio::task::JoinError>) -> Result<(), PeerError> {
+    finished(result).unwrap_or(Ok(()))
+}
+
+/// A task's output; a panic in it is passed on, and `None` when the
+/// runtime shutting down cancelled it.
+fn finished<T>(result: Result<T, tokio::task::JoinError>) -> Option<T> {
     match result {
-        Ok(result) => result,
+        Ok(output) => Some(output),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Ok(()),
+        Err(_) => None,
     }
 }
