@@ -141,6 +141,13 @@ struct Member {
     tip: Option<String>,
 }
 
+impl Member {
+    /// Its URL and admin token, while it has a URL.
+    fn admin_target(&self) -> Option<(String, String)> {
+        Some((self.url.clone()?, self.token.clone()))
+    }
+}
+
 /// What one poll of a node process said.
 #[derive(Debug, Clone)]
 pub struct Poll {
@@ -460,7 +467,7 @@ impl Fleet {
                     .members
                     .iter()
                     .find(|m| m.name == name)
-                    .and_then(|m| Some((m.url.clone()?, m.token.clone())))
+                    .and_then(Member::admin_target)
             };
             if let Some((url, token)) = target
                 && !crate::watch::set_auto_one(&crate::watch::client(), &url, &token, false).await
@@ -695,7 +702,7 @@ impl Fleet {
             .members
             .iter()
             .filter(|m| m.state == State::Running)
-            .filter_map(|m| Some((m.url.clone()?, m.token.clone())))
+            .filter_map(Member::admin_target)
             .collect()
     }
 
