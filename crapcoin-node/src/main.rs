@@ -1,6 +1,8 @@
 //! `crapcoin-node`: a CrapCoin full node over HTTP. See `--help` and the
 //! `crapcoin_node` crate docs.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use crapcoin_node::cli::Args;
@@ -15,6 +17,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let mut runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()

@@ -1,6 +1,8 @@
 //! `sauron`: the CrapCoin tracker, aggregator and dashboard. See `--help`,
 //! `docs/sauron.md` and the `crapcoin_node::sauron` module docs.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use clap::Parser;
 use crapcoin_node::sauron::cli::Args;
@@ -11,6 +13,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or pipe gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     // One thread, like the node: ingest is mostly waiting on the database.
     let runtime = tokio::runtime::Builder::new_current_thread()
