@@ -6,16 +6,10 @@
 //! that call before any parsing, so a peer answering gigabytes costs at
 //! most the cap. Blocks in answers are checked against the hash they claim.
 //!
-//! Sync reads a peer's chain in pages, one after the other. When a full
-//! page comes back, the client already asks for the next one in the
-//! background, so the peer serialises page k+1 while this node validates
-//! and stores page k. A prefetched page is used only for exactly the next
-//! request to that peer (same start and size, within a few seconds);
-//! anything else discards it. At most [`MAX_PREFETCHES`] are in flight.
+//! Every method is one call; a sync's pipelining (fetching page k+1 while
+//! page k is checked) is the engine's, which knows which page comes next.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use crapcoin_core::block::{BlockJson, MAX_BLOCK_JSON_LEN};
@@ -23,7 +17,6 @@ use crapcoin_core::network::{BlockAck, NetError, Payload, PeerInfo, PeerUrl, Sta
 use crapcoin_core::{Block, BlockHash};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio_util::task::AbortOnDropHandle;
 
 /// The header a pushed block carries: the sender's URL, where the receiver
 /// fetches missing ancestors.
@@ -39,35 +32,17 @@ const MAX_PEERS_BYTES: usize = 128 * 1024;
 /// pages above its page limit); a bigger answer is refused unread.
 const MAX_CHAIN_BLOCKS: usize = 1024;
 
-/// Pages of at least this many blocks are prefetched (smaller ones are the
-/// engine's fork probes, which walk backwards).
-const PREFETCH_MIN_LIMIT: usize = 16;
-/// Prefetched pages kept at most (one per peer).
-pub const MAX_PREFETCHES: usize = 8;
-/// How long a prefetched page stays usable.
-const PREFETCH_TTL: Duration = Duration::from_secs(5);
-
 /// The bytes a JSON array of `n` blocks may take at most.
 fn blocks_cap(n: usize) -> usize {
     n.saturating_add(1).saturating_mul(MAX_BLOCK_JSON_LEN + 1)
 }
 
 /// Peers and the tracker over HTTP. Cheap to clone (one shared connection
-/// pool and prefetch table).
+/// pool).
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
     timeout: Duration,
-    prefetched: Arc<Mutex<HashMap<PeerUrl, Prefetched>>>,
-}
-
-/// A page asked for ahead of time; aborted if dropped unused.
-#[derive(Debug)]
-struct Prefetched {
-    from: u64,
-    limit: usize,
-    started: Instant,
-    page: AbortOnDropHandle<Result<Vec<Block>, NetError>>,
 }
 
 impl Client {
@@ -86,11 +61,7 @@ impl Client {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self {
-            http,
-            timeout,
-            prefetched: Arc::new(Mutex::new(HashMap::new())),
-        })
+        Ok(Self { http, timeout })
     }
 
     /// The per-call timeout.
@@ -100,45 +71,6 @@ impl Client {
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, NetError> {
         request.send().await.map_err(net_error)
-    }
-
-    /// The page prefetched for exactly this request, if any (any other
-    /// prefetch for that peer is dropped, which aborts it).
-    fn take_prefetched(&self, to: &PeerUrl, from: u64, limit: usize) -> Option<Prefetched> {
-        let mut table = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        table
-            .remove(to)
-            .filter(|p| p.from == from && p.limit == limit && p.started.elapsed() < PREFETCH_TTL)
-    }
-
-    /// Starts fetching a page in the background.
-    fn prefetch(&self, to: &PeerUrl, from: u64, limit: usize) {
-        let http = self.http.clone();
-        let url = format!("{to}/blocks?from={from}&limit={limit}");
-        let page = AbortOnDropHandle::new(tokio::spawn(async move {
-            let response = http.get(url).send().await.map_err(net_error)?;
-            let bytes = read_ok(response, blocks_cap(limit)).await?;
-            parse_blocks_off_thread(bytes, limit).await
-        }));
-        let mut table = self.prefetched.lock().unwrap_or_else(|p| p.into_inner());
-        if table.len() >= MAX_PREFETCHES
-            && !table.contains_key(to)
-            && let Some(oldest) = table
-                .iter()
-                .min_by_key(|(_, p)| p.started)
-                .map(|(url, _)| url.clone())
-        {
-            table.remove(&oldest);
-        }
-        table.insert(
-            to.clone(),
-            Prefetched {
-                from,
-                limit,
-                started: Instant::now(),
-                page,
-            },
-        );
     }
 
     /// GETs `url` and parses a JSON answer of at most `cap` bytes.
@@ -158,8 +90,8 @@ impl Client {
 /// [`parse_blocks`] on a blocking-pool thread: a page of 500 blocks is
 /// about a millisecond of JSON and hashing, which would otherwise run on
 /// the node's one runtime thread, in series with checking and storing the
-/// previous page (a sync's pages are prefetched, so the parse of page k+1
-/// overlaps the checks of page k on the other core).
+/// previous page (a sync fetches page k+1 while page k is checked, so the
+/// parse of page k+1 overlaps those checks on the other core).
 async fn parse_blocks_off_thread(bytes: Vec<u8>, max: usize) -> Result<Vec<Block>, NetError> {
     tokio::task::spawn_blocking(move || parse_blocks(&bytes, max))
         .await
@@ -299,25 +231,8 @@ impl crapcoin_core::Network for Client {
     }
 
     async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {
-        // A prefetch that failed is retried once, directly.
-        let ahead = match self.take_prefetched(to, from, limit) {
-            Some(prefetched) => prefetched.page.await.ok().and_then(Result::ok),
-            None => None,
-        };
-        let page = match ahead {
-            Some(blocks) => Ok(blocks),
-            None => {
-                self.get_blocks(format!("{to}/blocks?from={from}&limit={limit}"), limit)
-                    .await
-            }
-        };
-        if let Ok(blocks) = &page
-            && limit >= PREFETCH_MIN_LIMIT
-            && blocks.len() == limit
-        {
-            self.prefetch(to, from.saturating_add(limit as u64), limit);
-        }
-        page
+        self.get_blocks(format!("{to}/blocks?from={from}&limit={limit}"), limit)
+            .await
     }
 
     async fn chain(&self, to: &PeerUrl) -> Result<Vec<Block>, NetError> {
@@ -420,8 +335,7 @@ impl crapcoin_core::Tracker for Tracker {
 #[cfg(test)]
 mod tests {
     use super::{
-        Arc, Block, Client, Duration, HashMap, MAX_STATUS_BYTES, NetError, Payload, PeerUrl,
-        parse_blocks, query_escape,
+        Client, Duration, MAX_STATUS_BYTES, NetError, Payload, PeerUrl, parse_blocks, query_escape,
     };
     use crapcoin_core::{Forge, Network as _, Params};
     use warp::Filter;
@@ -515,53 +429,6 @@ mod tests {
         assert!(
             matches!(parse_blocks(&lying, 2), Err(NetError::BadResponse(m)) if m.contains("does not match"))
         );
-    }
-
-    #[tokio::test]
-    async fn full_pages_prefetch_the_next_one() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        let params = Params::with_difficulty(4);
-        let mut parent = params.genesis().header.clone();
-        let mut chain = Vec::new();
-        for _ in 0..40 {
-            let block = Forge::new(&params, &parent).mine();
-            parent = block.header.clone();
-            chain.push(block);
-        }
-        let chain = Arc::new(chain);
-        let asked = Arc::new(AtomicUsize::new(0));
-        let routes = {
-            let asked = asked.clone();
-            warp::path!("blocks")
-                .and(warp::query::<HashMap<String, usize>>())
-                .map(move |q: HashMap<String, usize>| {
-                    asked.fetch_add(1, Ordering::SeqCst);
-                    let from = q.get("from").copied().unwrap_or(0);
-                    let limit = q.get("limit").copied().unwrap_or(0);
-                    let page: Vec<Block> = chain.iter().skip(from).take(limit).cloned().collect();
-                    warp::reply::json(&page)
-                })
-        };
-        let (url, _stop) = serve(routes).await;
-        let client = Client::new(Duration::from_secs(2)).expect("client");
-        let first = client.blocks(&url, 0, 16).await.expect("page");
-        assert_eq!(first.len(), 16);
-        let second = client.blocks(&url, 16, 16).await.expect("page");
-        assert_eq!(second.first().map(|b| b.header.height), Some(17));
-        // The second page came from the prefetch; the third is being
-        // prefetched now: three requests in all, not more.
-        let third = client.blocks(&url, 32, 16).await.expect("page");
-        assert_eq!(third.len(), 8, "the chain ends there");
-        assert_eq!(asked.load(Ordering::SeqCst), 3);
-        // A short page prefetches nothing; an unexpected start discards
-        // what was prefetched and asks directly.
-        assert!(client.prefetched.lock().expect("lock").is_empty());
-        client.blocks(&url, 0, 16).await.expect("page");
-        let again = client.blocks(&url, 5, 16).await.expect("page");
-        assert_eq!(again[0].header.height, 6);
-        let table = client.prefetched.lock().expect("lock");
-        assert_eq!(table.get(&url).map(|p| (p.from, p.limit)), Some((21, 16)));
     }
 
     #[test]

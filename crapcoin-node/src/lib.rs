@@ -58,8 +58,9 @@
 //! - **`GET /blockchain` is cached**: the JSON is kept with the blocks it
 //!   was made from and served again while the node would serve the same
 //!   blocks.
-//! - **Sync pages are prefetched**: while the engine validates one page of
-//!   a peer's chain, the client already fetches the next (see [`client`]).
+//! - **Sync is pipelined by the engine**: while it checks one page of a
+//!   peer's chain, it already fetches the next, and stores the one before
+//!   (see `crapcoin_core::node`); the client only makes single calls.
 //! - Without `--data-dir` the node keeps its chain in memory and makes a
 //!   fresh key: handy for benchmarks and throwaway networks.
 //! - The `dist` cargo profile (fat LTO, one codegen unit) is the build to

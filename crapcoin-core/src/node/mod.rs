@@ -8,7 +8,9 @@
 //!   orphans, fork choice, storage before acknowledgement, relay;
 //! - `peers`: the bounded peer table, bootstrap from the tracker, peer
 //!   maintenance (liveness, discovery through peers' peers then the
-//!   tracker, dropping peers that stop answering or misbehave) and sync;
+//!   tracker, dropping peers that stop answering or misbehave) and sync,
+//!   a pipeline that fetches page k+2 while page k+1 is checked and page k
+//!   stored, with pages that grow from 64 blocks to the page limit;
 //! - `tasks`: the miner, the gossip sender, auto mode and the behaviour's
 //!   ticker.
 //!
@@ -751,7 +753,7 @@ impl Handle {
     ///
     /// [`PeerError`] saying why it was not kept.
     pub async fn announce(&self, peer: PeerUrl) -> Result<(), PeerError> {
-        self.shared.try_add_peer(peer, false).await
+        self.shared.try_add_peer(peer, false).await.map(drop)
     }
 
     /// Adds a peer as the operator asked (same checks as announcements),
@@ -761,7 +763,7 @@ impl Handle {
     ///
     /// [`PeerError`].
     pub async fn add_peer(&self, peer: PeerUrl) -> Result<(), PeerError> {
-        self.shared.try_add_peer(peer, true).await
+        self.shared.try_add_peer(peer, true).await.map(drop)
     }
 
     /// Syncs from one peer now: finds where our chains fork, fetches its
@@ -772,7 +774,7 @@ impl Handle {
     ///
     /// [`PeerError`] when the peer fails to answer or answers invalid data.
     pub async fn sync_from(&self, peer: &PeerUrl) -> Result<(), PeerError> {
-        self.shared.sync_from(peer).await
+        self.shared.sync_from(peer, None).await
     }
 
     /// A signed transaction from anyone, for this node to mine.

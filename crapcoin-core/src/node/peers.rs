@@ -12,7 +12,7 @@ use rand::seq::SliceRandom;
 
 use super::Shared;
 use crate::block::{Block, CheckedBlock};
-use crate::network::{NetError, PeerInfo, PeerUrl};
+use crate::network::{NetError, PeerInfo, PeerUrl, Status};
 use crate::observer::{DropReason, Event};
 use crate::validate::{self, ValidationError};
 
@@ -26,6 +26,9 @@ const MAX_BANNED: usize = 1024;
 const MAX_FORK_PROBES: usize = 70;
 /// Runs of at least this many blocks are checked off the runtime thread.
 const OFF_THREAD_CHECK: usize = 64;
+/// Blocks asked for in a sync's first page (later pages grow to the page
+/// limit).
+const FIRST_SYNC_PAGE: usize = 64;
 
 /// Maintenance rounds between two tracker registrations.
 const REGISTER_EVERY: u64 = 5;
@@ -164,18 +167,19 @@ impl Shared {
     }
 
     /// Adds `peer` if it answers with our genesis; optionally announces us.
+    /// Returns the status it answered, or `None` when it was known already.
     pub(crate) async fn try_add_peer(
         &self,
         peer: PeerUrl,
         announce: bool,
-    ) -> Result<(), PeerError> {
+    ) -> Result<Option<Status>, PeerError> {
         if peer == self.config.url {
             return Err(PeerError::ItsMe);
         }
         {
             let mut inner = self.lock();
             if inner.peers.contains(&peer) {
-                return Ok(());
+                return Ok(None);
             }
             if inner.peers.is_banned(&peer) {
                 return Err(PeerError::Banned);
@@ -192,7 +196,7 @@ impl Shared {
             return Err(PeerError::WrongNetwork);
         }
         if !self.lock().peers.insert(peer.clone()) {
-            return Ok(());
+            return Ok(None);
         }
         if let Err(e) = self.store.save_peer(&peer).await {
             tracing::warn!(node = %self.config.name, error = %e, "storing a peer failed");
@@ -203,7 +207,7 @@ impl Shared {
                 .call(self.network.announce(&peer, &self.config.url))
                 .await;
         }
-        Ok(())
+        Ok(Some(status))
     }
 
     async fn drop_peer(&self, peer: &PeerUrl, why: DropReason) {
@@ -249,8 +253,9 @@ impl Shared {
         }
     }
 
-    /// Starts a sync from `peer` in the background, unless one runs already.
-    pub(crate) fn spawn_sync(self: &Arc<Self>, peer: PeerUrl) {
+    /// Starts a sync from `peer` in the background, unless one runs already
+    /// (`status`: what the peer just answered, if the caller asked).
+    pub(crate) fn spawn_sync(self: &Arc<Self>, peer: PeerUrl, status: Option<Status>) {
         {
             let mut syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
             if syncing.len() >= MAX_CONCURRENT_SYNCS || !syncing.insert(peer.clone()) {
@@ -259,7 +264,7 @@ impl Shared {
         }
         let shared = self.clone();
         self.tasks.spawn(async move {
-            let result = shared.sync_inner(&peer).await;
+            let result = shared.sync_inner(&peer, status).await;
             shared
                 .syncing
                 .lock()
@@ -271,25 +276,55 @@ impl Shared {
         });
     }
 
-    /// Syncs from `peer` now (used by the handle and bootstrap).
-    pub(crate) async fn sync_from(self: &Arc<Self>, peer: &PeerUrl) -> Result<(), PeerError> {
-        self.sync_inner(peer).await
+    /// Syncs from `peer` now (used by the handle and bootstrap), asking
+    /// for its status first unless the caller just did.
+    pub(crate) async fn sync_from(
+        self: &Arc<Self>,
+        peer: &PeerUrl,
+        status: Option<Status>,
+    ) -> Result<(), PeerError> {
+        self.sync_inner(peer, status).await
     }
 
-    async fn sync_inner(self: &Arc<Self>, peer: &PeerUrl) -> Result<(), PeerError> {
-        tokio::select! {
+    async fn sync_inner(
+        self: &Arc<Self>,
+        peer: &PeerUrl,
+        status: Option<Status>,
+    ) -> Result<(), PeerError> {
+        let started = Instant::now();
+        let before = self.lock().chain.height();
+        let result = tokio::select! {
             _ = self.cancel.cancelled() => Ok(()),
-            r = tokio::time::timeout(self.config.sync_timeout, self.sync_steps(peer)) => {
+            r = tokio::time::timeout(self.config.sync_timeout, self.sync_steps(peer, status)) => {
                 r.unwrap_or(Err(PeerError::Unreachable(NetError::Timeout)))
             }
+        };
+        let height = self.lock().chain.height();
+        if result.is_ok() && height > before {
+            tracing::info!(
+                node = %self.config.name,
+                %peer,
+                from = before,
+                height,
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "synced"
+            );
         }
+        result
     }
 
-    async fn sync_steps(self: &Arc<Self>, peer: &PeerUrl) -> Result<(), PeerError> {
-        let status = self
-            .call(self.network.status(peer))
-            .await
-            .map_err(PeerError::Unreachable)?;
+    async fn sync_steps(
+        self: &Arc<Self>,
+        peer: &PeerUrl,
+        status: Option<Status>,
+    ) -> Result<(), PeerError> {
+        let status = match status {
+            Some(status) => status,
+            None => self
+                .call(self.network.status(peer))
+                .await
+                .map_err(PeerError::Unreachable)?,
+        };
         if status.genesis != self.chain_id {
             return Err(PeerError::WrongNetwork);
         }
@@ -313,48 +348,102 @@ impl Shared {
             }
             return self.take_blocks(blocks, peer).await;
         }
-        let fork = self.find_fork(peer, our_height.min(status.height)).await?;
-        let mut next = fork + 1;
-        // Page k is inserted and stored by its own task while page k+1 is
-        // fetched, parsed and checked here; it is awaited before page k+1
-        // goes in, so pages join the chain in order. (The store writes on
-        // its own thread, so the two overlap even on one runtime thread.)
-        let mut storing: Option<tokio::task::JoinHandle<Result<(), PeerError>>> = None;
-        while next <= status.height {
+        // A fresh node shares only the genesis with the peer, and the
+        // status already showed it is the same genesis.
+        let fork = if our_height == 0 {
+            0
+        } else {
+            self.find_fork(peer, our_height.min(status.height)).await?
+        };
+        // Three stages joined in this task, each handing pages to the next
+        // through a channel that holds one: while page k is added to the
+        // chain (and stored), page k+1 is checked (off this thread) and
+        // page k+2 fetched, so at most five pages are in hand at once. A
+        // stage that fails drops its ends of the channels and the others
+        // finish what they hold; the first error, in stage order, is the
+        // sync's.
+        let (pages_tx, pages_rx) = tokio::sync::mpsc::channel(1);
+        let (checked_tx, checked_rx) = tokio::sync::mpsc::channel(1);
+        let (fetched, checked, added) = tokio::join!(
+            self.fetch_pages(peer, fork + 1, status.height, pages_tx),
+            self.check_pages(peer, pages_rx, checked_tx),
+            self.add_pages(peer, checked_rx),
+        );
+        fetched.and(checked).and(added)
+    }
+
+    /// Fetches the peer's best chain from `next` up to `until` in pages
+    /// and hands them on in order. The first page is small, so checking
+    /// starts early, and each next one is half as large again, up to the
+    /// page limit: a page is fetched while the one before it is checked,
+    /// and checking a block takes longer than fetching it, so the fetcher
+    /// stays ahead while the pages grow.
+    async fn fetch_pages(
+        &self,
+        peer: &PeerUrl,
+        mut next: u64,
+        until: u64,
+        pages: tokio::sync::mpsc::Sender<Vec<Block>>,
+    ) -> Result<(), PeerError> {
+        let limit = self.config.page_limit;
+        let mut size = FIRST_SYNC_PAGE.min(limit);
+        while next <= until {
             let page = self
-                .call(self.network.blocks(peer, next, limit))
+                .call(self.network.blocks(peer, next, size))
                 .await
                 .map_err(PeerError::Unreachable)?;
             let Some(first) = page.first() else { break };
-            if first.header.height != next || page.len() > limit {
+            if first.header.height != next || page.len() > size {
                 self.strike(peer).await;
                 return Err(PeerError::Unreachable(NetError::BadResponse(
                     "page does not start where asked".into(),
                 )));
             }
             next += page.len() as u64;
-            let checked = self.check_blocks(page, peer).await?;
-            if let Some(previous) = storing.take() {
-                joined(previous.await)?;
+            size = (size + size / 2).min(limit);
+            if pages.send(page).await.is_err() {
+                break;
             }
-            if checked.is_empty() {
-                continue;
+        }
+        Ok(())
+    }
+
+    /// Checks the fetched pages in order and hands them on.
+    async fn check_pages(
+        self: &Arc<Self>,
+        peer: &PeerUrl,
+        mut pages: tokio::sync::mpsc::Receiver<Vec<Block>>,
+        checked: tokio::sync::mpsc::Sender<Vec<CheckedBlock>>,
+    ) -> Result<(), PeerError> {
+        while let Some(page) = pages.recv().await {
+            let page = self.check_blocks(page, peer).await?;
+            if !page.is_empty() && checked.send(page).await.is_err() {
+                break;
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the checked pages to the chain, in order, each stored before
+    /// the next goes in. Each is added by a task of its own, so a sync
+    /// that is dropped (timed out, shut down) never stops a page halfway
+    /// between the chain and the store.
+    async fn add_pages(
+        self: &Arc<Self>,
+        peer: &PeerUrl,
+        mut checked: tokio::sync::mpsc::Receiver<Vec<CheckedBlock>>,
+    ) -> Result<(), PeerError> {
+        while let Some(page) = checked.recv().await {
             let (shared, from) = (Arc::clone(self), peer.clone());
-            storing = Some(tokio::spawn(async move {
+            let adding = tokio::spawn(async move {
                 shared
-                    .accept_segment(checked, &from)
+                    .accept_segment(page, &from)
                     .await
                     .map_err(PeerError::BadData)
-            }));
-            // Let it insert and hand its write to the store before this
-            // task goes on to the next page.
-            tokio::task::yield_now().await;
+            });
+            joined(adding.await)?;
         }
-        match storing {
-            Some(last) => joined(last.await),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// The highest height at or below `start` where the peer's best chain
@@ -458,28 +547,40 @@ impl Shared {
     /// announce ourselves and sync from each peer.
     pub(crate) async fn bootstrap(self: &Arc<Self>) {
         let _ = self.call(self.tracker.register(&self.info())).await;
+        // What each new seed answered: its sync starts from that.
+        let mut statuses = HashMap::new();
         for seed in self.config.seeds.clone() {
-            if let Err(e) = self.try_add_peer(seed.clone(), true).await {
-                tracing::info!(node = %self.config.name, %seed, error = %e, "seed not added");
+            match self.try_add_peer(seed.clone(), false).await {
+                Ok(Some(status)) => {
+                    statuses.insert(seed, status);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::info!(node = %self.config.name, %seed, error = %e, "seed not added");
+                }
             }
         }
+        // Seeds and peers restored from the store alike are announced to
+        // once, all at the same time and while the syncs run (peers from
+        // the tracker are announced to as they are added).
         let known = self.lock().peers.urls();
         if known.is_empty() {
             self.discover_from_tracker().await;
-        } else {
-            for peer in &known {
-                let _ = self
-                    .call(self.network.announce(peer, &self.config.url))
-                    .await;
-            }
         }
-        let peers = self.lock().peers.urls();
-        for peer in peers {
-            if self.cancel.is_cancelled() {
-                return;
+        let announcements = known
+            .iter()
+            .map(|peer| self.call(self.network.announce(peer, &self.config.url)));
+        let syncs = async {
+            let peers = self.lock().peers.urls();
+            for peer in peers {
+                if self.cancel.is_cancelled() {
+                    return;
+                }
+                let status = statuses.remove(&peer);
+                let _ = self.sync_from(&peer, status).await;
             }
-            let _ = self.sync_from(&peer).await;
-        }
+        };
+        tokio::join!(futures_util::future::join_all(announcements), syncs);
     }
 
     async fn discover_from_tracker(&self) {
@@ -502,7 +603,7 @@ impl Shared {
             .map(|peer| async move { (peer, self.call(self.network.status(peer)).await) });
         let results = futures_util::future::join_all(checks).await;
         let our_height = self.lock().chain.height();
-        let mut best: Option<(u64, PeerUrl)> = None;
+        let mut best: Option<(Status, PeerUrl)> = None;
         for (peer, result) in results {
             match result {
                 Ok(status) if status.genesis != self.chain_id => {
@@ -513,9 +614,9 @@ impl Shared {
                         state.failures = 0;
                     }
                     if status.height > our_height
-                        && best.as_ref().is_none_or(|(h, _)| status.height > *h)
+                        && best.as_ref().is_none_or(|(b, _)| status.height > b.height)
                     {
-                        best = Some((status.height, peer.clone()));
+                        best = Some((status, peer.clone()));
                     }
                 }
                 Err(_) => {
@@ -529,8 +630,8 @@ impl Shared {
                 }
             }
         }
-        if let Some((_, peer)) = best {
-            self.spawn_sync(peer);
+        if let Some((status, peer)) = best {
+            self.spawn_sync(peer, Some(status));
         }
         if self.lock().peers.len() < self.config.target_peers {
             self.discover().await;

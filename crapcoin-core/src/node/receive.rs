@@ -469,7 +469,7 @@ impl Shared {
             }
         }
         if let Some(peer) = fx.fetch_from {
-            self.spawn_sync(peer);
+            self.spawn_sync(peer, None);
         }
     }
 

@@ -1,0 +1,188 @@
+//! Sync from one peer, page by page, on the in-memory transport: the pages
+//! a fresh node asks for, and what it keeps when the peer stops answering
+//! halfway.
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use crapcoin_core::network::{BlockAck, NetError, Payload};
+use crapcoin_core::node::WeakHandle;
+use crapcoin_core::{
+    Block, BlockHash, Config, Handle, Network, Node, PeerUrl, Status, Store as _, memory, validate,
+};
+use support::{addr, branch, params, wallet};
+
+/// The in-memory network, recording every page a node asks for and
+/// failing the `fail_at`-th such request (counted from 1).
+#[derive(Clone)]
+struct Pages {
+    inner: memory::Network,
+    asked: Arc<Mutex<Vec<(u64, usize)>>>,
+    fail_at: Option<usize>,
+}
+
+impl Pages {
+    fn asked(&self) -> Vec<(u64, usize)> {
+        self.asked.lock().expect("not poisoned").clone()
+    }
+}
+
+#[async_trait]
+impl Network for Pages {
+    fn attach(&self, url: &PeerUrl, node: WeakHandle) {
+        self.inner.attach(url, node);
+    }
+
+    async fn push_block(
+        &self,
+        to: &PeerUrl,
+        from: &PeerUrl,
+        payload: &Payload,
+    ) -> Result<BlockAck, NetError> {
+        self.inner.push_block(to, from, payload).await
+    }
+
+    async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {
+        self.inner.status(to).await
+    }
+
+    async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {
+        let count = {
+            let mut asked = self.asked.lock().expect("not poisoned");
+            asked.push((from, limit));
+            asked.len()
+        };
+        if self.fail_at == Some(count) {
+            return Err(NetError::Unreachable("the peer went away".into()));
+        }
+        self.inner.blocks(to, from, limit).await
+    }
+
+    async fn chain(&self, to: &PeerUrl) -> Result<Vec<Block>, NetError> {
+        self.inner.chain(to).await
+    }
+
+    async fn block(&self, to: &PeerUrl, hash: &BlockHash) -> Result<Option<Block>, NetError> {
+        self.inner.block(to, hash).await
+    }
+
+    async fn peers(&self, to: &PeerUrl) -> Result<Vec<PeerUrl>, NetError> {
+        self.inner.peers(to).await
+    }
+
+    async fn announce(&self, to: &PeerUrl, me: &PeerUrl) -> Result<(), NetError> {
+        self.inner.announce(to, me).await
+    }
+}
+
+const LENGTH: usize = 1_200;
+
+fn config(name: &str) -> Config {
+    let mut config = Config::new(name, format!("mem://{name}").parse().expect("url"));
+    // No maintenance round during the test: the only sync is the one asked.
+    config.maintenance_interval = Duration::from_secs(3600);
+    config
+}
+
+/// A node on `net` whose store already holds a chain of `LENGTH` blocks.
+async fn seed(net: &memory::Network) -> Handle {
+    let store = memory::Store::default();
+    let blocks: Vec<_> = branch(&params().genesis().header, LENGTH, addr(1))
+        .into_iter()
+        .map(|b| Arc::new(validate::check(b, &params()).expect("valid")))
+        .collect();
+    store.save_blocks(&blocks).await.expect("stores");
+    Node::builder(params())
+        .config(config("seed"))
+        .wallet(wallet(1))
+        .network(net.clone())
+        .store(store)
+        .launch()
+        .await
+        .expect("the seed launches")
+}
+
+/// A fresh node syncing through `pages`; returns it and its store.
+async fn fresh(pages: &Pages) -> (Handle, memory::Store) {
+    let store = memory::Store::default();
+    let node = Node::builder(params())
+        .config(config("fresh"))
+        .wallet(wallet(2))
+        .network(pages.clone())
+        .store(store.clone())
+        .launch()
+        .await
+        .expect("the fresh node launches");
+    (node, store)
+}
+
+async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(60), f)
+        .await
+        .expect("in time")
+}
+
+#[tokio::test]
+async fn pages_start_small_and_grow_to_the_page_limit() {
+    let net = memory::Network::seeded(3);
+    let seed = seed(&net).await;
+    assert_eq!(seed.height(), LENGTH as u64);
+    let pages = Pages {
+        inner: net.clone(),
+        asked: Arc::default(),
+        fail_at: None,
+    };
+    let (node, store) = fresh(&pages).await;
+
+    within(node.sync_from(seed.url())).await.expect("syncs");
+
+    assert_eq!(node.tip(), seed.tip());
+    assert_eq!(store.block_count(), LENGTH, "every block is stored");
+    // Each page half as large again as the one before, capped at 500, and
+    // each starting where the one before ended; a fresh node does not probe
+    // for a fork point (it shares only the genesis).
+    assert_eq!(
+        pages.asked(),
+        vec![
+            (1, 64),
+            (65, 96),
+            (161, 144),
+            (305, 216),
+            (521, 324),
+            (845, 486),
+        ],
+        "the sixth page ends at the peer's tip"
+    );
+    node.shutdown().await;
+    seed.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_peer_failing_halfway_leaves_the_pages_fetched_before_on_the_chain() {
+    let net = memory::Network::seeded(4);
+    let seed = seed(&net).await;
+    let pages = Pages {
+        inner: net.clone(),
+        asked: Arc::default(),
+        fail_at: Some(3),
+    };
+    let (node, store) = fresh(&pages).await;
+
+    let result = within(node.sync_from(seed.url())).await;
+
+    assert!(result.is_err(), "the sync reports the failure");
+    // The first two pages (64 + 96 blocks) were fetched before the peer
+    // failed: they are checked, added and stored all the same.
+    assert_eq!(node.height(), 160);
+    assert_eq!(
+        node.tip(),
+        seed.with_chain(|c| c.block_at(160).map(|b| b.hash()))
+            .expect("block 160")
+    );
+    assert_eq!(store.block_count(), 160);
+    node.shutdown().await;
+    seed.shutdown().await;
+}
