@@ -11,7 +11,7 @@
 //! 1. a fresh node syncing 1,000 and 10,000 blocks (each with a signed
 //!    transfer) from a peer, against validating the same blocks in-process
 //!    the way a sync does (batched signature checks and block-tree
-//!    insertion in pages of 500);
+//!    insertion in pages of 500), in 9 and 3 rounds;
 //! 2. start-up time to `listening`, fresh and on a data directory holding
 //!    10,000 blocks (the restart path, which re-validates everything);
 //! 3. requests/s of sequential `GET /status` and `GET /blockchain` (1,001
@@ -56,20 +56,50 @@ struct Proc {
     child: Child,
     url: String,
     started_in: Duration,
+    /// When the node logged each `synced` line, and the line (only for a
+    /// node started with [`Proc::start_logging`]).
+    synced: Option<std::sync::mpsc::Receiver<(Instant, String)>>,
 }
 
 impl Proc {
     fn start(args: &[&str]) -> Self {
+        Self::spawn(args, false)
+    }
+
+    /// Starts a node that logs at `info` to a pipe read here, so the bench
+    /// sees the moment it logs `synced` without asking it anything.
+    fn start_logging(args: &[&str]) -> Self {
+        Self::spawn(args, true)
+    }
+
+    fn spawn(args: &[&str], logging: bool) -> Self {
         let difficulty = DIFFICULTY.to_string();
         let started = Instant::now();
-        let mut child = Command::new(bin())
+        let mut command = Command::new(bin());
+        command
             .args(["--difficulty", &difficulty, "--admin-token", TOKEN])
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawns crapcoin-node");
+            .stdout(Stdio::piped());
+        if logging {
+            command
+                .env("RUST_LOG", "crapcoin_core=info")
+                .stderr(Stdio::piped());
+        } else {
+            command.stderr(Stdio::null());
+        }
+        let mut child = command.spawn().expect("spawns crapcoin-node");
+        let synced = child.stderr.take().map(|stderr| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("synced") && tx.send((Instant::now(), line)).is_err() {
+                        break;
+                    }
+                }
+            });
+            rx
+        });
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -91,6 +121,20 @@ impl Proc {
             child,
             url,
             started_in,
+            synced,
+        }
+    }
+
+    /// Waits for the node to log that a sync took it to `height`; returns
+    /// when it did.
+    fn synced_to(&self, height: u64, limit: Duration) -> Instant {
+        let lines = self.synced.as_ref().expect("started with start_logging");
+        let needle = format!("height={height} ");
+        loop {
+            let (at, line) = lines.recv_timeout(limit).expect("synced in time");
+            if line.contains(&needle) {
+                return at;
+            }
         }
     }
 
@@ -194,40 +238,29 @@ async fn status(client: &reqwest::Client, url: &str) -> Value {
     serde_json::from_slice(&bytes).expect("json")
 }
 
-async fn wait_height(
-    client: &reqwest::Client,
-    url: &str,
-    height: u64,
-    limit: Duration,
-) -> Duration {
-    let started = Instant::now();
-    while status(client, url).await["height"].as_u64() != Some(height) {
-        assert!(started.elapsed() < limit, "{url} did not reach {height}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    started.elapsed()
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-async fn sync_once(
-    client: &reqwest::Client,
-    seed: &Proc,
-    n: usize,
-    with_dir: bool,
-) -> (Duration, Duration) {
+/// A fresh node syncs `n` blocks from `seed`: the time from its
+/// `listening` line to the moment it logs `synced` at height `n` (read off
+/// its log pipe: polling its `/status` every few milliseconds would add
+/// the polling interval and load the node it measures).
+async fn sync_once(client: &reqwest::Client, seed: &Proc, n: usize, with_dir: bool) -> Duration {
     let fresh_dir = tempfile::tempdir().expect("dir");
     let fresh_path = fresh_dir.path().display().to_string();
     let mut args = vec!["--peer", seed.url.as_str()];
     if with_dir {
         args.extend(["--data-dir", fresh_path.as_str()]);
     }
-    let started = Instant::now();
-    let fresh = Proc::start(&args);
-    let synced = wait_height(client, &fresh.url, n as u64, Duration::from_secs(300)).await;
-    (synced, started.elapsed())
+    let fresh = Proc::start_logging(&args);
+    let listening = Instant::now();
+    let synced = fresh.synced_to(n as u64, Duration::from_secs(300));
+    assert_eq!(
+        status(client, &fresh.url).await["height"].as_u64(),
+        Some(n as u64)
+    );
+    synced.saturating_duration_since(listening)
 }
 
 fn median(mut values: Vec<Duration>) -> Duration {
@@ -240,10 +273,10 @@ fn median_ratio(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// Three rounds, each measuring the in-process bound and then both syncs
-/// right after it, so a change in the machine's load hits all three alike;
-/// medians of the rounds are reported.
-async fn sync_bench(client: &reqwest::Client, n: usize) {
+/// `rounds` rounds, each measuring the in-process bound (the median of
+/// three runs) and then both syncs right after it, so a change in the
+/// machine's load hits all three alike; medians of the rounds are reported.
+async fn sync_bench(client: &reqwest::Client, n: usize, rounds: usize) {
     let blocks = make_chain(n);
     let json = json_round_trip(&blocks);
     let seed_dir = tempfile::tempdir().expect("dir");
@@ -256,10 +289,10 @@ async fn sync_bench(client: &reqwest::Client, n: usize) {
     );
     let (mut bounds, mut stored, mut memory) = (Vec::new(), Vec::new(), Vec::new());
     let (mut stored_ratio, mut memory_ratio) = (Vec::new(), Vec::new());
-    for _ in 0..3 {
-        let bound = validate_in_process(&blocks);
-        let (with_dir, _) = sync_once(client, &seed, n, true).await;
-        let (without, _) = sync_once(client, &seed, n, false).await;
+    for _ in 0..rounds {
+        let bound = median((0..3).map(|_| validate_in_process(&blocks)).collect());
+        let with_dir = sync_once(client, &seed, n, true).await;
+        let without = sync_once(client, &seed, n, false).await;
         stored_ratio.push(with_dir.as_secs_f64() / bound.as_secs_f64());
         memory_ratio.push(without.as_secs_f64() / bound.as_secs_f64());
         bounds.push(bound);
@@ -267,7 +300,7 @@ async fn sync_bench(client: &reqwest::Client, n: usize) {
         memory.push(without);
     }
     println!(
-        "| sync {n} blocks from listening (median of 3 rounds) | SQLite data dir {} / no data dir {} | in-process bound {} | ratio {:.2} / {:.2} |",
+        "| sync {n} blocks from listening (median of {rounds} rounds) | SQLite data dir {} / no data dir {} | in-process bound {} | ratio {:.2} / {:.2} |",
         ms(median(stored)),
         ms(median(memory)),
         ms(median(bounds)),
@@ -450,8 +483,10 @@ fn main() {
             idle_bench().await;
         }
         if run("sync") {
-            sync_bench(&client, 1_000).await;
-            sync_bench(&client, 10_000).await;
+            // A 1,000-block sync takes tens of milliseconds, where one
+            // slice of the machine's other load weighs more: more rounds.
+            sync_bench(&client, 1_000, 9).await;
+            sync_bench(&client, 10_000, 3).await;
         }
         if run("http") {
             http_bench(&client).await;
