@@ -425,25 +425,34 @@ impl Shared {
     }
 
     /// Adds the checked pages to the chain, in order, each stored before
-    /// the next goes in. Each is added by a task of its own, so a sync
-    /// that is dropped (timed out, shut down) never stops a page halfway
-    /// between the chain and the store.
+    /// the next goes in.
     async fn add_pages(
         self: &Arc<Self>,
         peer: &PeerUrl,
         mut checked: tokio::sync::mpsc::Receiver<Vec<CheckedBlock>>,
     ) -> Result<(), PeerError> {
         while let Some(page) = checked.recv().await {
-            let (shared, from) = (Arc::clone(self), peer.clone());
-            let adding = tokio::spawn(async move {
-                shared
-                    .accept_segment(page, &from)
-                    .await
-                    .map_err(PeerError::BadData)
-            });
-            joined(adding.await)?;
+            self.add_page(page, peer).await?;
         }
         Ok(())
+    }
+
+    /// Adds one checked run of the peer's blocks to the chain and the
+    /// store, in a task of its own, so a sync that is dropped (timed out,
+    /// shut down) never stops it halfway between the chain and the store.
+    async fn add_page(
+        self: &Arc<Self>,
+        page: Vec<CheckedBlock>,
+        peer: &PeerUrl,
+    ) -> Result<(), PeerError> {
+        let (shared, from) = (Arc::clone(self), peer.clone());
+        let adding = tokio::spawn(async move {
+            shared
+                .accept_segment(page, &from)
+                .await
+                .map_err(PeerError::BadData)
+        });
+        joined(adding.await)
     }
 
     /// The highest height at or below `start` where the peer's best chain
@@ -491,9 +500,7 @@ impl Shared {
         if checked.is_empty() {
             return Ok(());
         }
-        self.accept_segment(checked, peer)
-            .await
-            .map_err(PeerError::BadData)
+        self.add_page(checked, peer).await
     }
 
     /// Checks a run of the peer's blocks (signatures in one batch), leaving
