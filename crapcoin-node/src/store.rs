@@ -8,29 +8,33 @@
 //! stored (parents first) and read back in that order. The schema
 //! comes from the embedded migrations in `crapcoin-node/migrations`.
 //!
-//! Blocks are stored in their canonical binary encoding, keyed by hash, with
-//! `INSERT OR IGNORE` so saving the same block twice is harmless. A batch of
-//! blocks (a sync page) is written with multi-row inserts in one
-//! transaction. The engine calls [`Store::save_blocks`] before it
-//! acknowledges a block, so an acknowledged block is on disk.
+//! Blocks are stored in batches, one row per [`Store::save_blocks`] call:
+//! the blocks' canonical binary encodings back to back (a sync page, or the
+//! one block a gossip or the miner brought), written in one transaction.
+//! Nothing reads a block back by hash or height (the node keeps its chain
+//! in memory), so there is no per-block row and no index to maintain; a
+//! block saved twice is stored twice and read back once. The engine calls
+//! [`Store::save_blocks`] before it acknowledges a block, so an
+//! acknowledged block is on disk.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crapcoin_core::encode::{Decode, Encode};
+use crapcoin_core::encode::{Decode, Encode, Reader};
 use crapcoin_core::network::{Snapshot, StoreError};
 use crapcoin_core::{Block, CheckedBlock, PeerUrl};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{Row, SqlitePool};
 
 /// The database file's name inside a node's data directory.
 pub const DB_FILE: &str = "crapcoin.db";
 
-/// Rows per multi-row `INSERT` (3 bound values each, well under SQLite's
-/// limit of bound parameters per statement).
-const ROWS_PER_INSERT: usize = 256;
+/// Most blocks in one row (a sync page is at most 500), so one row stays
+/// a few hundred KiB whatever a caller saves at once.
+const BLOCKS_PER_ROW: usize = 512;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -103,18 +107,46 @@ impl Store {
         Ok(Self { pool })
     }
 
-    /// Number of stored blocks.
+    /// Number of distinct stored blocks (reads them all).
     ///
     /// # Errors
     ///
-    /// [`StoreError`] when the query fails.
+    /// [`StoreError`] when the query fails or a stored block does not
+    /// decode.
     pub async fn block_count(&self) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM blocks")
-            .fetch_one(&self.pool)
+        let blocks = self.load_blocks().await?;
+        Ok(u64::try_from(blocks.len()).unwrap_or(u64::MAX))
+    }
+
+    /// Every stored block once, in the order they were saved.
+    async fn load_blocks(&self) -> Result<Vec<Block>, StoreError> {
+        let rows = sqlx::query("SELECT count, body FROM block_batches ORDER BY id")
+            .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;
-        let n: i64 = row.try_get(0).map_err(store_error)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        let mut blocks = Vec::new();
+        let mut seen: HashSet<&[u8]> = HashSet::new();
+        for row in &rows {
+            let count: i64 = row.try_get(0).map_err(store_error)?;
+            let body: &[u8] = row.try_get(1).map_err(store_error)?;
+            let mut reader = Reader::new(body);
+            for _ in 0..count {
+                let before = body.len() - reader.remaining();
+                let block = Block::decode_from(&mut reader)
+                    .map_err(|e| store_error(CorruptBlock(e.to_string())))?;
+                let bytes = &body[before..body.len() - reader.remaining()];
+                if seen.insert(bytes) {
+                    blocks.push(block);
+                }
+            }
+            if reader.remaining() != 0 {
+                return Err(store_error(CorruptBlock(format!(
+                    "{} bytes after the {count} blocks of a batch",
+                    reader.remaining()
+                ))));
+            }
+        }
+        Ok(blocks)
     }
 
     /// Closes the pool, waiting for the connection to finish.
@@ -131,17 +163,7 @@ struct CorruptBlock(String);
 #[async_trait]
 impl crapcoin_core::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        let rows = sqlx::query("SELECT body FROM blocks ORDER BY id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        let mut blocks = Vec::with_capacity(rows.len());
-        for row in rows {
-            let body: &[u8] = row.try_get(0).map_err(store_error)?;
-            let block =
-                Block::decode(body).map_err(|e| store_error(CorruptBlock(e.to_string())))?;
-            blocks.push(block);
-        }
+        let blocks = self.load_blocks().await?;
         let rows = sqlx::query("SELECT url FROM peers")
             .fetch_all(&self.pool)
             .await
@@ -163,16 +185,14 @@ impl crapcoin_core::Store for Store {
             return Ok(());
         }
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        for chunk in blocks.chunks(ROWS_PER_INSERT) {
-            let mut insert: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT OR IGNORE INTO blocks (hash, height, body) ");
-            insert.push_values(chunk, |mut row, block| {
-                row.push_bind(block.hash().0.to_vec())
-                    .push_bind(i64::try_from(block.header.height).unwrap_or(i64::MAX))
-                    .push_bind(block.block().encode());
-            });
-            insert
-                .build()
+        for chunk in blocks.chunks(BLOCKS_PER_ROW) {
+            let mut body = Vec::with_capacity(chunk.len() * 512);
+            for block in chunk {
+                block.block().encode_to(&mut body);
+            }
+            sqlx::query("INSERT INTO block_batches (count, body) VALUES (?, ?)")
+                .bind(i64::try_from(chunk.len()).unwrap_or(i64::MAX))
+                .bind(body)
                 .execute(&mut *tx)
                 .await
                 .map_err(store_error)?;
@@ -199,7 +219,7 @@ impl crapcoin_core::Store for Store {
     }
 
     async fn clear_blocks(&self) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM blocks")
+        sqlx::query("DELETE FROM block_batches")
             .execute(&self.pool)
             .await
             .map_err(store_error)?;
@@ -259,5 +279,72 @@ mod tests {
         let store = Store::open(dir.path()).await.expect("reopens");
         let snapshot = store.load().await.expect("loads");
         assert_eq!(snapshot.blocks.len(), 5);
+    }
+
+    /// A data directory written before blocks were stored in batches (one
+    /// row per block in `blocks`) opens with its blocks, in their order.
+    #[tokio::test]
+    async fn a_database_with_a_row_per_block_is_migrated() {
+        use crapcoin_core::encode::Encode;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let params = Params::with_difficulty(4);
+        let blocks = chain(&params, 7);
+        {
+            let first = tempfile::tempdir().expect("temp dir");
+            std::fs::copy(
+                concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_init.sql"),
+                first.path().join("0001_init.sql"),
+            )
+            .expect("copies the first migration");
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.path().join(super::DB_FILE))
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options)
+                .await
+                .expect("opens");
+            sqlx::migrate::Migrator::new(first.path())
+                .await
+                .expect("reads")
+                .run(&pool)
+                .await
+                .expect("migrates to the first schema");
+            for block in &blocks[..5] {
+                sqlx::query("INSERT INTO blocks (hash, height, body) VALUES (?, ?, ?)")
+                    .bind(block.hash().0.to_vec())
+                    .bind(i64::try_from(block.header.height).expect("small"))
+                    .bind(block.block().encode())
+                    .execute(&pool)
+                    .await
+                    .expect("inserts");
+            }
+            pool.close().await;
+        }
+        let store = Store::open(dir.path()).await.expect("opens and migrates");
+        store.save_blocks(&blocks[5..]).await.expect("saves");
+        let snapshot = store.load().await.expect("loads");
+        let want: Vec<_> = blocks.iter().map(|b| b.block().clone()).collect();
+        assert_eq!(snapshot.blocks, want);
+    }
+
+    /// A batch whose bytes or count were altered is an error, not a
+    /// shorter chain.
+    #[tokio::test]
+    async fn a_damaged_batch_fails_to_load() {
+        let params = Params::with_difficulty(4);
+        let blocks = chain(&params, 3);
+        for damage in [
+            "UPDATE block_batches SET body = substr(body, 1, length(body) - 1)",
+            "UPDATE block_batches SET count = count + 1",
+            "UPDATE block_batches SET count = count - 1",
+        ] {
+            let store = Store::memory().await.expect("opens");
+            store.save_blocks(&blocks).await.expect("saves");
+            assert_eq!(store.load().await.expect("loads").blocks.len(), 3);
+            sqlx::query(damage)
+                .execute(&store.pool)
+                .await
+                .expect("damages");
+            assert!(store.load().await.is_err(), "{damage}: refused");
+        }
     }
 }
