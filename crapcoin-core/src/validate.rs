@@ -276,6 +276,15 @@ pub fn check_batch(
     blocks: Vec<Block>,
     params: &Params,
 ) -> Result<Vec<CheckedBlock>, (usize, ValidationError)> {
+    check_batch_naming(blocks, params).map_err(|(i, _, e)| (i, e))
+}
+
+/// [`check_batch`] whose error also carries the bad block's hash (for the
+/// rejection event), computed only when a block fails.
+pub(crate) fn check_batch_naming(
+    blocks: Vec<Block>,
+    params: &Params,
+) -> Result<Vec<CheckedBlock>, (usize, BlockHash, ValidationError)> {
     let mut hashes = Vec::with_capacity(blocks.len());
     let mut first_error = None;
     for (i, block) in blocks.iter().enumerate() {
@@ -297,11 +306,12 @@ pub fn check_batch(
     if !with_tx.is_empty() {
         let txs: Vec<&Transaction> = with_tx.iter().map(|(_, tx)| *tx).collect();
         if let Err(bad) = tx::verify_batch(&params.chain_id(), &txs) {
-            return Err((with_tx[bad].0, ValidationError::BadSignature));
+            let i = with_tx[bad].0;
+            return Err((i, hashes[i], ValidationError::BadSignature));
         }
     }
-    if let Some(error) = first_error {
-        return Err(error);
+    if let Some((i, e)) = first_error {
+        return Err((i, blocks[i].hash(), e));
     }
     Ok(blocks
         .into_iter()

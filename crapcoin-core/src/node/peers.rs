@@ -12,8 +12,10 @@ use rand::seq::SliceRandom;
 
 use super::Shared;
 use crate::block::{Block, CheckedBlock};
+use crate::hash::BlockHash;
 use crate::network::{NetError, PeerInfo, PeerUrl, Status};
 use crate::observer::{DropReason, Event};
+use crate::params::Params;
 use crate::validate::{self, ValidationError};
 
 /// Peers a sync may run from at once.
@@ -29,6 +31,10 @@ const OFF_THREAD_CHECK: usize = 64;
 /// Blocks asked for in a sync's first page (later pages grow to the page
 /// limit).
 const FIRST_SYNC_PAGE: usize = 64;
+/// Blocks asked for in a sync's last page: it is checked, added and stored
+/// after every other page, so its size is what a sync takes beyond
+/// checking its blocks.
+const LAST_SYNC_PAGE: usize = 32;
 
 /// Maintenance rounds between two tracker registrations.
 const REGISTER_EVERY: u64 = 5;
@@ -377,7 +383,8 @@ impl Shared {
     /// starts early, and each next one is half as large again, up to the
     /// page limit: a page is fetched while the one before it is checked,
     /// and checking a block takes longer than fetching it, so the fetcher
-    /// stays ahead while the pages grow.
+    /// stays ahead while the pages grow. The last page is small again
+    /// ([`LAST_SYNC_PAGE`]), so little is left to add once checking ends.
     async fn fetch_pages(
         &self,
         peer: &PeerUrl,
@@ -388,12 +395,13 @@ impl Shared {
         let limit = self.config.page_limit;
         let mut size = FIRST_SYNC_PAGE.min(limit);
         while next <= until {
+            let ask = page_size(size, until - next + 1);
             let page = self
-                .call(self.network.blocks(peer, next, size))
+                .call(self.network.blocks(peer, next, ask))
                 .await
                 .map_err(PeerError::Unreachable)?;
             let Some(first) = page.first() else { break };
-            if first.header.height != next || page.len() > size {
+            if first.header.height != next || page.len() > ask {
                 self.strike(peer).await;
                 return Err(PeerError::Unreachable(NetError::BadResponse(
                     "page does not start where asked".into(),
@@ -408,20 +416,31 @@ impl Shared {
         Ok(())
     }
 
-    /// Checks the fetched pages in order and hands them on.
+    /// Checks the fetched pages in order and hands them on. One
+    /// blocking-pool thread checks every page in turn and waits on the
+    /// channels itself, so no page waits for this node's runtime thread
+    /// (busy adding and storing the page before, or serving) to start it.
     async fn check_pages(
         self: &Arc<Self>,
         peer: &PeerUrl,
         mut pages: tokio::sync::mpsc::Receiver<Vec<Block>>,
         checked: tokio::sync::mpsc::Sender<Vec<CheckedBlock>>,
     ) -> Result<(), PeerError> {
-        while let Some(page) = pages.recv().await {
-            let page = self.check_blocks(page, peer).await?;
-            if !page.is_empty() && checked.send(page).await.is_err() {
-                break;
+        let (params, chain_id) = (self.params.clone(), self.chain_id);
+        let checking = tokio::task::spawn_blocking(move || {
+            while let Some(page) = pages.blocking_recv() {
+                let page = check_run(page, &params, chain_id)?;
+                if !page.is_empty() && checked.blocking_send(page).is_err() {
+                    break;
+                }
             }
+            Ok(())
+        });
+        match finished(checking.await) {
+            Some(Ok(())) => Ok(()),
+            Some(Err(bad)) => Err(self.refuse(bad, peer).await),
+            None => Err(shutting_down()),
         }
-        Ok(())
     }
 
     /// Adds the checked pages to the chain, in order, each stored before
@@ -507,47 +526,33 @@ impl Shared {
     /// out a leading genesis; a bad block strikes the peer.
     async fn check_blocks(
         self: &Arc<Self>,
-        mut blocks: Vec<Block>,
+        blocks: Vec<Block>,
         peer: &PeerUrl,
     ) -> Result<Vec<CheckedBlock>, PeerError> {
-        if let Some(first) = blocks.first()
-            && first.header.height == 0
-        {
-            let got = first.hash();
-            if got != self.chain_id {
-                self.strike(peer).await;
-                return Err(PeerError::BadData(ValidationError::WrongGenesis {
-                    got,
-                    want: self.chain_id,
-                }));
-            }
-            blocks.remove(0);
-        }
-        if blocks.is_empty() {
-            return Ok(Vec::new());
-        }
-        let hashes: Vec<_> = blocks.iter().map(Block::hash).collect();
         // A long run is checked on a blocking-pool thread, so this node's
-        // runtime thread stays free to insert and store the previous page
-        // meanwhile (a sync pipelines its pages that way).
+        // runtime thread stays free meanwhile.
         let checked = if blocks.len() >= OFF_THREAD_CHECK {
-            let params = self.params.clone();
-            let checked =
-                tokio::task::spawn_blocking(move || validate::check_batch(blocks, &params)).await;
-            finished(checked).ok_or_else(|| {
-                PeerError::Unreachable(NetError::Unreachable("shutting down".into()))
-            })?
+            let (params, chain_id) = (self.params.clone(), self.chain_id);
+            let checking =
+                tokio::task::spawn_blocking(move || check_run(blocks, &params, chain_id));
+            finished(checking.await).ok_or_else(shutting_down)?
         } else {
-            validate::check_batch(blocks, &self.params)
+            check_run(blocks, &self.params, self.chain_id)
         };
         match checked {
             Ok(checked) => Ok(checked),
-            Err((i, e)) => {
-                self.rejected(Some(hashes[i]), &e, Some(peer));
-                self.strike(peer).await;
-                Err(PeerError::BadData(e))
-            }
+            Err(bad) => Err(self.refuse(bad, peer).await),
         }
+    }
+
+    /// A run of the peer's blocks failed its checks: tell observers which
+    /// block, strike the peer, and give the sync's error.
+    async fn refuse(&self, bad: BadRun, peer: &PeerUrl) -> PeerError {
+        if let Some(hash) = bad.block {
+            self.rejected(Some(hash), &bad.reason, Some(peer));
+        }
+        self.strike(peer).await;
+        PeerError::BadData(bad.reason)
     }
 
     /// Start-up: register with the tracker, meet seeds or tracker peers,
@@ -677,6 +682,62 @@ impl Shared {
             self.discover_from_tracker().await;
         }
     }
+}
+
+/// Why a run of a peer's blocks failed its checks: the reason, and the
+/// failing block's hash (none when the run's genesis was not ours).
+struct BadRun {
+    reason: ValidationError,
+    block: Option<BlockHash>,
+}
+
+/// Checks a run of a peer's blocks (signatures in one batch), leaving out a
+/// leading genesis, which must be ours.
+fn check_run(
+    mut blocks: Vec<Block>,
+    params: &Params,
+    chain_id: BlockHash,
+) -> Result<Vec<CheckedBlock>, BadRun> {
+    if let Some(first) = blocks.first()
+        && first.header.height == 0
+    {
+        let got = first.hash();
+        if got != chain_id {
+            return Err(BadRun {
+                reason: ValidationError::WrongGenesis {
+                    got,
+                    want: chain_id,
+                },
+                block: None,
+            });
+        }
+        blocks.remove(0);
+    }
+    if blocks.is_empty() {
+        return Ok(Vec::new());
+    }
+    validate::check_batch_naming(blocks, params).map_err(|(_, hash, reason)| BadRun {
+        reason,
+        block: Some(hash),
+    })
+}
+
+/// How many blocks to ask for next, `remaining` being left to fetch and
+/// `size` the page the growth plan is at: what remains when that is at
+/// most twice [`LAST_SYNC_PAGE`], else at most `size` but leaving at least
+/// [`LAST_SYNC_PAGE`] for a small last page.
+fn page_size(size: usize, remaining: u64) -> usize {
+    let remaining = usize::try_from(remaining).unwrap_or(usize::MAX);
+    if remaining <= 2 * LAST_SYNC_PAGE {
+        remaining
+    } else {
+        size.min(remaining - LAST_SYNC_PAGE)
+    }
+}
+
+/// The error of a check cut short by the runtime shutting down.
+fn shutting_down() -> PeerError {
+    PeerError::Unreachable(NetError::Unreachable("shutting down".into()))
 }
 
 /// The result of a page's insert task; a panic in it is passed on, and a
