@@ -11,17 +11,20 @@ use async_trait::async_trait;
 use crapcoin_core::network::{BlockAck, NetError, Payload};
 use crapcoin_core::node::WeakHandle;
 use crapcoin_core::{
-    Block, BlockHash, Config, Handle, Network, Node, PeerUrl, Status, Store as _, memory, validate,
+    Block, BlockHash, Config, Event, Handle, Network, Node, Observer, PeerUrl, Status, Store as _,
+    memory, validate,
 };
 use support::{addr, branch, params, wallet};
 
-/// The in-memory network, recording every page a node asks for and
-/// failing the `fail_at`-th such request (counted from 1).
-#[derive(Clone)]
+/// The in-memory network, recording every page a node asks for, failing
+/// the `fail_at`-th such request (counted from 1), and altering the block
+/// at height `tamper_at` in any page that holds it.
+#[derive(Clone, Default)]
 struct Pages {
     inner: memory::Network,
     asked: Arc<Mutex<Vec<(u64, usize)>>>,
     fail_at: Option<usize>,
+    tamper_at: Option<u64>,
 }
 
 impl Pages {
@@ -58,7 +61,13 @@ impl Network for Pages {
         if self.fail_at == Some(count) {
             return Err(NetError::Unreachable("the peer went away".into()));
         }
-        self.inner.blocks(to, from, limit).await
+        let mut page = self.inner.blocks(to, from, limit).await?;
+        for block in &mut page {
+            if Some(block.header.height) == self.tamper_at {
+                block.header.tx_root = BlockHash([7; 32]);
+            }
+        }
+        Ok(page)
     }
 
     async fn chain(&self, to: &PeerUrl) -> Result<Vec<Block>, NetError> {
@@ -107,12 +116,18 @@ async fn seed(net: &memory::Network) -> Handle {
 
 /// A fresh node syncing through `pages`; returns it and its store.
 async fn fresh(pages: &Pages) -> (Handle, memory::Store) {
+    fresh_observed(pages, ()).await
+}
+
+/// [`fresh`], with an observer.
+async fn fresh_observed(pages: &Pages, observer: impl Observer) -> (Handle, memory::Store) {
     let store = memory::Store::default();
     let node = Node::builder(params())
         .config(config("fresh"))
         .wallet(wallet(2))
         .network(pages.clone())
         .store(store.clone())
+        .observer(observer)
         .launch()
         .await
         .expect("the fresh node launches");
@@ -132,8 +147,7 @@ async fn pages_start_small_and_grow_to_the_page_limit() {
     assert_eq!(seed.height(), LENGTH as u64);
     let pages = Pages {
         inner: net.clone(),
-        asked: Arc::default(),
-        fail_at: None,
+        ..Pages::default()
     };
     let (node, store) = fresh(&pages).await;
 
@@ -168,8 +182,8 @@ async fn a_peer_failing_halfway_leaves_the_pages_fetched_before_on_the_chain() {
     let seed = seed(&net).await;
     let pages = Pages {
         inner: net.clone(),
-        asked: Arc::default(),
         fail_at: Some(3),
+        ..Pages::default()
     };
     let (node, store) = fresh(&pages).await;
 
@@ -185,6 +199,48 @@ async fn a_peer_failing_halfway_leaves_the_pages_fetched_before_on_the_chain() {
             .expect("block 160")
     );
     assert_eq!(store.block_count(), 160);
+    node.shutdown().await;
+    seed.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_block_in_a_page_is_named_and_the_pages_before_it_kept() {
+    let net = memory::Network::seeded(5);
+    let seed = seed(&net).await;
+    // Height 100 is in the second page (65..=160).
+    let pages = Pages {
+        inner: net.clone(),
+        tamper_at: Some(100),
+        ..Pages::default()
+    };
+    let rejected = Arc::new(Mutex::new(Vec::new()));
+    let seen = rejected.clone();
+    let (node, store) = fresh_observed(&pages, move |_: &str, event: &Event| {
+        if let Event::BlockRejected { hash, .. } = event {
+            seen.lock().expect("not poisoned").push(*hash);
+        }
+    })
+    .await;
+
+    let result = within(node.sync_from(seed.url())).await;
+
+    assert!(result.is_err(), "the sync reports the bad block");
+    let mut bad = seed
+        .with_chain(|c| c.block_at(100).map(|b| b.block().clone()))
+        .expect("block 100");
+    bad.header.tx_root = BlockHash([7; 32]);
+    assert_eq!(
+        *rejected.lock().expect("not poisoned"),
+        vec![Some(bad.hash())],
+        "the rejection names the altered block"
+    );
+    assert_eq!(node.height(), 64, "the first page is kept");
+    assert_eq!(store.block_count(), 64);
+    // The fetcher runs at most two pages ahead of the checker (one waiting
+    // in the channel, one being fetched); once the second page is refused,
+    // it stops instead of fetching the remaining pages.
+    let asked = pages.asked().len();
+    assert!(asked <= 4, "{asked} pages asked for");
     node.shutdown().await;
     seed.shutdown().await;
 }
