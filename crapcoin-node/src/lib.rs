@@ -37,12 +37,12 @@
 //! # Decisions
 //!
 //! - **Restart validates everything, in one batch.** On start the engine
-//!   loads every stored block (one sequential scan: rows are appended
-//!   parents first) and checks it again — proof of work, tx root, amounts,
+//!   loads every stored block (one sequential scan: rows, one per saved
+//!   batch of blocks, are appended parents first) and checks it again — proof of work, tx root, amounts,
 //!   and all signatures in one ed25519 batch — then replays them into the
 //!   block tree and account state. Nothing read from disk is trusted, and a
 //!   node with 10,000 blocks (each with a signed transfer) is listening
-//!   again after a third to half a second on a 2-core machine
+//!   again after about a fifth of a second on a 2-core machine
 //!   (`BENCHMARKS.md`, section "crapcoin-node", has the command and the
 //!   figures). A stored block that fails is a launch error, not a silent
 //!   truncation.
@@ -58,9 +58,10 @@
 //! - **`GET /blockchain` is cached**: the JSON is kept with the blocks it
 //!   was made from and served again while the node would serve the same
 //!   blocks.
-//! - **Sync is pipelined by the engine**: while it checks one page of a
-//!   peer's chain, it already fetches the next, and stores the one before
-//!   (see `crapcoin_core::node`); the client only makes single calls.
+//! - **Sync is pipelined by the engine**: while one thread checks a page
+//!   of a peer's chain, the runtime thread fetches and parses the next and
+//!   adds and stores the one before (see `crapcoin_core::node` and
+//!   `docs/decisions.md`); the client only makes single calls.
 //! - Without `--data-dir` the node keeps its chain in memory and makes a
 //!   fresh key: handy for benchmarks and throwaway networks.
 //! - The `dist` cargo profile (fat LTO, one codegen unit) is the build to

@@ -9,8 +9,10 @@
 //! - `peers`: the bounded peer table, bootstrap from the tracker, peer
 //!   maintenance (liveness, discovery through peers' peers then the
 //!   tracker, dropping peers that stop answering or misbehave) and sync,
-//!   a pipeline that fetches page k+2 while page k+1 is checked and page k
-//!   stored, with pages that grow from 64 blocks to the page limit;
+//!   a pipeline that fetches page k+2 while page k+1 is checked (on one
+//!   blocking-pool thread for the whole sync) and page k stored, with
+//!   pages that grow from 64 blocks to the page limit and a last page of
+//!   32;
 //! - `tasks`: the miner, the gossip sender, auto mode and the behaviour's
 //!   ticker.
 //!
