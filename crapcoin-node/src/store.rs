@@ -8,14 +8,14 @@
 //! stored (parents first) and read back in that order. The schema
 //! comes from the embedded migrations in `crapcoin-node/migrations`.
 //!
-//! Blocks are stored in batches, one row per [`Store::save_blocks`] call:
-//! the blocks' canonical binary encodings back to back (a sync page, or the
-//! one block a gossip or the miner brought), written in one transaction.
-//! Nothing reads a block back by hash or height (the node keeps its chain
-//! in memory), so there is no per-block row and no index to maintain; a
-//! block saved twice is stored twice and read back once. The engine calls
-//! [`Store::save_blocks`] before it acknowledges a block, so an
-//! acknowledged block is on disk.
+//! Blocks are stored in batches, one row per
+//! [`save_blocks`](crapcoin_core::Store::save_blocks) call: the blocks'
+//! canonical binary encodings back to back (a sync page, or the one block a
+//! gossip or the miner brought), written in one transaction. Nothing reads
+//! a block back by hash or height (the node keeps its chain in memory), so
+//! there is no per-block row and no index to maintain; a block saved twice
+//! is stored twice and read back once. The engine saves blocks before it
+//! acknowledges them, so an acknowledged block is on disk.
 
 use std::collections::HashSet;
 use std::path::Path;
