@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use crapcoin_core::block::MAX_BLOCK_ENCODED_LEN;
 use crapcoin_core::encode::{Decode, Encode, Reader};
 use crapcoin_core::network::{Snapshot, StoreError};
 use crapcoin_core::{Block, CheckedBlock, PeerUrl};
@@ -186,7 +187,7 @@ impl crapcoin_core::Store for Store {
         }
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         for chunk in blocks.chunks(BLOCKS_PER_ROW) {
-            let mut body = Vec::with_capacity(chunk.len() * 512);
+            let mut body = Vec::with_capacity(chunk.len() * MAX_BLOCK_ENCODED_LEN);
             for block in chunk {
                 block.block().encode_to(&mut body);
             }

@@ -26,7 +26,9 @@ const MAX_DISCOVERED_PER_PEER: usize = 64;
 const MAX_BANNED: usize = 1024;
 /// Rounds of the fork search (it halves the distance each round).
 const MAX_FORK_PROBES: usize = 70;
-/// Runs of at least this many blocks are checked off the runtime thread.
+/// Runs of at least this many blocks that come outside a paged sync (a
+/// short chain, a gossiped block's ancestors) are checked off the runtime
+/// thread; a paged sync checks every page on its own checking thread.
 const OFF_THREAD_CHECK: usize = 64;
 /// Blocks asked for in a sync's first page (later pages grow to the page
 /// limit).
