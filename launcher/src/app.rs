@@ -7,13 +7,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use tokio::io::AsyncBufReadExt as _;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use crate::boss;
 use crate::cli::Args;
+use crate::client::Client;
+use crate::cmdline::{Kind, Settings, derive_seed};
 use crate::control::Controller;
-use crate::fleet::{Fleet, Kind, Settings, derive_seed};
+use crate::fleet::Fleet;
 use crate::spawn::Spawner;
 use crate::ui::Ui;
-use crate::{boss, watch};
+use crate::watch::Watch;
 
 /// Exit status: the honest nodes converged (or a run stopped by hand).
 pub const EXIT_CONVERGED: i32 = 0;
@@ -21,6 +25,10 @@ pub const EXIT_CONVERGED: i32 = 0;
 pub const EXIT_NOT_CONVERGED: i32 = 1;
 /// Exit status: bad command line or missing binaries.
 pub const EXIT_USAGE: i32 = 2;
+
+/// How long the end of a run waits for its tasks (reports to Sauron, the
+/// control server, the loops) once every child is stopped.
+const TASKS_GRACE: Duration = Duration::from_secs(10);
 
 /// The binaries watercooler starts.
 #[derive(Debug, Clone)]
@@ -77,8 +85,8 @@ enum End {
 }
 
 /// Runs watercooler: starts the network, steers it until the duration
-/// passes, `quit`, Ctrl-C or SIGTERM, stops every child, and returns the
-/// exit status.
+/// passes, `quit`, Ctrl-C or SIGTERM, stops every child, awaits every
+/// task it spawned (bounded), and returns the exit status.
 ///
 /// # Errors
 ///
@@ -93,7 +101,7 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
         None => std::env::temp_dir().join(format!(
             "watercooler-{}-{}",
             std::process::id(),
-            crapcoin_core::node::now_ms()
+            crate::client::unix_ms()
         )),
     };
     std::fs::create_dir_all(&data_dir)
@@ -101,6 +109,8 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
     tracing::info!(seed, data_dir = %data_dir.display(), "watercooler starting (repeat with --seed {seed})");
 
     let spawner = Spawner::start().context("starting the spawner thread")?;
+    let client = Client::new().context("building the HTTP client")?;
+    let tasks = TaskTracker::new();
     let fleet = Arc::new(Fleet::new(
         Settings {
             node_bin: bins.node,
@@ -113,16 +123,30 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
             seed,
         },
         spawner,
+        client,
+        tasks.clone(),
     ));
+    let watch = Arc::new(Watch::new(fleet.clone()));
     let quit = CancellationToken::new();
-    let stop_server = CancellationToken::new();
-    let controller = Controller::new(fleet.clone(), quit.clone());
+    // Cancelled once every child is stopped: the control server, the
+    // stdin and status loops end.
+    let shutdown = CancellationToken::new();
+    let controller = Controller::new(watch.clone(), quit.clone());
     let control_url = controller
-        .serve(stop_server.clone())
+        .serve(shutdown.clone())
         .await
         .context("binding the control API")?;
 
-    let started = run_network(&args, &fleet, &controller, &control_url, &ui, quit.clone()).await;
+    let started = run_network(
+        &args,
+        &watch,
+        &controller,
+        &control_url,
+        &ui,
+        quit.clone(),
+        &shutdown,
+    )
+    .await;
     let code = match started {
         Ok(code) => code,
         Err(e) => {
@@ -132,19 +156,29 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
     };
     ui.finish();
     fleet.stop_all().await;
-    stop_server.cancel();
+    shutdown.cancel();
+    tasks.close();
+    if tokio::time::timeout(TASKS_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(left = tasks.len(), "some tasks did not end in time");
+    }
     tracing::info!("every child stopped");
     Ok(code)
 }
 
 async fn run_network(
     args: &Args,
-    fleet: &Arc<Fleet>,
+    watch: &Arc<Watch>,
     controller: &Controller,
     control_url: &str,
     ui: &Ui,
     quit: CancellationToken,
+    shutdown: &CancellationToken,
 ) -> anyhow::Result<i32> {
+    let fleet = watch.fleet();
+    let tasks = fleet.tasks();
     let began = Instant::now();
     if args.sauron {
         let url = fleet.start_sauron(control_url).await?;
@@ -171,10 +205,10 @@ async fn run_network(
         up.as_secs_f64()
     ));
 
-    let stop_boss = CancellationToken::new();
+    let stop_boss = shutdown.child_token();
     let boss = args.boss.then(|| {
-        tokio::spawn(boss::run(
-            fleet.clone(),
+        tasks.spawn(boss::run(
+            watch.clone(),
             boss::Config {
                 interval: args.boss_interval(),
                 rehire_after: args.rehire_after(),
@@ -184,9 +218,9 @@ async fn run_network(
             stop_boss.clone(),
         ))
     });
-    let stop_status = CancellationToken::new();
-    let status = tokio::spawn(status_loop(fleet.clone(), ui.clone(), stop_status.clone()));
-    tokio::spawn(stdin_loop(controller.clone(), ui.clone()));
+    let stop_status = shutdown.child_token();
+    let status = tasks.spawn(status_loop(watch.clone(), ui.clone(), stop_status.clone()));
+    tasks.spawn(stdin_loop(controller.clone(), ui.clone(), shutdown.clone()));
 
     let end = wait_for_end(args.duration.map(Duration::from_secs), &quit).await?;
     tracing::info!(?end, "stopping");
@@ -197,13 +231,13 @@ async fn run_network(
     }
     let code = if end == End::Duration {
         ui.status("settling: Boss and auto mode stopped, waiting for the honest nodes to agree");
-        let verdict = watch::verdict(
-            fleet,
-            Duration::from_secs(args.settle),
-            args.duration.unwrap_or(0),
-            args.auto,
-        )
-        .await;
+        let verdict = watch
+            .verdict(
+                Duration::from_secs(args.settle),
+                args.duration.unwrap_or(0),
+                args.auto,
+            )
+            .await;
         stop_status.cancel();
         let _ = status.await;
         ui.finish();
@@ -273,11 +307,13 @@ async fn wait_for_end(duration: Option<Duration>, quit: &CancellationToken) -> a
 
 /// Polls the nodes and refreshes the status line until `stop`. Polls less
 /// often as the network grows (each poll is two requests per node).
-async fn status_loop(fleet: Arc<Fleet>, ui: Ui, stop: CancellationToken) {
-    let client = watch::client();
+async fn status_loop(watch: Arc<Watch>, ui: Ui, stop: CancellationToken) {
     let mut last_plain = Instant::now() - Duration::from_secs(60);
     loop {
-        let overview = watch::overview(&fleet, &client).await;
+        let overview = tokio::select! {
+            _ = stop.cancelled() => return,
+            overview = watch.overview() => overview,
+        };
         let line = overview.line();
         if ui.interactive() {
             ui.status(&line);
@@ -294,10 +330,17 @@ async fn status_loop(fleet: Arc<Fleet>, ui: Ui, stop: CancellationToken) {
 }
 
 /// Reads commands from stdin until it closes (a closed or absent stdin
-/// just means nobody types).
-async fn stdin_loop(controller: Controller, ui: Ui) {
+/// just means nobody types) or `stop`.
+async fn stdin_loop(controller: Controller, ui: Ui, stop: CancellationToken) {
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+    loop {
+        let line = tokio::select! {
+            _ = stop.cancelled() => return,
+            line = lines.next_line() => line,
+        };
+        let Ok(Some(line)) = line else {
+            return;
+        };
         let answer = controller.command(&line).await;
         ui.println(&answer);
     }

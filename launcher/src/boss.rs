@@ -9,13 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crapcoin_node::sauron::model::BossAction;
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::fleet::{Fleet, View};
-use crate::{sauron, watch};
+use crate::sauron;
+use crate::watch::Watch;
 
 /// How the Boss works.
 #[derive(Debug, Clone)]
@@ -31,10 +33,11 @@ pub struct Config {
     pub seed: u64,
 }
 
-/// Runs the Boss until `cancel`; rehires and resumes still pending are
-/// then done at once (a fired node comes back, a paused one continues),
-/// so the network is whole again for the verdict.
-pub async fn run(fleet: Arc<Fleet>, config: Config, cancel: CancellationToken) {
+/// Runs the Boss on `watch`'s fleet until `cancel`; rehires and resumes
+/// still pending are then done at once (a fired node comes back, a paused
+/// one continues), so the network is whole again for the verdict.
+pub async fn run(watch: Arc<Watch>, config: Config, cancel: CancellationToken) {
+    let fleet = watch.fleet().clone();
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut comebacks: JoinSet<()> = JoinSet::new();
     let come_back = CancellationToken::new();
@@ -52,7 +55,7 @@ pub async fn run(fleet: Arc<Fleet>, config: Config, cancel: CancellationToken) {
             fleet.pause(&target)
         } else {
             // Its counters up to (almost) the kill: SIGKILL loses the rest.
-            watch::last_poll(&fleet, &target).await;
+            watch.last_poll(&target).await;
             fleet.fire(&target)
         };
         let view = match done {
@@ -62,8 +65,12 @@ pub async fn run(fleet: Arc<Fleet>, config: Config, cancel: CancellationToken) {
                 continue;
             }
         };
-        let action = if config.pause { "paused" } else { "fired" };
-        tracing::info!(node = %target, "the Boss {action} {target}");
+        let (action, word) = if config.pause {
+            (BossAction::Paused, "paused")
+        } else {
+            (BossAction::Fired, "fired")
+        };
+        tracing::info!(node = %target, "the Boss {word} {target}");
         sauron::report(&fleet, action, &view);
         if let Some(delay) = config.rehire_after {
             let fleet = fleet.clone();
@@ -87,13 +94,18 @@ pub async fn run(fleet: Arc<Fleet>, config: Config, cancel: CancellationToken) {
 async fn bring_back(fleet: &Fleet, view: &View, pause: bool) {
     let name = &view.name;
     let result = if pause {
-        fleet.resume(name).map(|v| ("resumed", v))
+        fleet
+            .resume(name)
+            .map(|v| (BossAction::Resumed, "resumed", v))
     } else {
-        fleet.rehire(name).await.map(|v| ("rehired", v))
+        fleet
+            .rehire(name)
+            .await
+            .map(|v| (BossAction::Rehired, "rehired", v))
     };
     match result {
-        Ok((action, view)) => {
-            tracing::info!(node = %name, "the Boss {action} {name}");
+        Ok((action, word, view)) => {
+            tracing::info!(node = %name, "the Boss {word} {name}");
             sauron::report(fleet, action, &view);
         }
         // Fired by hand meanwhile, or shutting down: nothing to do.
@@ -105,11 +117,11 @@ async fn bring_back(fleet: &Fleet, view: &View, pause: bool) {
 /// running.
 fn pick(fleet: &Fleet, rng: &mut StdRng) -> Option<String> {
     let running = fleet.running();
-    let honest = running.iter().filter(|r| r.2).count();
+    let honest = running.iter().filter(|r| r.honest).count();
     let candidates: Vec<&String> = running
         .iter()
-        .filter(|(_, _, is_honest, _)| !is_honest || honest > 1)
-        .map(|(name, ..)| name)
+        .filter(|r| !r.honest || honest > 1)
+        .map(|r| &r.name)
         .collect();
     if candidates.is_empty() {
         return None;

@@ -168,7 +168,7 @@ impl Args {
 
 /// `name` when the behaviour catalogue knows it.
 fn behaviour_name(name: &str) -> Result<String, String> {
-    crate::fleet::check_behaviour(name).map(|()| name.to_owned())
+    crate::cmdline::check_behaviour(name).map(|()| name.to_owned())
 }
 
 fn existing_file(path: &str) -> Result<PathBuf, String> {

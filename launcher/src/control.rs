@@ -15,6 +15,7 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crapcoin_node::sauron::model::BossAction;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,8 +23,10 @@ use tokio_util::sync::CancellationToken;
 use warp::Filter as _;
 use warp::http::StatusCode;
 
-use crate::fleet::{self, Fleet, Kind};
+use crate::cmdline::{self, Kind};
+use crate::fleet::{self, Fleet};
 use crate::sauron;
+use crate::watch::{NodeView, Watch};
 
 /// Most nodes one `hire` may ask for.
 pub const MAX_HIRE: u32 = 64;
@@ -52,15 +55,18 @@ impl Refusal {
 #[derive(Debug, Clone)]
 pub struct Controller {
     fleet: Arc<Fleet>,
+    watch: Arc<Watch>,
     quit: CancellationToken,
     control_url: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Controller {
-    /// A controller of `fleet`; `quit` is cancelled by the `quit` command.
-    pub fn new(fleet: Arc<Fleet>, quit: CancellationToken) -> Self {
+    /// A controller of `watch`'s fleet; `quit` is cancelled by the `quit`
+    /// command.
+    pub fn new(watch: Arc<Watch>, quit: CancellationToken) -> Self {
         Self {
-            fleet,
+            fleet: watch.fleet().clone(),
+            watch,
             quit,
             control_url: Arc::default(),
         }
@@ -95,7 +101,8 @@ impl Controller {
                     Kind::Plugin(path)
                 }
                 None => {
-                    fleet::check_behaviour(b).map_err(|e| Refusal::new("unknown_behaviour", e))?;
+                    cmdline::check_behaviour(b)
+                        .map_err(|e| Refusal::new("unknown_behaviour", e))?;
                     Kind::named(b)
                 }
             },
@@ -111,7 +118,7 @@ impl Controller {
             match result {
                 Ok(name) => {
                     if let Some(view) = self.fleet.view(&name) {
-                        sauron::report(&self.fleet, "hired", &view);
+                        sauron::report(&self.fleet, BossAction::Hired, &view);
                     }
                     hired.push(name);
                 }
@@ -133,16 +140,16 @@ impl Controller {
     /// # Errors
     ///
     /// An unknown node, or one not running.
-    pub async fn fire(&self, name: &str) -> Result<fleet::View, Refusal> {
+    pub async fn fire(&self, name: &str) -> Result<NodeView, Refusal> {
         // Its counters up to (almost) the kill: SIGKILL loses the rest.
-        crate::watch::last_poll(&self.fleet, name.trim()).await;
+        self.watch.last_poll(name.trim()).await;
         let view = self.fleet.fire(name.trim()).map_err(|e| match e {
             fleet::Error::Unknown(_) => Refusal::new("unknown_node", e.to_string()),
             _ => Refusal::new("not_running", e.to_string()),
         })?;
         tracing::info!(node = %view.name, "fired by hand");
-        sauron::report(&self.fleet, "fired", &view);
-        Ok(view)
+        sauron::report(&self.fleet, BossAction::Fired, &view);
+        Ok(self.watch.view(view))
     }
 
     /// Pauses (`on = false`) or resumes auto mode on every running node
@@ -159,8 +166,7 @@ impl Controller {
                 "watercooler was started without --auto",
             ));
         }
-        let (confirmed, asked) =
-            crate::watch::set_auto(&self.fleet, &crate::watch::client(), on).await;
+        let (confirmed, asked) = self.fleet.set_auto(on).await;
         tracing::info!(on, confirmed, asked, "auto mode switched by hand");
         Ok((confirmed, asked))
     }
@@ -178,7 +184,7 @@ impl Controller {
     pub fn status(&self) -> Value {
         json!({
             "auto": self.auto_state(),
-            "nodes": self.fleet.views(),
+            "nodes": self.watch.views(),
             "tally": self.fleet.tally(),
             "sauron": self.fleet.sauron_url(),
             "control_url": self.control_url.get(),
@@ -214,7 +220,7 @@ impl Controller {
                 }
             }
             ["fire", name] => match self.fire(name).await {
-                Ok(view) => format!("fired {}", view.name),
+                Ok(view) => format!("fired {}", view.member.name),
                 Err(r) => format!("fire refused: {}", r.message),
             },
             ["fire", ..] => "usage: fire NAME".to_owned(),
@@ -226,7 +232,7 @@ impl Controller {
                 Err(r) => format!("auto refused: {}", r.message),
             },
             ["auto", ..] => "usage: auto on|off".to_owned(),
-            ["status"] => status_table(&self.fleet),
+            ["status"] => status_table(&self.watch),
             ["quit" | "exit"] => {
                 self.quit();
                 "quitting".to_owned()
@@ -249,7 +255,7 @@ impl Controller {
         let server = warp::serve(routes(self.clone()))
             .incoming(listener)
             .graceful(async move { stop.cancelled().await });
-        tokio::spawn(server.run());
+        self.fleet.tasks().spawn(server.run());
         Ok(url)
     }
 }
@@ -257,24 +263,30 @@ impl Controller {
 const HELP: &str = "commands: hire [N] [BEHAVIOUR] | fire NAME | auto on|off | status | quit";
 
 /// A table of every node.
-pub fn status_table(fleet: &Fleet) -> String {
+pub fn status_table(watch: &Watch) -> String {
     let mut out = format!(
         "{:<14} {:<28} {:<9} {:>6} {:<12} {:>7}  url\n",
         "node", "behaviour", "state", "height", "tip", "pid"
     );
-    for v in fleet.views() {
+    for NodeView {
+        member: v,
+        height,
+        tip,
+    } in watch.views()
+    {
+        let tip = tip.map_or("-".to_owned(), |t| t.to_string());
         out.push_str(&format!(
             "{:<14} {:<28} {:<9} {:>6} {:<12} {:>7}  {}\n",
             v.name,
             v.behaviour,
             format!("{:?}", v.state).to_lowercase(),
-            v.height.map_or("-".to_owned(), |h| h.to_string()),
-            v.tip.as_deref().map_or("-", |t| &t[..t.len().min(12)]),
+            height.map_or("-".to_owned(), |h| h.to_string()),
+            &tip[..tip.len().min(12)],
             v.pid.map_or("-".to_owned(), |p| p.to_string()),
             v.url.as_deref().unwrap_or("-"),
         ));
     }
-    if let Some(url) = fleet.sauron_url() {
+    if let Some(url) = watch.fleet().sauron_url() {
         out.push_str(&format!("sauron         dashboard at {url}/\n"));
     }
     out

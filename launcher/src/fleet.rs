@@ -1,4 +1,5 @@
-//! [`Fleet`]: the node processes watercooler runs, and Sauron.
+//! [`Fleet`]: the node processes watercooler runs, and Sauron: their
+//! lifecycle.
 //!
 //! Every member has a name (`bigload-N` for honest nodes, `shit-N` for
 //! misbehaving ones), its own data directory (`DIR/NAME`), an admin token
@@ -6,8 +7,13 @@
 //! SIGKILLs it, pausing SIGSTOPs it; rehiring starts it again on the same
 //! data directory, the node's crash recovery in action. The fleet never
 //! holds a lock across an `.await`.
+//!
+//! Command lines come from [`crate::cmdline`]; what the nodes say when
+//! polled is [`crate::watch`]'s. The fleet also carries the run's one
+//! [`Client`] (it pauses auto mode on nodes it starts while auto mode is
+//! paused) and its [`TaskTracker`], which everything steering the fleet
+//! spawns on and the end of the run awaits.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -16,77 +22,21 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use tokio::sync::oneshot;
+use tokio_util::task::TaskTracker;
 
-use crate::metrics::Sample;
+use crate::client::Client;
+use crate::cmdline::{self, Bootstrap, Kind, Settings};
 use crate::spawn::{self, Spawner};
 
 /// How long a new process gets to print its `listening on` line.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long children get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-
-/// Checks a behaviour name against the catalogue.
-///
-/// # Errors
-///
-/// The registry's message naming the known behaviours.
-pub fn check_behaviour(name: &str) -> Result<(), String> {
-    behaviours::registry::build(name, 0)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// Derives the seed of one use (`salt`) from the run's seed (SplitMix64
-/// finaliser: nearby inputs give unrelated outputs).
-pub fn derive_seed(seed: u64, salt: u64) -> u64 {
-    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// What a member runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
-    /// `--behaviour honest`.
-    Honest,
-    /// A catalogue behaviour or group other than `honest`.
-    Behaviour(String),
-    /// An attacker plugin.
-    Plugin(PathBuf),
-}
-
-impl Kind {
-    /// The kind a behaviour name asks for (`honest` or another).
-    pub fn named(behaviour: &str) -> Self {
-        if behaviour.trim() == "honest" {
-            Self::Honest
-        } else {
-            Self::Behaviour(behaviour.trim().to_owned())
-        }
-    }
-
-    /// Whether the node follows the protocol.
-    pub fn is_honest(&self) -> bool {
-        matches!(self, Self::Honest)
-    }
-}
-
-impl fmt::Display for Kind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Honest => f.write_str("honest"),
-            Self::Behaviour(name) => f.write_str(name),
-            Self::Plugin(path) => write!(
-                f,
-                "plugin:{}",
-                path.file_name().unwrap_or_default().to_string_lossy()
-            ),
-        }
-    }
-}
+/// Admin calls in flight at once.
+const CONCURRENCY: usize = 16;
 
 /// Where a member is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -121,10 +71,20 @@ pub struct View {
     pub pid: Option<u32>,
     /// Processes started for it so far.
     pub starts: u32,
-    /// Height from the last poll.
-    pub height: Option<u64>,
-    /// Tip from the last poll.
-    pub tip: Option<String>,
+}
+
+/// A running member, as polls and the Boss need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    /// Its name.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+    /// Whether it is honest.
+    pub honest: bool,
+    /// Which of its processes runs (1 for the first): counters restart
+    /// with each.
+    pub start: u32,
 }
 
 struct Member {
@@ -137,8 +97,6 @@ struct Member {
     url: Option<String>,
     child: Option<Child>,
     starts: u32,
-    height: Option<u64>,
-    tip: Option<String>,
 }
 
 impl Member {
@@ -146,19 +104,6 @@ impl Member {
     fn admin_target(&self) -> Option<(String, String)> {
         Some((self.url.clone()?, self.token.clone()))
     }
-}
-
-/// What one poll of a node process said.
-#[derive(Debug, Clone)]
-pub struct Poll {
-    /// Its best height.
-    pub height: u64,
-    /// Its best tip.
-    pub tip: String,
-    /// Its wallet address, when `GET /status` gave one.
-    pub address: Option<String>,
-    /// Its counters.
-    pub sample: Sample,
 }
 
 /// Counts of what happened to the fleet.
@@ -174,27 +119,6 @@ pub struct Tally {
     pub rehired: u64,
     /// Paused nodes resumed.
     pub resumed: u64,
-}
-
-/// Settings every node gets.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// `crapcoin-node`.
-    pub node_bin: PathBuf,
-    /// `sauron`.
-    pub sauron_bin: PathBuf,
-    /// Parent of every data directory.
-    pub data_dir: PathBuf,
-    /// Leading zero bits per block.
-    pub difficulty: u8,
-    /// Run nodes in auto mode.
-    pub auto: bool,
-    /// Mean ms between auto transfers.
-    pub auto_interval_ms: u64,
-    /// Niceness of node processes (0 to 19).
-    pub node_nice: i32,
-    /// The run's seed.
-    pub seed: u64,
 }
 
 /// Why a fleet operation failed.
@@ -230,11 +154,6 @@ struct Inner {
     next_honest: u32,
     next_other: u32,
     tally: Tally,
-    /// Last metrics per (name, start number): counters restart at zero with
-    /// every process, so totals add up the last sample of each process.
-    samples: BTreeMap<(String, u32), Sample>,
-    /// Wallet addresses honest node processes reported (`GET /status`).
-    honest_addresses: BTreeSet<String>,
     pids: Vec<u32>,
     closed: bool,
 }
@@ -243,6 +162,8 @@ struct Inner {
 pub struct Fleet {
     settings: Settings,
     spawner: Spawner,
+    client: Client,
+    tasks: TaskTracker,
     inner: Mutex<Inner>,
     sauron: Mutex<Option<(String, Child)>>,
     pids_file: PathBuf,
@@ -260,19 +181,19 @@ impl fmt::Debug for Fleet {
 
 impl Fleet {
     /// An empty fleet; `pids` in the data directory lists every process it
-    /// starts (`PID NAME` per line).
-    pub fn new(settings: Settings, spawner: Spawner) -> Self {
+    /// starts (`PID NAME` per line). `client` and `tasks` are the run's.
+    pub fn new(settings: Settings, spawner: Spawner, client: Client, tasks: TaskTracker) -> Self {
         let pids_file = settings.data_dir.join("pids");
         Self {
             settings,
             spawner,
+            client,
+            tasks,
             inner: Mutex::new(Inner {
                 members: Vec::new(),
                 next_honest: 0,
                 next_other: 0,
                 tally: Tally::default(),
-                samples: BTreeMap::new(),
-                honest_addresses: BTreeSet::new(),
                 pids: Vec::new(),
                 closed: false,
             }),
@@ -289,6 +210,17 @@ impl Fleet {
     /// The settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The run's HTTP client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The run's tasks: spawn on it whatever the end of the run must
+    /// await.
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
     }
 
     /// Sauron's URL when it runs.
@@ -324,16 +256,7 @@ impl Fleet {
     /// [`Error::Start`] when it does not come up.
     pub async fn start_sauron(&self, control_url: &str) -> Result<String, Error> {
         let dir = self.settings.data_dir.join("sauron");
-        let mut command = Command::new(&self.settings.sauron_bin);
-        command.args([
-            "--listen",
-            "127.0.0.1:0",
-            "--control-url",
-            control_url,
-            "--difficulty",
-            &self.settings.difficulty.to_string(),
-        ]);
-        command.arg("--data-dir").arg(&dir);
+        let command = cmdline::sauron(&self.settings, control_url, &dir);
         let (child, url) = self.launch("sauron", &dir, command, 0).await?;
         *self.sauron.lock().unwrap_or_else(|p| p.into_inner()) = Some((url.clone(), child));
         Ok(url)
@@ -427,13 +350,11 @@ impl Fleet {
                 name: name.clone(),
                 kind,
                 token: format!("{:032x}", rand::random::<u128>()),
-                seed: derive_seed(self.settings.seed, 1_000 + index),
+                seed: cmdline::derive_seed(self.settings.seed, 1_000 + index),
                 state: State::Starting,
                 url: None,
                 child: None,
                 starts: 0,
-                height: None,
-                tip: None,
             });
             inner.tally.hired += 1;
             name
@@ -447,13 +368,23 @@ impl Fleet {
         self.auto_paused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Notes that auto mode is paused (or resumed) fleet-wide: every node
-    /// started afterwards (hired or rehired) gets the same, right after it
-    /// is up. Pausing the running nodes is the caller's part
-    /// ([`crate::watch::set_auto`]).
-    pub fn set_auto_paused(&self, paused: bool) {
+    /// Pauses (`on = false`) or resumes auto mode on every running node
+    /// through `POST /admin/auto`, and for nodes started later (each gets
+    /// the same right after it is up); returns how many nodes confirmed,
+    /// of how many asked. Bounded: a few calls at once, each with the
+    /// client's timeouts.
+    pub async fn set_auto(&self, on: bool) -> (usize, usize) {
         self.auto_paused
-            .store(paused, std::sync::atomic::Ordering::Relaxed);
+            .store(!on, std::sync::atomic::Ordering::Relaxed);
+        let targets = self.admin_targets();
+        let asked = targets.len();
+        let confirmed = futures_util::stream::iter(targets)
+            .map(|(url, token)| async move { self.client.set_auto(&url, &token, on).await })
+            .buffer_unordered(CONCURRENCY)
+            .filter(|ok| std::future::ready(*ok))
+            .count()
+            .await;
+        (confirmed, asked)
     }
 
     /// Starts `name`'s process (its first or a later one); with auto mode
@@ -470,7 +401,7 @@ impl Fleet {
                     .and_then(Member::admin_target)
             };
             if let Some((url, token)) = target
-                && !crate::watch::set_auto_one(&crate::watch::client(), &url, &token, false).await
+                && !self.client.set_auto(&url, &token, false).await
             {
                 tracing::warn!(node = %name, "could not pause auto mode on a new node");
             }
@@ -491,50 +422,25 @@ impl Fleet {
                 .filter(|m| m.state == State::Running && m.name != name)
                 .filter_map(|m| m.url.clone())
                 .collect();
-            let mut peers: Vec<String> = running.first().into_iter().cloned().collect();
-            if let Some(last) = running.last()
-                && running.len() > 1
-            {
-                peers.push(last.clone());
-            }
+            let peers = cmdline::bootstrap_peers(&running);
             let member = find(&mut inner, name)?;
             member.state = State::Starting;
             member.starts += 1;
-            let mut command = Command::new(&self.settings.node_bin);
-            command
-                .args(["--listen", "127.0.0.1:0", "--name", name])
-                .arg("--data-dir")
-                .arg(&member.data_dir)
-                .args(["--admin-token", &member.token])
-                .args(["--difficulty", &self.settings.difficulty.to_string()])
-                // A restarted process gets a new seed: the same seed would
-                // replay the same choices on top of a different chain.
-                .args([
-                    "--seed",
-                    &derive_seed(member.seed, u64::from(member.starts)).to_string(),
-                ]);
-            match &member.kind {
-                Kind::Honest => command.args(["--behaviour", "honest"]),
-                Kind::Behaviour(b) => command.args(["--behaviour", b]),
-                Kind::Plugin(path) => command.arg("--plugin").arg(path),
-            };
-            if self.settings.auto {
-                command.args([
-                    "--auto",
-                    "--auto-interval-ms",
-                    &self.settings.auto_interval_ms.to_string(),
-                ]);
-            }
-            match &sauron {
-                Some(url) => {
-                    command.args(["--tracker", url]);
-                }
-                None => {
-                    for peer in &peers {
-                        command.args(["--peer", peer]);
-                    }
-                }
-            }
+            let command = cmdline::node(
+                &self.settings,
+                &cmdline::Node {
+                    name,
+                    kind: &member.kind,
+                    data_dir: &member.data_dir,
+                    token: &member.token,
+                    seed: member.seed,
+                    start: member.starts,
+                    bootstrap: match &sauron {
+                        Some(url) => Bootstrap::Tracker(url),
+                        None => Bootstrap::Peers(&peers),
+                    },
+                },
+            );
             (command, member.data_dir.clone())
         };
         let launched = self
@@ -686,66 +592,31 @@ impl Fleet {
         self.lock().tally
     }
 
-    /// Running members as `(name, url, honest, start number)`.
-    pub fn running(&self) -> Vec<(String, String, bool, u32)> {
+    /// Running members.
+    pub fn running(&self) -> Vec<Running> {
         self.lock()
             .members
             .iter()
             .filter(|m| m.state == State::Running)
-            .filter_map(|m| Some((m.name.clone(), m.url.clone()?, m.kind.is_honest(), m.starts)))
+            .filter_map(|m| {
+                Some(Running {
+                    name: m.name.clone(),
+                    url: m.url.clone()?,
+                    honest: m.kind.is_honest(),
+                    start: m.starts,
+                })
+            })
             .collect()
     }
 
     /// Running members as `(url, admin token)`, for admin calls.
-    pub fn admin_targets(&self) -> Vec<(String, String)> {
+    fn admin_targets(&self) -> Vec<(String, String)> {
         self.lock()
             .members
             .iter()
             .filter(|m| m.state == State::Running)
             .filter_map(Member::admin_target)
             .collect()
-    }
-
-    /// Records a poll of `name`'s process number `start`: its position,
-    /// its wallet address (kept for honest nodes) and its counters.
-    pub fn record(&self, name: &str, start: u32, poll: Poll) {
-        let mut inner = self.lock();
-        let mut honest = false;
-        if let Some(member) = inner.members.iter_mut().find(|m| m.name == name) {
-            member.height = Some(poll.height);
-            member.tip = Some(poll.tip);
-            honest = member.kind.is_honest();
-        }
-        if honest && let Some(address) = poll.address {
-            inner.honest_addresses.insert(address);
-        }
-        inner.samples.insert((name.to_owned(), start), poll.sample);
-    }
-
-    /// The wallet addresses every honest node process polled so far
-    /// reported (a rehired process keeps its data directory, hence
-    /// usually its address).
-    pub fn honest_addresses(&self) -> BTreeSet<String> {
-        self.lock().honest_addresses.clone()
-    }
-
-    /// The sum of the last sample of every process, honest nodes only or
-    /// all.
-    pub fn totals(&self, honest_only: bool) -> Sample {
-        let inner = self.lock();
-        let honest: Vec<&str> = inner
-            .members
-            .iter()
-            .filter(|m| m.kind.is_honest())
-            .map(|m| m.name.as_str())
-            .collect();
-        let mut total = Sample::default();
-        for ((name, _), sample) in &inner.samples {
-            if !honest_only || honest.contains(&name.as_str()) {
-                total.add(sample);
-            }
-        }
-        total
     }
 
     /// Stops every child: SIGCONT (paused ones), SIGTERM, up to
@@ -839,7 +710,5 @@ fn view(member: &Member) -> View {
         url: member.url.clone(),
         pid: member.child.as_ref().map(Child::id),
         starts: member.starts,
-        height: member.height,
-        tip: member.tip.clone(),
     }
 }

@@ -17,15 +17,20 @@
 //! | module | what it is for |
 //! | --- | --- |
 //! | [`cli`] | the command line (`Args`), checked before anything starts |
-//! | [`app`] | one run: binaries, data directory, start, steer, stop, exit status |
-//! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group |
-//! | [`fleet`] | the processes: hire, fire, pause, resume, rehire, stop; names, seeds, data dirs |
+//! | [`app`] | one run: binaries, data directory, start, steer, stop (awaiting every task), exit status |
 //! | [`boss`] | the Boss: random firings, rehires on old data |
 //! | [`control`] | stdin commands and the HTTP control API (CORS, for Sauron's dashboard) |
-//! | [`watch`] | polls of `/status` and `/metrics`, the status line, the verdict |
+//! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) as tracked tasks |
+//! | [`watch`] | what the nodes say: polls, positions and counters, node views, the status line, the verdict |
+//! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; auto mode; names, data dirs; the run's client and task tracker |
+//! | [`cmdline`] | the node and Sauron command lines, behaviour kinds, derived seeds |
+//! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group |
+//! | [`client`] | every HTTP call, typed: `Status`, `BlockJson` pages, counters, the boss report, Sauron's answers |
 //! | [`metrics`] | the node counters read from Prometheus text |
-//! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) |
 //! | [`ui`] | the indicatif display and a log writer that does not tear it |
+//!
+//! Each module uses only those below it in this table (`app` above
+//! everything; `cli` only `cmdline`).
 //!
 //! # Decisions
 //!
@@ -69,6 +74,8 @@
 pub mod app;
 pub mod boss;
 pub mod cli;
+pub mod client;
+pub mod cmdline;
 pub mod control;
 pub mod fleet;
 pub mod metrics;

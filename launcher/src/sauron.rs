@@ -1,37 +1,27 @@
 //! Talking to Sauron: reporting what the Boss (or a person) did through
 //! `POST /api/boss` (docs/sauron.md).
 
-use std::time::Duration;
+use crapcoin_node::sauron::model::BossAction;
 
-use serde_json::json;
-
+use crate::client::{self, BossReport};
 use crate::fleet::{Fleet, View};
 
-/// Reports `action` (`fired`, `rehired`, `hired`, `paused`, `resumed`) on
-/// `view`'s node to Sauron, if it runs. Fire and forget: a slow or absent
-/// Sauron never holds up the Boss; failures are logged.
-pub fn report(fleet: &Fleet, action: &'static str, view: &View) {
+/// Reports `action` on `view`'s node to Sauron, if it runs. Fire and
+/// forget: a slow or absent Sauron never holds up the Boss (the report is
+/// a task of the fleet's tracker, bounded by the client's timeout);
+/// failures are logged.
+pub fn report(fleet: &Fleet, action: BossAction, view: &View) {
     let Some(sauron) = fleet.sauron_url() else {
         return;
     };
-    let body = json!({
-        "action": action,
-        "node": view.name,
-        "url": view.url,
-        "at_ms": crapcoin_core::node::now_ms(),
-    });
-    tokio::spawn(async move {
-        let client = crate::watch::client();
-        let sent = client
-            .post(format!("{sauron}/api/boss"))
-            .header("content-type", "application/json")
-            .timeout(Duration::from_secs(3))
-            .body(body.to_string())
-            .send()
-            .await;
-        match sent {
-            Ok(r) if r.status().is_success() => {}
-            Ok(r) => tracing::warn!(status = %r.status(), "Sauron refused a boss report"),
+    let report = BossReport::now(action, &view.name, view.url.as_deref());
+    let client = fleet.client().clone();
+    fleet.tasks().spawn(async move {
+        match client.report_boss(&sauron, &report).await {
+            Ok(()) => {}
+            Err(client::Error::Refused(status)) => {
+                tracing::warn!(%status, "Sauron refused a boss report");
+            }
             Err(e) => tracing::warn!(error = %e, "reporting to Sauron"),
         }
     });

@@ -1,16 +1,20 @@
-//! Watching the nodes: polls (`GET /status`, `GET /metrics`), the live
-//! [`Overview`], and the final [`Verdict`], computed from the nodes
-//! themselves so it never depends on Sauron.
+//! [`Watch`]: what the nodes say. Polls (`GET /status`, `GET /metrics`)
+//! and what they left (each node's position, every process's last
+//! counters, the honest wallets), the [`NodeView`]s shown by `status`, the
+//! control API and the report, the live [`Overview`], and the final
+//! [`Verdict`], computed from the nodes themselves so it never depends on
+//! Sauron.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crapcoin_core::{Address, BlockHash};
 use futures_util::StreamExt as _;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::fleet::{Fleet, Poll, Tally};
+use crate::client::{Client, Poll};
+use crate::fleet::{self, Fleet, Running, Tally};
 use crate::metrics::Sample;
 
 /// Honest nodes agree when their best chains hold the same block at most
@@ -19,131 +23,175 @@ use crate::metrics::Sample;
 pub const K: u64 = 2;
 /// Polls in flight at once.
 const CONCURRENCY: usize = 16;
-
-/// An HTTP client with short timeouts, for polls.
-///
-/// # Panics
-///
-/// When the TLS-less client cannot be built (it always can).
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .connect_timeout(Duration::from_secs(2))
-        .no_proxy()
-        .build()
-        .expect("a plain HTTP client builds")
-}
-
-async fn get_text(client: &reqwest::Client, url: &str) -> Option<String> {
-    let response = client.get(url).send().await.ok()?;
-    if !response.status().is_success() {
-        return None;
-    }
-    response.text().await.ok()
-}
-
-async fn get_json(client: &reqwest::Client, url: &str) -> Option<Value> {
-    serde_json::from_str(&get_text(client, url).await?).ok()
-}
+/// How long the poll just before a firing may take.
+const LAST_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One honest node's position.
 #[derive(Debug, Clone)]
 struct Position {
     url: String,
     height: u64,
-    tip: String,
+    tip: BlockHash,
 }
 
-/// Polls one node process (`GET /status`, `GET /metrics`); `None` when it
-/// does not answer.
-async fn poll_one(client: &reqwest::Client, url: &str) -> Option<Poll> {
-    let status = get_json(client, &format!("{url}/status")).await?;
-    let metrics = get_text(client, &format!("{url}/metrics")).await?;
-    Some(Poll {
-        height: status["height"].as_u64()?,
-        tip: status["tip"].as_str()?.to_owned(),
-        address: status["address"].as_str().map(str::to_owned),
-        sample: Sample::parse(&metrics),
-    })
+/// One member as shown by `status`, the control API and the report: its
+/// lifecycle and its position at the last poll.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeView {
+    /// Its lifecycle.
+    #[serde(flatten)]
+    pub member: fleet::View,
+    /// Height from the last poll.
+    pub height: Option<u64>,
+    /// Tip from the last poll.
+    pub tip: Option<BlockHash>,
 }
 
-/// Polls every running node once and records what it says in the fleet;
-/// returns the honest nodes that answered.
-async fn poll(fleet: &Fleet, client: &reqwest::Client) -> Vec<Position> {
-    fleet.reap();
-    let running = fleet.running();
-    let answers: Vec<_> = futures_util::stream::iter(running)
-        .map(|(name, url, honest, start)| {
-            let client = client.clone();
-            async move {
-                let poll = poll_one(&client, &url).await?;
-                Some((name, url, honest, start, poll))
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut honest_positions = Vec::new();
-    for (name, url, honest, start, poll) in answers.into_iter().flatten() {
-        if honest {
-            honest_positions.push(Position {
-                url,
-                height: poll.height,
-                tip: poll.tip.clone(),
-            });
+/// What the polls left.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Last height and tip per member.
+    positions: BTreeMap<String, (u64, BlockHash)>,
+    /// Last metrics per (name, start number): counters restart at zero with
+    /// every process, so totals add up the last sample of each process.
+    samples: BTreeMap<(String, u32), Sample>,
+    /// Wallet addresses honest node processes reported (`GET /status`).
+    honest_addresses: BTreeSet<Address>,
+}
+
+/// Watches a fleet's nodes. Shared as `Arc<Watch>`; never holds its lock
+/// across an `.await`.
+#[derive(Debug)]
+pub struct Watch {
+    fleet: Arc<Fleet>,
+    seen: Mutex<Seen>,
+}
+
+impl Watch {
+    /// Watches `fleet`'s nodes (nothing seen yet).
+    pub fn new(fleet: Arc<Fleet>) -> Self {
+        Self {
+            fleet,
+            seen: Mutex::default(),
         }
-        fleet.record(&name, start, poll);
     }
-    honest_positions
-}
 
-/// Polls `name` once more just before it is fired, so its counters are
-/// counted up to (almost) its last moment: SIGKILL loses whatever it did
-/// since the previous poll. Bounded (one short timeout); a node that does
-/// not answer keeps its previous sample.
-pub async fn last_poll(fleet: &Fleet, name: &str) {
-    let Some((_, url, _, start)) = fleet.running().into_iter().find(|r| r.0 == name) else {
-        return;
-    };
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .no_proxy()
-        .build()
-        .unwrap_or_else(|_| client());
-    if let Some(poll) = poll_one(&client, &url).await {
-        fleet.record(name, start, poll);
+    /// The fleet it watches.
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
     }
-}
 
-/// Pauses (`on = false`) or resumes auto mode on every running node
-/// through `POST /admin/auto`, and for nodes started later (see
-/// [`Fleet::set_auto_paused`]); returns how many nodes confirmed, of how
-/// many asked. Bounded: [`CONCURRENCY`] calls at once, each with the
-/// client's timeouts.
-pub async fn set_auto(fleet: &Fleet, client: &reqwest::Client, on: bool) -> (usize, usize) {
-    fleet.set_auto_paused(!on);
-    let targets = fleet.admin_targets();
-    let asked = targets.len();
-    let confirmed = futures_util::stream::iter(targets)
-        .map(|(url, token)| async move { set_auto_one(client, &url, &token, on).await })
-        .buffer_unordered(CONCURRENCY)
-        .filter(|ok| std::future::ready(*ok))
-        .count()
-        .await;
-    (confirmed, asked)
-}
+    fn lock(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
 
-/// `POST {url}/admin/auto {"on": on}` with the node's admin token; true
-/// when the node confirmed.
-pub async fn set_auto_one(client: &reqwest::Client, url: &str, token: &str, on: bool) -> bool {
-    let sent = client
-        .post(format!("{url}/admin/auto"))
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(serde_json::json!({ "on": on }).to_string())
-        .send()
-        .await;
-    matches!(sent, Ok(r) if r.status().is_success())
+    fn client(&self) -> &Client {
+        self.fleet.client()
+    }
+
+    /// Records a poll of `node`'s current process: its position, its
+    /// wallet address (kept for honest nodes) and its counters.
+    fn record(&self, node: &Running, poll: Poll) {
+        let mut seen = self.lock();
+        seen.positions
+            .insert(node.name.clone(), (poll.status.height, poll.status.tip));
+        if node.honest {
+            seen.honest_addresses.insert(poll.status.address);
+        }
+        seen.samples
+            .insert((node.name.clone(), node.start), poll.sample);
+    }
+
+    /// Polls every running node once and records what it says; returns
+    /// the honest nodes that answered.
+    async fn poll(&self) -> Vec<Position> {
+        self.fleet.reap();
+        let running = self.fleet.running();
+        let answers: Vec<_> = futures_util::stream::iter(running)
+            .map(|node| async move {
+                let poll = self.client().poll(&node.url, None).await?;
+                Some((node, poll))
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut honest_positions = Vec::new();
+        for (node, poll) in answers.into_iter().flatten() {
+            if node.honest {
+                honest_positions.push(Position {
+                    url: node.url.clone(),
+                    height: poll.status.height,
+                    tip: poll.status.tip,
+                });
+            }
+            self.record(&node, poll);
+        }
+        honest_positions
+    }
+
+    /// Polls `name` once more just before it is fired, so its counters are
+    /// counted up to (almost) its last moment: SIGKILL loses whatever it did
+    /// since the previous poll. Bounded (one short timeout); a node that does
+    /// not answer keeps its previous sample.
+    pub async fn last_poll(&self, name: &str) {
+        let Some(node) = self.fleet.running().into_iter().find(|r| r.name == name) else {
+            return;
+        };
+        if let Some(poll) = self.client().poll(&node.url, Some(LAST_POLL_TIMEOUT)).await {
+            self.record(&node, poll);
+        }
+    }
+
+    /// `view` with its position at the last poll.
+    fn with_position(&self, view: fleet::View) -> NodeView {
+        let position = self.lock().positions.get(&view.name).cloned();
+        NodeView {
+            member: view,
+            height: position.as_ref().map(|p| p.0),
+            tip: position.map(|p| p.1),
+        }
+    }
+
+    /// Every member.
+    pub fn views(&self) -> Vec<NodeView> {
+        self.fleet
+            .views()
+            .into_iter()
+            .map(|v| self.with_position(v))
+            .collect()
+    }
+
+    /// `view` of a member (as the fleet returned it) with its position.
+    pub fn view(&self, view: fleet::View) -> NodeView {
+        self.with_position(view)
+    }
+
+    /// The wallet addresses every honest node process polled so far
+    /// reported (a rehired process keeps its data directory, hence
+    /// usually its address).
+    fn honest_addresses(&self) -> BTreeSet<Address> {
+        self.lock().honest_addresses.clone()
+    }
+
+    /// The sum of the last sample of every process, honest nodes only or
+    /// all.
+    pub fn totals(&self, honest_only: bool) -> Sample {
+        let honest: BTreeSet<String> = self
+            .fleet
+            .views()
+            .into_iter()
+            .filter(|v| v.honest)
+            .map(|v| v.name)
+            .collect();
+        let seen = self.lock();
+        let mut total = Sample::default();
+        for ((name, _), sample) in &seen.samples {
+            if !honest_only || honest.contains(name) {
+                total.add(sample);
+            }
+        }
+        total
+    }
 }
 
 /// What the status line shows.
@@ -193,42 +241,35 @@ impl Overview {
     }
 }
 
-/// Polls the nodes and sums up.
-pub async fn overview(fleet: &Fleet, client: &reqwest::Client) -> Overview {
-    let honest = poll(fleet, client).await;
-    let tips: BTreeSet<&str> = honest.iter().map(|p| p.tip.as_str()).collect();
-    let views = fleet.views();
-    Overview {
-        running: fleet.running().len(),
-        members: views.len(),
-        honest: honest.len(),
-        heights: honest
-            .iter()
-            .map(|p| p.height)
-            .min()
-            .zip(honest.iter().map(|p| p.height).max()),
-        tips: tips.len(),
-        honest_totals: fleet.totals(true),
-        tally: fleet.tally(),
+impl Watch {
+    /// Polls the nodes and sums up.
+    pub async fn overview(&self) -> Overview {
+        let honest = self.poll().await;
+        let tips: BTreeSet<&BlockHash> = honest.iter().map(|p| &p.tip).collect();
+        let views = self.fleet.views();
+        Overview {
+            running: self.fleet.running().len(),
+            members: views.len(),
+            honest: honest.len(),
+            heights: honest
+                .iter()
+                .map(|p| p.height)
+                .min()
+                .zip(honest.iter().map(|p| p.height).max()),
+            tips: tips.len(),
+            honest_totals: self.totals(true),
+            tally: self.fleet.tally(),
+        }
     }
 }
 
 /// The hashes of the best chain of the node at `url` from `from` up to
 /// `top` (one `GET /blocks` page; `None` if the node does not answer or
 /// its page does not reach `top`).
-async fn hashes(client: &reqwest::Client, url: &str, from: u64, top: u64) -> Option<Vec<String>> {
+async fn hashes(client: &Client, url: &str, from: u64, top: u64) -> Option<Vec<BlockHash>> {
     let limit = top - from + 1;
-    let page = get_json(client, &format!("{url}/blocks?from={from}&limit={limit}")).await?;
-    let hashes = page
-        .as_array()?
-        .iter()
-        .map(|block| {
-            let hash = block
-                .get("hash")
-                .or_else(|| block.get("header")?.get("hash"))?;
-            hash.as_str().map(str::to_owned)
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let page = client.blocks(url, from, Some(limit)).await?;
+    let hashes: Vec<BlockHash> = page.into_iter().map(|block| block.hash).collect();
     (hashes.len() as u64 == limit).then_some(hashes)
 }
 
@@ -237,24 +278,24 @@ async fn hashes(client: &reqwest::Client, url: &str, from: u64, top: u64) -> Opt
 /// was found or a node did not answer. One page per node, [`CONCURRENCY`]
 /// at a time.
 async fn common_height(
-    client: &reqwest::Client,
+    client: &Client,
     positions: &[Position],
     top: u64,
     depth: u64,
 ) -> Option<u64> {
     let from = top.saturating_sub(depth);
-    let chains: Vec<Option<Vec<String>>> = futures_util::stream::iter(positions)
+    let chains: Vec<Option<Vec<BlockHash>>> = futures_util::stream::iter(positions)
         .map(|p| hashes(client, &p.url, from, top))
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    let chains: Vec<Vec<String>> = chains.into_iter().collect::<Option<_>>()?;
+    let chains: Vec<Vec<BlockHash>> = chains.into_iter().collect::<Option<_>>()?;
     highest_agreed(&chains).map(|i| from + i as u64)
 }
 
 /// The highest index at which every chain (all of one length) holds the
 /// same hash.
-fn highest_agreed(chains: &[Vec<String>]) -> Option<usize> {
+fn highest_agreed<T: PartialEq>(chains: &[Vec<T>]) -> Option<usize> {
     let first = chains.first()?;
     (0..first.len())
         .rev()
@@ -267,34 +308,31 @@ fn highest_agreed(chains: &[Vec<String>]) -> Option<usize> {
 /// holds a transfer twice: nonces). Reads `GET /blocks` pages; `None` if
 /// the node stops answering or its pages do not reach `top`.
 async fn transfers_on_chain(
-    client: &reqwest::Client,
+    client: &Client,
     url: &str,
     top: u64,
-    senders: &BTreeSet<String>,
+    senders: &BTreeSet<Address>,
 ) -> Option<(u64, u64)> {
     let mut from = 0;
     let mut count = 0;
     let mut all = 0;
     while from <= top {
-        let page = get_json(client, &format!("{url}/blocks?from={from}")).await?;
-        let blocks = page.as_array()?;
-        if blocks.is_empty() {
-            return None;
-        }
-        for block in blocks {
-            let height = block["header"]["height"].as_u64()?;
+        let blocks = client.blocks(url, from, None).await?;
+        let last = blocks.last()?.header.height;
+        for block in &blocks {
+            let height = block.header.height;
             if height > top {
                 break;
             }
-            if let Some(sender) = block["tx"]["from"].as_str() {
+            if let Some(tx) = &block.tx {
                 all += 1;
-                if senders.contains(sender) {
+                if senders.contains(&tx.from) {
                     count += 1;
                 }
             }
             from = height + 1;
         }
-        if blocks.last()?["header"]["height"].as_u64()? >= top {
+        if last >= top {
             break;
         }
     }
@@ -316,46 +354,39 @@ pub struct SauronView {
     pub verdict: Option<String>,
 }
 
-/// Asks Sauron (when it runs) what it saw. Best effort, bounded.
-async fn ask_sauron(fleet: &Fleet, client: &reqwest::Client) -> Option<SauronView> {
-    let url = fleet.sauron_url()?;
+/// Asks Sauron at `url` what it saw. Best effort, bounded.
+async fn ask_sauron(client: &Client, url: String) -> SauronView {
     let mut view = SauronView {
         url: url.clone(),
         ..SauronView::default()
     };
-    if let Some(config) = get_json(client, &format!("{url}/api/config")).await {
-        view.control_url = config["control_url"].as_str().map(str::to_owned);
+    if let Some(config) = client.sauron_config(&url).await {
+        view.control_url = config.control_url;
     }
-    if let Some(nodes) = get_json(client, &format!("{url}/api/nodes")).await {
-        let rows = nodes.as_array().or_else(|| nodes["items"].as_array());
-        view.nodes = rows.map_or(0, Vec::len);
+    if let Some(nodes) = client.sauron_node_count(&url).await {
+        view.nodes = nodes;
     }
-    if let Some(consensus) = get_json(client, &format!("{url}/api/consensus")).await {
-        view.verdict = consensus["verdict"].as_str().map(str::to_owned);
+    if let Some(consensus) = client.sauron_consensus(&url).await {
+        view.verdict = consensus.verdict;
     }
     let mut before: Option<i64> = None;
     // At most 20 pages of 500: far more firings than any run makes.
     for _ in 0..20 {
-        let mut query = format!("{url}/api/events?kind=boss&limit=500");
-        if let Some(b) = before {
-            query.push_str(&format!("&before={b}"));
-        }
-        let Some(page) = get_json(client, &query).await else {
+        let Some(page) = client.sauron_boss_events(&url, 500, before).await else {
             break;
         };
-        for item in page["items"].as_array().into_iter().flatten() {
-            let action = item["event"]["action"]
-                .as_str()
-                .unwrap_or("unknown")
-                .to_owned();
-            *view.boss_events.entry(action).or_default() += 1;
+        for item in &page.items {
+            *view
+                .boss_events
+                .entry(item.action().to_owned())
+                .or_default() += 1;
         }
-        match page["next"].as_i64() {
+        match page.next {
             Some(next) => before = Some(next),
             None => break,
         }
     }
-    Some(view)
+    view
 }
 
 /// The summary at the end of a `--duration` run (and the `--report`
@@ -421,7 +452,7 @@ pub struct Verdict {
     /// Every process watercooler started.
     pub pids: Vec<u32>,
     /// Every node at the end.
-    pub nodes: Vec<crate::fleet::View>,
+    pub nodes: Vec<NodeView>,
     /// What Sauron saw, when it ran (asked before it is stopped).
     pub sauron: Option<SauronView>,
 }
@@ -471,95 +502,92 @@ impl Verdict {
     }
 }
 
-/// Pauses auto mode on every node when `pause_auto` (the load stops, so
-/// the network can settle), polls until the honest nodes agree (all
-/// answered, and every one holds the same block at most `K` below the
-/// highest honest tip) or `settle` passes; then sums up.
-pub async fn verdict(
-    fleet: &Arc<Fleet>,
-    settle: Duration,
-    duration_secs: u64,
-    pause_auto: bool,
-) -> Verdict {
-    let client = client();
-    let started = Instant::now();
-    let auto_paused = if pause_auto {
-        let (paused, asked) = set_auto(fleet, &client, false).await;
-        if paused < asked {
-            tracing::warn!(paused, asked, "some nodes did not pause auto mode");
-        }
-        Some(paused)
-    } else {
-        None
-    };
-    let deadline = started + settle;
-    let (positions, common) = loop {
-        let positions = poll(fleet, &client).await;
-        let expected = fleet
-            .running()
-            .iter()
-            .filter(|(_, _, honest, _)| *honest)
-            .count();
-        let min = positions.iter().map(|p| p.height).min().unwrap_or(0);
-        let max = positions.iter().map(|p| p.height).max().unwrap_or(0);
-        let common = if positions.is_empty() || positions.len() < expected {
-            None
+impl Watch {
+    /// Pauses auto mode on every node when `pause_auto` (the load stops,
+    /// so the network can settle), polls until the honest nodes agree (all
+    /// answered, and every one holds the same block at most `K` below the
+    /// highest honest tip) or `settle` passes; then sums up.
+    pub async fn verdict(&self, settle: Duration, duration_secs: u64, pause_auto: bool) -> Verdict {
+        let fleet = &self.fleet;
+        let client = self.client();
+        let started = Instant::now();
+        let auto_paused = if pause_auto {
+            let (paused, asked) = fleet.set_auto(false).await;
+            if paused < asked {
+                tracing::warn!(paused, asked, "some nodes did not pause auto mode");
+            }
+            Some(paused)
         } else {
-            common_height(&client, &positions, min, 64).await
+            None
         };
-        let agreed = common.is_some_and(|c| c + K >= max);
-        if agreed || Instant::now() >= deadline {
-            break (positions, common);
+        let deadline = started + settle;
+        let (positions, common) = loop {
+            let positions = self.poll().await;
+            let expected = fleet.running().iter().filter(|r| r.honest).count();
+            let min = positions.iter().map(|p| p.height).min().unwrap_or(0);
+            let max = positions.iter().map(|p| p.height).max().unwrap_or(0);
+            let common = if positions.is_empty() || positions.len() < expected {
+                None
+            } else {
+                common_height(client, &positions, min, 64).await
+            };
+            let agreed = common.is_some_and(|c| c + K >= max);
+            if agreed || Instant::now() >= deadline {
+                break (positions, common);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let min_height = positions.iter().map(|p| p.height).min().unwrap_or(0);
+        let max_height = positions.iter().map(|p| p.height).max().unwrap_or(0);
+        let common_height = common.unwrap_or(0);
+        let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
+        let honest = self.totals(true);
+        let all = self.totals(false);
+        let senders = self.honest_addresses();
+        let (transfers_included, transfers_on_chain) = match (common, positions.first()) {
+            (Some(top), Some(p)) => transfers_on_chain(client, &p.url, top, &senders)
+                .await
+                .unwrap_or((0, 0)),
+            _ => (0, 0),
+        };
+        let sauron = match fleet.sauron_url() {
+            Some(url) => Some(ask_sauron(client, url).await),
+            None => None,
+        };
+        let tally = fleet.tally();
+        Verdict {
+            converged,
+            honest_nodes: positions.len(),
+            common_height,
+            k: K,
+            min_height,
+            max_height,
+            tips: positions
+                .iter()
+                .map(|p| &p.tip)
+                .collect::<BTreeSet<_>>()
+                .len(),
+            blocks: common_height,
+            blocks_mined: all.blocks_mined,
+            blocks_accepted: honest.blocks_accepted,
+            reorgs: honest.reorgs,
+            reorg_blocks: honest.reorg_blocks,
+            rejected: honest.rejected,
+            firings: tally.fired,
+            pauses: tally.paused,
+            rehires: tally.rehired,
+            hired: tally.hired,
+            transfers_submitted: honest.transfers_submitted,
+            transfers_included,
+            transfers_on_chain,
+            duration_secs,
+            settle_secs: started.elapsed().as_secs_f64(),
+            auto_paused,
+            seed: fleet.settings().seed,
+            pids: fleet.pids(),
+            nodes: self.views(),
+            sauron,
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let min_height = positions.iter().map(|p| p.height).min().unwrap_or(0);
-    let max_height = positions.iter().map(|p| p.height).max().unwrap_or(0);
-    let common_height = common.unwrap_or(0);
-    let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
-    let honest = fleet.totals(true);
-    let all = fleet.totals(false);
-    let senders = fleet.honest_addresses();
-    let (transfers_included, transfers_on_chain) = match (common, positions.first()) {
-        (Some(top), Some(p)) => transfers_on_chain(&client, &p.url, top, &senders)
-            .await
-            .unwrap_or((0, 0)),
-        _ => (0, 0),
-    };
-    let sauron = ask_sauron(fleet, &client).await;
-    let tally = fleet.tally();
-    Verdict {
-        converged,
-        honest_nodes: positions.len(),
-        common_height,
-        k: K,
-        min_height,
-        max_height,
-        tips: positions
-            .iter()
-            .map(|p| p.tip.as_str())
-            .collect::<BTreeSet<_>>()
-            .len(),
-        blocks: common_height,
-        blocks_mined: all.blocks_mined,
-        blocks_accepted: honest.blocks_accepted,
-        reorgs: honest.reorgs,
-        reorg_blocks: honest.reorg_blocks,
-        rejected: honest.rejected,
-        firings: tally.fired,
-        pauses: tally.paused,
-        rehires: tally.rehired,
-        hired: tally.hired,
-        transfers_submitted: honest.transfers_submitted,
-        transfers_included,
-        transfers_on_chain,
-        duration_secs,
-        settle_secs: started.elapsed().as_secs_f64(),
-        auto_paused,
-        seed: fleet.settings().seed,
-        pids: fleet.pids(),
-        nodes: fleet.views(),
-        sauron,
     }
 }
 
@@ -581,6 +609,6 @@ mod tests {
         assert_eq!(highest_agreed(&[chain("abcd"), chain("xbcd")]), Some(3));
         assert_eq!(highest_agreed(&[chain("ab"), chain("xy")]), None);
         assert_eq!(highest_agreed(&[chain("abc")]), Some(2));
-        assert_eq!(highest_agreed(&[]), None);
+        assert_eq!(highest_agreed::<String>(&[]), None);
     }
 }

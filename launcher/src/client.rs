@@ -1,0 +1,368 @@
+//! [`Client`]: every HTTP call watercooler makes, to its nodes and to
+//! Sauron, typed with the core and Sauron types.
+//!
+//! One [`Client`] per process (cheap to clone: one shared connection
+//! pool), with a timeout on every call. Nodes answer `GET /status` with
+//! [`Status`], `GET /blocks` with [`BlockJson`] pages and `GET /metrics`
+//! with Prometheus text, read into a typed [`Sample`] in one place
+//! ([`Sample::parse`]). Sauron takes [`BossReport`]s (its
+//! [`BossAction`]s); what watercooler reads back from Sauron's API
+//! ([`SauronConfig`], [`SauronConsensus`], [`EventsPage`]) keeps only the
+//! fields it uses, since Sauron's own answer types only serialise.
+//!
+//! Reads are best effort: `None` when the peer does not answer, answers an
+//! error status, or answers something that does not parse.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crapcoin_core::Status;
+use crapcoin_core::block::BlockJson;
+use crapcoin_node::sauron::model::BossAction;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Sample;
+
+/// Longest a call may take, connection included.
+const TIMEOUT: Duration = Duration::from_secs(3);
+/// Longest a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a call that must succeed (a report) did not.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request failed (refused, timed out, closed).
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// The server answered with an error status.
+    #[error("answered {0}")]
+    Refused(reqwest::StatusCode),
+}
+
+/// What the Boss (or a person) did to a node, as Sauron's `POST /api/boss`
+/// takes it (`crapcoin_node::sauron::model::Boss`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BossReport {
+    /// What happened.
+    pub action: BossAction,
+    /// To which node.
+    pub node: String,
+    /// Its URL, when known.
+    pub url: Option<String>,
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+}
+
+impl BossReport {
+    /// A report of `action` on `node` (at `url`), stamped now.
+    pub fn now(action: BossAction, node: &str, url: Option<&str>) -> Self {
+        Self {
+            action,
+            node: node.to_owned(),
+            url: url.map(str::to_owned),
+            at_ms: unix_ms(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, as reports and the default data
+/// directory name carry them.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The body of a node's `POST /admin/auto`
+/// (`crapcoin_node::http::models::AutoRequest`).
+#[derive(Debug, Clone, Copy, Serialize)]
+struct AutoRequest {
+    on: bool,
+}
+
+/// What watercooler reads of Sauron's `GET /api/config`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SauronConfig {
+    /// The control URL it shows the dashboard.
+    #[serde(default)]
+    pub control_url: Option<String>,
+}
+
+/// What watercooler reads of Sauron's `GET /api/consensus`.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SauronConsensus {
+    /// `consensus`, `forked` or `no_honest_nodes`.
+    #[serde(default)]
+    pub verdict: Option<String>,
+}
+
+/// Sauron's `GET /api/nodes`: a list of rows (or a page of them), only
+/// counted here.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum NodeRows {
+    List(Vec<serde::de::IgnoredAny>),
+    Page { items: Vec<serde::de::IgnoredAny> },
+}
+
+/// A page of Sauron's `GET /api/events`: its items, newest first, and the
+/// cursor of the next (older) page when the page was full.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventsPage<T> {
+    /// The events.
+    #[serde(default = "Vec::new")]
+    pub items: Vec<T>,
+    /// `before` of the next page; `None` on the last one.
+    #[serde(default)]
+    pub next: Option<i64>,
+}
+
+/// One `boss` row of [`EventsPage`]: its event's action.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BossEvent {
+    /// The event as reported (see [`BossReport`]).
+    #[serde(default)]
+    pub event: Option<BossEventBody>,
+}
+
+/// The stored event of a [`BossEvent`].
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct BossEventBody {
+    /// `fired`, `rehired`, ... (see [`BossAction`]).
+    #[serde(default)]
+    pub action: Option<String>,
+}
+
+impl BossEvent {
+    /// Its action, `unknown` when it has none.
+    pub fn action(&self) -> &str {
+        self.event
+            .as_ref()
+            .and_then(|e| e.action.as_deref())
+            .unwrap_or("unknown")
+    }
+}
+
+/// What one poll of a node process said: `GET /status` and
+/// `GET /metrics`.
+#[derive(Debug, Clone)]
+pub struct Poll {
+    /// Its status.
+    pub status: Status,
+    /// Its counters.
+    pub sample: Sample,
+}
+
+/// Every call watercooler makes. Cheap to clone: one connection pool.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client whose calls each time out after 3 s (2 s to connect),
+    /// without proxies (every peer is on 127.0.0.1).
+    ///
+    /// # Errors
+    ///
+    /// When reqwest cannot build a client (no TLS backend is needed, so
+    /// this does not happen in practice).
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .no_proxy()
+            .build()?;
+        Ok(Self { http })
+    }
+
+    /// `GET url` (within `timeout` when given, else the client's); the
+    /// body of a success, `None` otherwise.
+    async fn get_bytes(&self, url: &str, timeout: Option<Duration>) -> Option<bytes::Bytes> {
+        let mut request = self.http.get(url);
+        if let Some(timeout) = timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request.send().await.ok()?;
+        if !response.status().is_success() {
+            return None;
+        }
+        response.bytes().await.ok()
+    }
+
+    /// `GET url` parsed as `T`.
+    async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        timeout: Option<Duration>,
+    ) -> Option<T> {
+        serde_json::from_slice(&self.get_bytes(url, timeout).await?).ok()
+    }
+
+    /// `POST url` with `body` as JSON (and `token` as bearer, when given).
+    async fn post_json<B: Serialize>(
+        &self,
+        url: &str,
+        token: Option<&str>,
+        body: &B,
+    ) -> Result<(), Error> {
+        let body = serde_json::to_vec(body).expect("a derived Serialize of plain fields");
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Refused(response.status()))
+        }
+    }
+
+    /// The node at `node`'s `GET /status`.
+    pub async fn status(&self, node: &str, timeout: Option<Duration>) -> Option<Status> {
+        self.get_json(&format!("{node}/status"), timeout).await
+    }
+
+    /// The node at `node`'s counters (`GET /metrics`).
+    pub async fn metrics(&self, node: &str, timeout: Option<Duration>) -> Option<Sample> {
+        let text = self.get_bytes(&format!("{node}/metrics"), timeout).await?;
+        Some(Sample::parse(&String::from_utf8_lossy(&text)))
+    }
+
+    /// Polls the node at `node`: its status, then its counters; `None`
+    /// when either does not come (each call within `timeout` when given).
+    pub async fn poll(&self, node: &str, timeout: Option<Duration>) -> Option<Poll> {
+        let status = self.status(node, timeout).await?;
+        let sample = self.metrics(node, timeout).await?;
+        Some(Poll { status, sample })
+    }
+
+    /// A page of the best chain of the node at `node` from height `from`
+    /// (`GET /blocks`; at most `limit` blocks when given, else the node's
+    /// page size).
+    pub async fn blocks(
+        &self,
+        node: &str,
+        from: u64,
+        limit: Option<u64>,
+    ) -> Option<Vec<BlockJson>> {
+        let url = match limit {
+            Some(limit) => format!("{node}/blocks?from={from}&limit={limit}"),
+            None => format!("{node}/blocks?from={from}"),
+        };
+        self.get_json(&url, None).await
+    }
+
+    /// Pauses (`on = false`) or resumes auto mode on the node at `node`
+    /// (`POST /admin/auto` with its admin `token`); true when it confirmed.
+    pub async fn set_auto(&self, node: &str, token: &str, on: bool) -> bool {
+        self.post_json(
+            &format!("{node}/admin/auto"),
+            Some(token),
+            &AutoRequest { on },
+        )
+        .await
+        .is_ok()
+    }
+
+    /// Reports what the Boss did to Sauron at `sauron` (`POST /api/boss`).
+    ///
+    /// # Errors
+    ///
+    /// Sauron did not answer, or refused the report.
+    pub async fn report_boss(&self, sauron: &str, report: &BossReport) -> Result<(), Error> {
+        self.post_json(&format!("{sauron}/api/boss"), None, report)
+            .await
+    }
+
+    /// Sauron's `GET /api/config`.
+    pub async fn sauron_config(&self, sauron: &str) -> Option<SauronConfig> {
+        self.get_json(&format!("{sauron}/api/config"), None).await
+    }
+
+    /// How many nodes Sauron lists (`GET /api/nodes`, every node ever
+    /// seen).
+    pub async fn sauron_node_count(&self, sauron: &str) -> Option<usize> {
+        let rows: NodeRows = self.get_json(&format!("{sauron}/api/nodes"), None).await?;
+        Some(match rows {
+            NodeRows::List(rows) | NodeRows::Page { items: rows } => rows.len(),
+        })
+    }
+
+    /// Sauron's `GET /api/consensus`.
+    pub async fn sauron_consensus(&self, sauron: &str) -> Option<SauronConsensus> {
+        self.get_json(&format!("{sauron}/api/consensus"), None)
+            .await
+    }
+
+    /// A page of Sauron's `boss` events (`GET /api/events?kind=boss`), at
+    /// most `limit`, older than the cursor `before` when given.
+    pub async fn sauron_boss_events(
+        &self,
+        sauron: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Option<EventsPage<BossEvent>> {
+        let mut url = format!("{sauron}/api/events?kind=boss&limit={limit}");
+        if let Some(before) = before {
+            url.push_str(&format!("&before={before}"));
+        }
+        self.get_json(&url, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sauron_takes_the_boss_report() {
+        let report = BossReport::now(BossAction::Rehired, "bigload-1", Some("http://127.0.0.1:1"));
+        let json = serde_json::to_string(&report).expect("serialises");
+        let boss: crapcoin_node::sauron::model::Boss =
+            serde_json::from_str(&json).expect("Sauron parses it");
+        assert_eq!(boss.action, BossAction::Rehired);
+        assert_eq!(boss.node, "bigload-1");
+        assert_eq!(boss.url.as_deref(), Some("http://127.0.0.1:1"));
+        assert_eq!(boss.at_ms, report.at_ms);
+        let without_url = BossReport::now(BossAction::Fired, "shit-2", None);
+        let json = serde_json::to_string(&without_url).expect("serialises");
+        let boss: crapcoin_node::sauron::model::Boss =
+            serde_json::from_str(&json).expect("Sauron parses it");
+        assert_eq!(boss.url, None);
+    }
+
+    #[test]
+    fn a_node_takes_the_auto_request() {
+        for on in [false, true] {
+            let json = serde_json::to_string(&AutoRequest { on }).expect("serialises");
+            let request: crapcoin_node::http::models::AutoRequest =
+                serde_json::from_str(&json).expect("the node parses it");
+            assert_eq!(request.on, on);
+        }
+    }
+
+    #[test]
+    fn sauron_answers_are_read() {
+        let nodes: NodeRows = serde_json::from_str(r#"[{"name":"a"},{"name":"b"}]"#).expect("list");
+        assert!(matches!(nodes, NodeRows::List(rows) if rows.len() == 2));
+        let nodes: NodeRows = serde_json::from_str(r#"{"items":[{}],"next":null}"#).expect("page");
+        assert!(matches!(nodes, NodeRows::Page { items } if items.len() == 1));
+        let page: EventsPage<BossEvent> = serde_json::from_str(
+            r#"{"items":[{"id":3,"event":{"kind":"boss","action":"fired"}},{"id":2,"event":null}],"next":2}"#,
+        )
+        .expect("page");
+        let actions: Vec<&str> = page.items.iter().map(BossEvent::action).collect();
+        assert_eq!(actions, ["fired", "unknown"]);
+        assert_eq!(page.next, Some(2));
+        let consensus: SauronConsensus =
+            serde_json::from_str(r#"{"verdict":"consensus","k":2}"#).expect("consensus");
+        assert_eq!(consensus.verdict.as_deref(), Some("consensus"));
+    }
+}
