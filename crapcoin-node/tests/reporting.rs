@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use crapcoin_node::cli::Args;
+use kit::http::client;
+use kit::time::eventually;
 use serde_json::{Value, json};
-use support::{TOKEN, client, eventually};
+use support::TOKEN;
 use warp::Filter;
 
 /// What the stand-in received.
