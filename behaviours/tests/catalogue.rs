@@ -1,11 +1,9 @@
 //! Every catalogue entry against honest nodes: 5 honest nodes and 2 of the
 //! entry on the in-memory network, in auto mode. Each test checks the
-//! invariants of `support::Run::check_invariants` (one agreed chain that
+//! invariants of `kit::scenario::Run::check_invariants` (one agreed chain that
 //! re-validates, an independent ledger replay, supply, no acknowledged
 //! transfer lost, heights never fall, pools bounded) and then the evidence
 //! that the attack really happened and was defended against.
-
-mod support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,7 +13,7 @@ use behaviours::random::Decision;
 use behaviours::registry;
 use crapcoin_core::observer::DropReason;
 use crapcoin_core::{Address, Event, PeerUrl};
-use support::{Call, Run, Scenario, Sent, Topology};
+use kit::scenario::{Call, Run, Scenario, Sent, Topology};
 
 /// The nodes of a run whose behaviour is called `name`.
 struct Attackers {
@@ -271,8 +269,7 @@ fn evidence(run: &Run, name: &str, topology: Topology) {
                 "{label}: a clock problem was punished as misbehaviour"
             );
             let ahead = run.final_chain.iter().any(|b| {
-                bad.addresses.contains(&b.header.miner)
-                    && b.header.timestamp > crapcoin_core::node::now_ms()
+                bad.addresses.contains(&b.header.miner) && b.header.timestamp > kit::time::now_ms()
             });
             assert!(
                 ahead,

@@ -10,83 +10,27 @@
 //! and the plugin links the same crapcoin-core build as the test; a no-op
 //! but for the `cdylib` itself, which cargo test does not build).
 
-mod support;
-
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use behaviours::loader::{self, LoadError, Plugin};
 use behaviours::plugin::{ABI_VERSION, CORE_VERSION, MAGIC, RUSTC_VERSION, TEXT_CAPACITY};
 use crapcoin_core::behaviour::Action;
 use crapcoin_core::network::Outgoing;
 use crapcoin_core::{Behaviour, Block, Context, Event, PeerUrl, Status};
-use support::Scenario;
+use kit::plugin::library_name;
+use kit::scenario::Scenario;
 
 /// A scratch directory for this test binary.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("plugin-tests")
-        .join(name);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn library_name(stem: &str) -> String {
-    format!(
-        "{}{stem}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
-}
-
-/// Runs `command` to completion within `limit`, killing it past that.
-fn run_bounded(mut command: Command, limit: Duration) -> std::process::Output {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let end = Instant::now() + limit;
-    while child.try_wait().expect("waits").is_none() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("{command:?} took longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
+    kit::plugin::scratch("plugin-tests", name)
 }
 
 /// Compiles `source` into a `cdylib` called `stem` with plain rustc.
 fn compile_library(stem: &str, source: &str) -> PathBuf {
-    let dir = scratch(stem);
-    let src = dir.join("lib.rs");
-    std::fs::write(&src, source).expect("writes source");
-    let out = dir.join(library_name(stem));
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
-    let mut command = Command::new(rustc);
-    command
-        .args([
-            "--edition",
-            "2021",
-            "--crate-type",
-            "cdylib",
-            "--crate-name",
-        ])
-        .arg(stem)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src);
-    let output = run_bounded(command, Duration::from_secs(120));
-    assert!(
-        output.status.success(),
-        "rustc failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    out
+    kit::plugin::compile_library("plugin-tests", stem, source)
 }
 
 /// A library exporting a declaration with the given fields and a
@@ -321,49 +265,11 @@ async fn panics_in_a_plugin_never_leave_it() {
     run.shutdown().await;
 }
 
-/// Locates the example plugin's library, building it first (cargo test
-/// does not build `cdylib` artifacts; a fresh one makes this a no-op).
-fn example_plugin() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("behaviours lives in the workspace");
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the tmp dir is inside the target dir");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    // The same targets as `cargo test --workspace`, so cargo unifies the
-    // same features and the plugin links the very crapcoin-core build this
-    // test links: a plugin is only sound with the node's exact core.
-    command
-        .args([
-            "build",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--examples",
-        ])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(target);
-    let output = run_bounded(command, Duration::from_secs(600));
-    assert!(
-        output.status.success(),
-        "building the example plugin failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let path = target.join("debug").join(library_name("attacker_plugin"));
-    assert!(path.is_file(), "{} was not built", path.display());
-    path
-}
-
 /// The example plugin loads, runs as a node against honest nodes, and
 /// fails: its blocks are refused as `wrong_difficulty` and it is dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_plugin_loads_and_fails_against_honest_nodes() {
-    let path = example_plugin();
+    let path = kit::plugin::example_plugin();
     let plugin = Plugin::open(&path).expect("the example plugin loads");
     assert_eq!(plugin.name(), "attacker-plugin");
     let behaviour = plugin.construct(3).expect("constructs");

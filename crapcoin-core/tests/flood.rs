@@ -10,20 +10,18 @@
 //!   its own oldest), so a flood of orphans cannot evict the orphans other
 //!   peers sent.
 
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use crapcoin_core::network::{BlockAck, Snapshot, StoreError};
-use crapcoin_core::node::now_ms;
 use crapcoin_core::{
     Block, BlockHash, BlockHeader, CheckedBlock, Config, Forge, Handle, Node, PeerUrl, Store,
     ValidationError, memory,
 };
-use support::{addr, params, pay};
+use kit::chain::{addr, params, pay};
+use kit::time::now_ms;
 use tokio::sync::Notify;
 
 /// Longest any single answer may take in these tests.

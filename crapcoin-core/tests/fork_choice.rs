@@ -4,8 +4,6 @@
 //! the mempool stay bounded, and a transfer of an abandoned branch is mined
 //! again on the winning one.
 
-mod support;
-
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -21,9 +19,8 @@ use crapcoin_core::{
     TipChange, ValidationError, memory, validate,
 };
 
-use support::{
-    addr, block_on, branch, chain_of, checked, eventually, extend, forge, now, params, pay, submit,
-    wallet,
+use kit::chain::{
+    addr, block_on, branch, chain_of, checked, extend, forge, now, params, pay, submit, wallet,
 };
 
 // ---------------------------------------------------------------------------
@@ -1041,7 +1038,7 @@ async fn transfer_of_an_abandoned_branch_is_mined_again() {
         .expect("B answers");
     timeout(a.sync_from(b.url())).await.expect("A syncs from B");
     // The transfer is mined again on top, and B takes that block.
-    let settled = eventually(Duration::from_secs(20), || {
+    let settled = kit::time::holds_within(Duration::from_secs(20), || {
         a.height() >= 5 && b.tip() == a.tip() && heights_holding(&a, &txid).len() == 1
     })
     .await;

@@ -5,8 +5,6 @@
 //!
 //! Case counts are modest so the suite stays fast in debug builds.
 
-mod support;
-
 use std::collections::HashMap;
 
 use crapcoin_core::block::{
@@ -24,7 +22,7 @@ use proptest::prelude::{
     proptest,
 };
 
-use support::{addr, block_on, forge, funded_chain, now, params, pay, tip_header};
+use kit::chain::{addr, block_on, forge, funded_chain, now, params, pay, tip_header};
 
 // ---------------------------------------------------------------------------
 // Strategies.
@@ -614,7 +612,7 @@ fn another_difficulty_is_refused_even_with_its_work_done() {
         );
     }
     let block = forge(&tip_header(&chain), addr(0))
-        .difficulty(support::DIFFICULTY)
+        .difficulty(kit::chain::DIFFICULTY)
         .mine();
     assert_eq!(receive(&chain, block), Ok(()));
 }
@@ -663,7 +661,7 @@ fn batch_block(i: u64, kind: Kind) -> Block {
         }
         Kind::BadPow => forge(&parent, miner).tx(transfer()).bad_pow(),
         Kind::WrongDifficulty => forge(&parent, miner)
-            .difficulty(support::DIFFICULTY - 1)
+            .difficulty(kit::chain::DIFFICULTY - 1)
             .mine(),
         Kind::BadTxRoot => forge(&parent, miner)
             .tx(transfer())

@@ -2,26 +2,21 @@
 //! a fresh node asks for, and what it keeps when the peer stops answering
 //! halfway.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use crapcoin_core::network::{BlockAck, NetError, Payload};
-use crapcoin_core::node::WeakHandle;
+use crapcoin_core::network::NetError;
 use crapcoin_core::{
-    Block, BlockHash, Config, Event, Handle, Network, Node, Observer, PeerUrl, Status, Store as _,
-    memory, validate,
+    Block, BlockHash, Config, Event, Handle, Node, Observer, PeerUrl, Store as _, memory, validate,
 };
-use support::{addr, branch, params, wallet};
+use kit::chain::{addr, branch, params, wallet};
+use kit::net::{Tap, Tapped};
 
-/// The in-memory network, recording every page a node asks for, failing
-/// the `fail_at`-th such request (counted from 1), and altering the block
-/// at height `tamper_at` in any page that holds it.
+/// What a test sees of the pages a node asks for: records every page,
+/// fails the `fail_at`-th such request (counted from 1), and alters the
+/// block at height `tamper_at` in any page that holds it.
 #[derive(Clone, Default)]
 struct Pages {
-    inner: memory::Network,
     asked: Arc<Mutex<Vec<(u64, usize)>>>,
     fail_at: Option<usize>,
     tamper_at: Option<u64>,
@@ -33,26 +28,8 @@ impl Pages {
     }
 }
 
-#[async_trait]
-impl Network for Pages {
-    fn attach(&self, url: &PeerUrl, node: WeakHandle) {
-        self.inner.attach(url, node);
-    }
-
-    async fn push_block(
-        &self,
-        to: &PeerUrl,
-        from: &PeerUrl,
-        payload: &Payload,
-    ) -> Result<BlockAck, NetError> {
-        self.inner.push_block(to, from, payload).await
-    }
-
-    async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {
-        self.inner.status(to).await
-    }
-
-    async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {
+impl Tap for Pages {
+    fn page_asked(&self, _to: &PeerUrl, from: u64, limit: usize) -> Result<(), NetError> {
         let count = {
             let mut asked = self.asked.lock().expect("not poisoned");
             asked.push((from, limit));
@@ -61,29 +38,15 @@ impl Network for Pages {
         if self.fail_at == Some(count) {
             return Err(NetError::Unreachable("the peer went away".into()));
         }
-        let mut page = self.inner.blocks(to, from, limit).await?;
-        for block in &mut page {
+        Ok(())
+    }
+
+    fn page(&self, _to: &PeerUrl, page: &mut [Block]) {
+        for block in page {
             if Some(block.header.height) == self.tamper_at {
                 block.header.tx_root = BlockHash([7; 32]);
             }
         }
-        Ok(page)
-    }
-
-    async fn chain(&self, to: &PeerUrl) -> Result<Vec<Block>, NetError> {
-        self.inner.chain(to).await
-    }
-
-    async fn block(&self, to: &PeerUrl, hash: &BlockHash) -> Result<Option<Block>, NetError> {
-        self.inner.block(to, hash).await
-    }
-
-    async fn peers(&self, to: &PeerUrl) -> Result<Vec<PeerUrl>, NetError> {
-        self.inner.peers(to).await
-    }
-
-    async fn announce(&self, to: &PeerUrl, me: &PeerUrl) -> Result<(), NetError> {
-        self.inner.announce(to, me).await
     }
 }
 
@@ -114,18 +77,22 @@ async fn seed(net: &memory::Network) -> Handle {
         .expect("the seed launches")
 }
 
-/// A fresh node syncing through `pages`; returns it and its store.
-async fn fresh(pages: &Pages) -> (Handle, memory::Store) {
-    fresh_observed(pages, ()).await
+/// A fresh node on `net` syncing through `pages`; returns it and its store.
+async fn fresh(net: &memory::Network, pages: &Pages) -> (Handle, memory::Store) {
+    fresh_observed(net, pages, ()).await
 }
 
 /// [`fresh`], with an observer.
-async fn fresh_observed(pages: &Pages, observer: impl Observer) -> (Handle, memory::Store) {
+async fn fresh_observed(
+    net: &memory::Network,
+    pages: &Pages,
+    observer: impl Observer,
+) -> (Handle, memory::Store) {
     let store = memory::Store::default();
     let node = Node::builder(params())
         .config(config("fresh"))
         .wallet(wallet(2))
-        .network(pages.clone())
+        .network(Tapped::new(net.clone(), pages.clone()))
         .store(store.clone())
         .observer(observer)
         .launch()
@@ -145,11 +112,8 @@ async fn pages_start_small_and_grow_to_the_page_limit() {
     let net = memory::Network::seeded(3);
     let seed = seed(&net).await;
     assert_eq!(seed.height(), LENGTH as u64);
-    let pages = Pages {
-        inner: net.clone(),
-        ..Pages::default()
-    };
-    let (node, store) = fresh(&pages).await;
+    let pages = Pages { ..Pages::default() };
+    let (node, store) = fresh(&net, &pages).await;
 
     within(node.sync_from(seed.url())).await.expect("syncs");
 
@@ -181,11 +145,10 @@ async fn a_peer_failing_halfway_leaves_the_pages_fetched_before_on_the_chain() {
     let net = memory::Network::seeded(4);
     let seed = seed(&net).await;
     let pages = Pages {
-        inner: net.clone(),
         fail_at: Some(3),
         ..Pages::default()
     };
-    let (node, store) = fresh(&pages).await;
+    let (node, store) = fresh(&net, &pages).await;
 
     let result = within(node.sync_from(seed.url())).await;
 
@@ -209,13 +172,12 @@ async fn a_bad_block_in_a_page_is_named_and_the_pages_before_it_kept() {
     let seed = seed(&net).await;
     // Height 100 is in the second page (65..=160).
     let pages = Pages {
-        inner: net.clone(),
         tamper_at: Some(100),
         ..Pages::default()
     };
     let rejected = Arc::new(Mutex::new(Vec::new()));
     let seen = rejected.clone();
-    let (node, store) = fresh_observed(&pages, move |_: &str, event: &Event| {
+    let (node, store) = fresh_observed(&net, &pages, move |_: &str, event: &Event| {
         if let Event::BlockRejected { hash, .. } = event {
             seen.lock().expect("not poisoned").push(*hash);
         }

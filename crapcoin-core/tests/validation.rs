@@ -6,8 +6,6 @@
 //! and says what must come out. A new variant without a row fails
 //! `table_covers_every_reason`.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -20,7 +18,7 @@ use crapcoin_core::{
 };
 
 use ValidationError as E;
-use support::{
+use kit::chain::{
     addr, block_on, chain_id, forge, funded_chain, now, params, pay, submit, tip_header, wallet,
 };
 
@@ -274,7 +272,7 @@ fn cases() -> Vec<Case> {
             build: || {
                 let chain = funded_chain(RICH);
                 let block = forge(&tip_header(&chain), addr(MINER))
-                    .difficulty(support::DIFFICULTY - 1)
+                    .difficulty(kit::chain::DIFFICULTY - 1)
                     .mine();
                 Input::Block { chain, block }
             },
@@ -285,7 +283,7 @@ fn cases() -> Vec<Case> {
             build: || {
                 let chain = funded_chain(RICH);
                 let block = forge(&tip_header(&chain), addr(MINER))
-                    .difficulty(support::DIFFICULTY + 1)
+                    .difficulty(kit::chain::DIFFICULTY + 1)
                     .mine();
                 Input::Block { chain, block }
             },
@@ -296,7 +294,7 @@ fn cases() -> Vec<Case> {
             build: || {
                 let chain = funded_chain(RICH);
                 let block = forge(&tip_header(&chain), addr(MINER))
-                    .difficulty(support::DIFFICULTY)
+                    .difficulty(kit::chain::DIFFICULTY)
                     .mine();
                 Input::Block { chain, block }
             },
@@ -1089,7 +1087,7 @@ fn early_block_is_accepted_once_its_time_has_come() {
     let child = block_on(&block.header, addr(MINER), None);
     assert!(
         chain
-            .insert(support::checked(child), stamp - lead + 1)
+            .insert(kit::chain::checked(child), stamp - lead + 1)
             .is_ok()
     );
     assert_eq!(chain.height(), 3);

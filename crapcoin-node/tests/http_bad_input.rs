@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use crapcoin_core::node::AutoConfig;
 use crapcoin_core::{Address, BlockHash, Params, Signature, Wallet};
+use kit::time::{eventually, now_ms};
 use serde_json::{Value, json};
-use support::{TOKEN, TestNode, assert_refused, eventually, now_ms};
+use support::{TOKEN, TestNode, assert_refused};
 use warp::Filter;
 
 /// The node's wallet, a funded outsider's and a pauper's addresses.
@@ -745,11 +746,11 @@ async fn many_idle_connections_are_bounded_and_others_still_served() {
         );
     }
     // Others are still served, long before any idle timeout.
-    let client = support::client();
+    let client = kit::http::client();
     let started = std::time::Instant::now();
     let status = tokio::time::timeout(
         Duration::from_secs(5),
-        support::get(&client, &format!("{url}/status")),
+        kit::http::get(&client, &format!("{url}/status")),
     )
     .await
     .expect("served while 64 idle connections are open");

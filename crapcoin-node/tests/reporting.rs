@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use crapcoin_node::cli::Args;
+use kit::http::{client, metrics_text};
+use kit::time::eventually;
 use serde_json::{Value, json};
-use support::{TOKEN, client, eventually};
+use support::TOKEN;
 use warp::Filter;
 
 /// What the stand-in received.
@@ -178,14 +180,7 @@ async fn every_request_and_event_reaches_sauron() {
             "registered with the tracker"
         );
     }
-    let metrics = client
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&client, &url).await;
     assert!(
         metrics
             .contains("crapcoin_requests_total{route=\"/status\",method=\"GET\",status=\"200\"} 1")
@@ -249,14 +244,7 @@ async fn a_slow_or_absent_sauron_never_slows_the_node() {
             slowest < Duration::from_millis(500),
             "a request took {slowest:?} with sauron at {sauron}"
         );
-        let text = client()
-            .get(format!("{url}/metrics"))
-            .send()
-            .await
-            .expect("answers")
-            .text()
-            .await
-            .expect("text");
+        let text = metrics_text(&client(), &url).await;
         assert!(
             dropped(&text) > 0,
             "no drop counted with sauron at {sauron}"

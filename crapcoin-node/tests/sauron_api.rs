@@ -10,8 +10,10 @@ use std::time::Duration;
 use clap::Parser;
 use crapcoin_node::cli::Args as NodeArgs;
 use crapcoin_node::sauron::{self, Config, db::Retention};
+use kit::http::client;
+use kit::time::eventually;
 use serde_json::{Value, json};
-use support::{assert_refused, client, eventually};
+use support::assert_refused;
 
 async fn sauron(tweak: impl FnOnce(&mut Config)) -> sauron::Running {
     let mut config = Config {
@@ -45,17 +47,17 @@ async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body
 }
 
 async fn get(client: &reqwest::Client, url: &str) -> Value {
-    support::get(client, url).await
+    kit::http::get(client, url).await
 }
 
 fn request_report(path: &str) -> Value {
-    json!({"type": "request", "at_ms": support::now_ms(), "method": "GET", "path": path,
+    json!({"type": "request", "at_ms": kit::time::now_ms(), "method": "GET", "path": path,
            "route": "/block/{hash}", "status": 200, "latency_us": 42, "caller": "127.0.0.1:9",
            "peer": null, "request_bytes": 0, "response_bytes": 100, "excerpt": ""})
 }
 
 fn block_event(kind: &str, hash: char, parent: char, height: u64) -> Value {
-    json!({"type": "event", "at_ms": support::now_ms(), "event": {"kind": kind,
+    json!({"type": "event", "at_ms": kit::time::now_ms(), "event": {"kind": kind,
            "hash": hash.to_string().repeat(64), "parent": parent.to_string().repeat(64),
            "height": height, "from": null, "best": true, "tx": null}})
 }

@@ -1,8 +1,5 @@
-//! Sauron helpers: throwaway PostgreSQL databases, and `sauron` processes
-//! killed by PID when dropped.
+//! Sauron helpers: throwaway PostgreSQL databases.
 
-use std::path::Path;
-use std::process::Child;
 use std::time::Duration;
 
 use crapcoin_node::sauron::db::Db;
@@ -70,77 +67,4 @@ pub(crate) async fn pg_db() -> TestDb {
     let (url, drop) = pg_database().await;
     let db = Db::open(&url).await.expect("opens the postgres store");
     TestDb { db, drop }
-}
-
-/// A `sauron` process, killed (SIGKILL, by PID) when dropped.
-pub(crate) struct SauronProc {
-    child: Option<Child>,
-    /// `http://127.0.0.1:PORT`.
-    pub(crate) url: String,
-    /// Its arguments (for a restart).
-    pub(crate) args: Vec<String>,
-}
-
-impl SauronProc {
-    /// Starts `sauron` with `--data-dir data_dir` and `extra`; waits (at
-    /// most 60 s) for its `listening on` line.
-    pub(crate) fn start(data_dir: &Path, extra: &[String]) -> Self {
-        let mut args = vec!["--data-dir".to_owned(), data_dir.display().to_string()];
-        args.extend(extra.iter().cloned());
-        Self::spawn(args)
-    }
-
-    /// Its arguments without `--listen`, for a restart.
-    pub(crate) fn restart_args(&self) -> Vec<String> {
-        let mut args: Vec<String> = Vec::new();
-        let mut skip = false;
-        for arg in &self.args {
-            if skip {
-                skip = false;
-            } else if arg == "--listen" {
-                skip = true;
-            } else {
-                args.push(arg.clone());
-            }
-        }
-        args
-    }
-
-    /// Starts `sauron` with `args` listening on `listen` (`HOST:PORT`).
-    pub(crate) fn start_with(mut args: Vec<String>, listen: &str) -> Self {
-        args.extend(["--listen".to_owned(), listen.to_owned()]);
-        Self::spawn(args)
-    }
-
-    fn spawn(args: Vec<String>) -> Self {
-        let (child, url) = super::spawn_listening(env!("CARGO_BIN_EXE_sauron"), &args);
-        Self {
-            child: Some(child),
-            url,
-            args,
-        }
-    }
-
-    /// `HOST:PORT` it listens on.
-    pub(crate) fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_owned()
-    }
-
-    /// SIGKILL, and reap.
-    pub(crate) fn kill(mut self) {
-        self.kill_now();
-    }
-
-    fn kill_now(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for SauronProc {
-    fn drop(&mut self) {
-        self.kill_now();
-    }
 }

@@ -6,13 +6,12 @@
 //! address and data directory. Every process is killed by PID when its
 //! guard drops; every wait is bounded.
 
-mod support;
-
 use std::time::Duration;
 
+use kit::http::{admin, client, get};
+use kit::process::{NodeProc, SauronProc};
+use kit::time::eventually;
 use serde_json::{Value, json};
-use support::sauron::SauronProc;
-use support::{Proc, admin, client, eventually, get};
 
 /// Whether `/api/requests` (filtered by `query`) lists a request with
 /// exactly `path`.
@@ -44,9 +43,9 @@ async fn nodes_meet_through_sauron_and_survive_its_death() {
         &dir.path().join("sauron"),
         &["--poll-ms".into(), "300".into(), "--k".into(), "1".into()],
     );
-    let nodes: Vec<Proc> = (0..3)
+    let nodes: Vec<NodeProc> = (0..3)
         .map(|i| {
-            Proc::start(
+            NodeProc::start(
                 &dir.path().join(format!("n{i}")),
                 &[
                     "--name".into(),

@@ -3,11 +3,10 @@
 //! (its nodes, its control URL, the Boss's firings), the report shows the
 //! faults and the load, and no process it started is left.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{Run, await_sauron_nodes, ensure_built, http, survivors, url_after};
+use kit::http::blocking;
+use kit::process::{Watercooler, await_sauron_nodes, ensure_built, survivors};
 
 #[test]
 fn sixty_seconds_of_chaos_converge() {
@@ -30,12 +29,12 @@ fn sixty_seconds_of_chaos_converge() {
         "--report",
         &report_arg,
     ];
-    let mut run = Run::start(&args);
-    let sauron = url_after(&mut run, "Sauron's dashboard: ");
-    let control = url_after(&mut run, "control API: ");
+    let mut run = Watercooler::start(&args);
+    let sauron = run.url_after("Sauron's dashboard: ");
+    let control = run.url_after("control API: ");
     // While it runs: Sauron shows watercooler's control URL and, through
     // the nodes' --tracker registrations, all 7 nodes.
-    let (code, config) = http("GET", &format!("{sauron}/api/config"), None);
+    let (code, config) = blocking("GET", &format!("{sauron}/api/config"), None);
     assert_eq!(code, 200, "{config}");
     assert_eq!(config["control_url"].as_str(), Some(control.as_str()));
     let names = await_sauron_nodes(&sauron, 7);

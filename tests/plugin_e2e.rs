@@ -10,141 +10,30 @@
 //! binary links (as `behaviours/tests/plugin.rs` does). Every process is
 //! killed by PID when its guard drops; every wait is bounded.
 
-mod support;
-
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use kit::http::{admin, client, get};
+use kit::plugin::{example_plugin, library_name};
+use kit::process::{NodeProc, bin, run_bounded};
+use kit::time::eventually;
 use serde_json::{Value, json};
-use support::{Proc, admin, client, eventually, get};
-
-fn library_name(stem: &str) -> String {
-    format!(
-        "{}{stem}{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_SUFFIX
-    )
-}
-
-/// The target directory this test was built in.
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .expect("the tmp dir is inside the target dir")
-        .to_path_buf()
-}
 
 /// A scratch directory for this test binary.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("plugin-e2e")
-        .join(name);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-/// Runs `command` to completion within `limit`, killing it (by PID) past
-/// that.
-fn run_bounded(mut command: Command, limit: Duration) -> Output {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
-    let end = Instant::now() + limit;
-    while child.try_wait().expect("waits").is_none() {
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} took longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().expect("output")
-}
-
-/// Builds (a no-op when fresh) and locates the example plugin's library.
-fn example_plugin() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crapcoin-node lives in the workspace");
-    let target = target_dir();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command
-        .args([
-            "build",
-            "--workspace",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--examples",
-        ])
-        .arg("--manifest-path")
-        .arg(workspace.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target);
-    let output = run_bounded(command, Duration::from_secs(900));
-    assert!(
-        output.status.success(),
-        "building the example plugin failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let path = target.join("debug").join(library_name("attacker_plugin"));
-    assert!(
-        path.is_file(),
-        "{} was not built by `cargo build --workspace`",
-        path.display()
-    );
-    path
+    kit::plugin::scratch("plugin-e2e", name)
 }
 
 /// Compiles `source` into a `cdylib` called `stem` with plain rustc.
 fn compile_library(stem: &str, source: &str) -> PathBuf {
-    let dir = scratch(stem);
-    let src = dir.join("lib.rs");
-    std::fs::write(&src, source).expect("writes source");
-    let out = dir.join(library_name(stem));
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
-    let mut command = Command::new(rustc);
-    command
-        .args([
-            "--edition",
-            "2021",
-            "--crate-type",
-            "cdylib",
-            "--crate-name",
-        ])
-        .arg(stem)
-        .arg("-o")
-        .arg(&out)
-        .arg(&src);
-    let output = run_bounded(command, Duration::from_secs(120));
-    assert!(
-        output.status.success(),
-        "rustc failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    out
+    kit::plugin::compile_library("plugin-e2e", stem, source)
 }
 
 /// The sum of the metric lines of `node` that start with `prefix`.
-async fn metric(client: &reqwest::Client, node: &Proc, prefix: &str) -> u64 {
-    let text = client
-        .get(format!("{}/metrics", node.url))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+async fn metric(client: &reqwest::Client, node: &NodeProc, prefix: &str) -> u64 {
+    kit::http::metric(client, &node.url, prefix).await
 }
 
 const WRONG_DIFFICULTY: &str = "crapcoin_blocks_rejected_total{reason=\"wrong_difficulty\"}";
@@ -154,10 +43,10 @@ async fn a_plugin_node_attacks_real_honest_nodes_and_they_converge() {
     let plugin = example_plugin();
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
-    let n0 = Proc::start(dirs[0].path(), &["--name".into(), "n0".into()]);
+    let n0 = NodeProc::start(dirs[0].path(), &["--name".into(), "n0".into()]);
     let (code, _) = admin(&client, &format!("{}/mine", n0.url), json!({"count": 3})).await;
     assert_eq!(code, 200);
-    let n1 = Proc::start(
+    let n1 = NodeProc::start(
         dirs[1].path(),
         &[
             "--name".into(),
@@ -166,7 +55,7 @@ async fn a_plugin_node_attacks_real_honest_nodes_and_they_converge() {
             n0.url.clone(),
         ],
     );
-    let n2 = Proc::start(
+    let n2 = NodeProc::start(
         dirs[2].path(),
         &[
             "--name".into(),
@@ -187,7 +76,7 @@ async fn a_plugin_node_attacks_real_honest_nodes_and_they_converge() {
     for node in honest {
         args.extend(["--peer".into(), node.url.clone()]);
     }
-    let lazy = Proc::start(dirs[3].path(), &args);
+    let lazy = NodeProc::start(dirs[3].path(), &args);
 
     // It runs the plugin's behaviour.
     let status = get(&client, &format!("{}/status", lazy.url)).await;
@@ -276,7 +165,7 @@ async fn a_plugin_node_attacks_real_honest_nodes_and_they_converge() {
 /// Runs `crapcoin-node --plugin path` and returns its exit status and
 /// stderr; it must exit on its own.
 fn node_with_plugin(path: &Path) -> (Option<i32>, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_crapcoin-node"));
+    let mut command = Command::new(bin("crapcoin-node"));
     command
         .args(["--listen", "127.0.0.1:0", "--plugin"])
         .arg(path)

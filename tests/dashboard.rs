@@ -9,16 +9,16 @@
 //! Needs Chromium and ChromeDriver: run `.ci/deps`. Every process is killed
 //! by PID when its guard drops; every wait is bounded.
 
-mod support;
 #[path = "support/webdriver.rs"]
 mod webdriver;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use kit::http::{admin, client, get};
+use kit::process::{NodeProc, SauronProc};
+use kit::time::now_ms;
 use serde_json::{Value, json};
-use support::sauron::SauronProc;
-use support::{Proc, admin, client, get, now_ms};
 use webdriver::Browser;
 
 /// How long any one condition may take to show up.
@@ -27,17 +27,11 @@ const WAIT: Duration = Duration::from_secs(30);
 /// Where screenshots go: `$CARGO_TARGET_DIR/test-artifacts`, else the
 /// `target` directory this test executable was built in.
 fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
-        .or_else(|| {
-            // target/debug/deps/dashboard-HASH
-            let exe = std::env::current_exe().ok()?;
-            let deps = exe.ancestors().find(|p| p.ends_with("deps"))?;
-            Some(deps.parent()?.parent()?.to_path_buf())
-        })
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("test-artifacts")
+        .unwrap_or_else(kit::process::target_dir)
+        .join("test-artifacts")
 }
 
 /// What the page shows, read from the DOM through its stable hooks.
@@ -73,7 +67,10 @@ return {
 "#;
 
 /// Each node's own `GET /status`: name -> (height, tip).
-async fn statuses(client: &reqwest::Client, nodes: &[(&str, &Proc)]) -> Vec<(String, u64, String)> {
+async fn statuses(
+    client: &reqwest::Client,
+    nodes: &[(&str, &NodeProc)],
+) -> Vec<(String, u64, String)> {
     let mut out = Vec::new();
     for (name, node) in nodes {
         let s = get(client, &format!("{}/status", node.url)).await;
@@ -135,11 +132,11 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
 
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let names = ["n0", "n1", "n2"];
-    let procs: Vec<Proc> = dirs
+    let procs: Vec<NodeProc> = dirs
         .iter()
         .zip(names)
         .map(|(dir, name)| {
-            Proc::start(
+            NodeProc::start(
                 dir.path(),
                 &[
                     "--name".into(),
@@ -150,7 +147,7 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
             )
         })
         .collect();
-    let nodes: Vec<(&str, &Proc)> = names.iter().copied().zip(procs.iter()).collect();
+    let nodes: Vec<(&str, &NodeProc)> = names.iter().copied().zip(procs.iter()).collect();
 
     let browser = Browser::start(1400, 900).await;
     browser.goto(&format!("{}/", sauron.url)).await;

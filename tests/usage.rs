@@ -1,14 +1,12 @@
 //! Usage errors: refused with status 2 and a message naming what is wrong,
 //! before any process starts. Only the watercooler binary is needed.
 
-mod support;
-
 use std::process::Command;
 
-use support::watercooler_bin;
+use kit::process::bin;
 
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let output = Command::new(watercooler_bin())
+    let output = Command::new(bin("watercooler"))
         .args(args)
         .env_remove("WATERCOOLER_BEHAVIOUR")
         .output()
@@ -64,7 +62,7 @@ fn a_missing_binary_is_named_with_the_command_that_builds_it() {
 
 #[test]
 fn help_documents_every_option() {
-    let output = Command::new(watercooler_bin())
+    let output = Command::new(bin("watercooler"))
         .arg("--help")
         .output()
         .expect("runs");

@@ -1,11 +1,6 @@
-//! Helpers shared by the crapcoin-core integration tests: one network's
-//! parameters, deterministic wallets, and block builders on top of
-//! [`Forge`], so every test builds blocks the same way.
-//!
-//! Every test file uses a different subset of these helpers.
-#![allow(dead_code)]
-
-use std::time::Duration;
+//! One test network's parameters, deterministic wallets, and block
+//! builders on top of [`Forge`], so every test builds blocks the same way;
+//! and chains built from them block by block, as a node would.
 
 use crapcoin_core::block::BlockHeader;
 use crapcoin_core::chain::Outcome;
@@ -16,50 +11,50 @@ use crapcoin_core::{
 
 /// Proof-of-work bits of the test network: about 256 hashes a block, so
 /// debug builds mine hundreds of blocks per second.
-pub(crate) const DIFFICULTY: u8 = 8;
+pub const DIFFICULTY: u8 = 8;
 
 /// The test network's parameters.
-pub(crate) fn params() -> Params {
+pub fn params() -> Params {
     Params::with_difficulty(DIFFICULTY)
 }
 
 /// The test network's chain id (what transactions are signed for).
-pub(crate) fn chain_id() -> BlockHash {
+pub fn chain_id() -> BlockHash {
     params().chain_id()
 }
 
 /// The receivers' clock in chain-level tests: a minute after genesis, well
 /// past every timestamp [`forge`] gives (one millisecond per block).
-pub(crate) fn now() -> u64 {
+pub fn now() -> u64 {
     params().genesis_timestamp + 60_000
 }
 
 /// The deterministic wallet number `seed`.
-pub(crate) fn wallet(seed: u64) -> Wallet {
+pub fn wallet(seed: u64) -> Wallet {
     Wallet::from_seed(seed)
 }
 
 /// The address of wallet number `seed`.
-pub(crate) fn addr(seed: u64) -> Address {
+pub fn addr(seed: u64) -> Address {
     wallet(seed).address()
 }
 
 /// A transfer signed by wallet `from` for the test network.
-pub(crate) fn pay(from: u64, to: Address, amount: u64, fee: u64, nonce: u64) -> Transaction {
+pub fn pay(from: u64, to: Address, amount: u64, fee: u64, nonce: u64) -> Transaction {
     wallet(from).transfer(&chain_id(), to, amount, fee, nonce)
 }
 
 /// A builder for a child of `parent` paying `miner`, stamped one
 /// millisecond after its parent. Siblings need different miners (or
 /// timestamps, or transactions) to be different blocks.
-pub(crate) fn forge(parent: &BlockHeader, miner: Address) -> Forge {
+pub fn forge(parent: &BlockHeader, miner: Address) -> Forge {
     Forge::new(&params(), parent)
         .miner(miner)
         .timestamp(parent.timestamp + 1)
 }
 
 /// A mined child of `parent` paying `miner`, carrying `tx`.
-pub(crate) fn block_on(parent: &BlockHeader, miner: Address, tx: Option<Transaction>) -> Block {
+pub fn block_on(parent: &BlockHeader, miner: Address, tx: Option<Transaction>) -> Block {
     let forge = forge(parent, miner);
     match tx {
         Some(tx) => forge.tx(tx).mine(),
@@ -72,7 +67,7 @@ pub(crate) fn block_on(parent: &BlockHeader, miner: Address, tx: Option<Transact
 /// # Panics
 ///
 /// When the block fails them: the test itself is wrong then.
-pub(crate) fn checked(block: Block) -> CheckedBlock {
+pub fn checked(block: Block) -> CheckedBlock {
     validate::check(block, &params()).expect("the test built a block that passes check")
 }
 
@@ -82,7 +77,7 @@ pub(crate) fn checked(block: Block) -> CheckedBlock {
 /// # Errors
 ///
 /// The first failing check's error.
-pub(crate) fn submit(chain: &mut Chain, block: Block) -> Result<Outcome, ValidationError> {
+pub fn submit(chain: &mut Chain, block: Block) -> Result<Outcome, ValidationError> {
     let block = validate::check(block, chain.params())?;
     chain.insert(block, now())
 }
@@ -92,7 +87,7 @@ pub(crate) fn submit(chain: &mut Chain, block: Block) -> Result<Outcome, Validat
 /// # Panics
 ///
 /// When any block is refused.
-pub(crate) fn chain_of(blocks: &[Block]) -> Chain {
+pub fn chain_of(blocks: &[Block]) -> Chain {
     let mut chain = Chain::new(params());
     for (i, block) in blocks.iter().enumerate() {
         if let Err(e) = submit(&mut chain, block.clone()) {
@@ -103,7 +98,7 @@ pub(crate) fn chain_of(blocks: &[Block]) -> Chain {
 }
 
 /// `n` coinbase-only blocks on `parent`, each paying `miner`.
-pub(crate) fn branch(parent: &BlockHeader, n: usize, miner: Address) -> Vec<Block> {
+pub fn branch(parent: &BlockHeader, n: usize, miner: Address) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::with_capacity(n);
     let mut parent = parent.clone();
     for _ in 0..n {
@@ -120,7 +115,7 @@ pub(crate) fn branch(parent: &BlockHeader, n: usize, miner: Address) -> Vec<Bloc
 /// # Panics
 ///
 /// When the chain refuses one of them.
-pub(crate) fn extend(chain: &mut Chain, n: usize, miner: Address) -> Vec<Block> {
+pub fn extend(chain: &mut Chain, n: usize, miner: Address) -> Vec<Block> {
     let blocks = branch(&chain.tip_block().header, n, miner);
     for block in &blocks {
         let outcome = submit(chain, block.clone()).expect("an honest block is accepted");
@@ -133,28 +128,13 @@ pub(crate) fn extend(chain: &mut Chain, n: usize, miner: Address) -> Vec<Block> 
 }
 
 /// Wallet number `seed` after mining block 1: 50 coins, nonce 0.
-pub(crate) fn funded_chain(seed: u64) -> Chain {
+pub fn funded_chain(seed: u64) -> Chain {
     let mut chain = Chain::new(params());
     extend(&mut chain, 1, addr(seed));
     chain
 }
 
 /// The tip's header (the parent of the next block).
-pub(crate) fn tip_header(chain: &Chain) -> BlockHeader {
+pub fn tip_header(chain: &Chain) -> BlockHeader {
     chain.tip_block().header.clone()
-}
-
-/// Polls `cond` every 20 ms until it holds or `limit` passes; returns
-/// whether it held.
-pub(crate) async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

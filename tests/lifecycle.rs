@@ -2,12 +2,12 @@
 //! then stopped by SIGINT; and one SIGKILLed. Nothing it started may
 //! outlive it either way.
 
-mod support;
-
 use std::time::Duration;
 
+use kit::http::blocking;
+use kit::plugin::example_plugin;
+use kit::process::{Watercooler, await_sauron_nodes, ensure_built, survivors};
 use serde_json::Value;
-use support::{Run, await_sauron_nodes, ensure_built, example_plugin, http, survivors, url_after};
 
 const START: Duration = Duration::from_secs(90);
 
@@ -23,7 +23,7 @@ fn niceness(pid: u32) -> i64 {
         .expect("a niceness")
 }
 
-fn control_url(run: &mut Run) -> String {
+fn control_url(run: &mut Watercooler) -> String {
     let line = run.expect_line("control API: ", START);
     line.split_whitespace()
         .nth(2)
@@ -32,7 +32,7 @@ fn control_url(run: &mut Run) -> String {
 }
 
 fn nodes(control: &str) -> Vec<Value> {
-    let (code, status) = http("GET", &format!("{control}/status"), None);
+    let (code, status) = blocking("GET", &format!("{control}/status"), None);
     assert_eq!(code, 200, "{status}");
     status["nodes"].as_array().expect("nodes").clone()
 }
@@ -59,7 +59,7 @@ fn await_state(control: &str, name: &str, state: &str) {
 #[test]
 fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
     ensure_built();
-    let mut run = Run::start(&["-x", "2", "--auto", "--auto-interval-ms", "500"]);
+    let mut run = Watercooler::start(&["-x", "2", "--auto", "--auto-interval-ms", "500"]);
     let control = control_url(&mut run);
     run.expect_line("nodes up", START);
     assert_eq!(nodes(&control).len(), 2);
@@ -80,7 +80,7 @@ fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
     run.expect_line("bigload-3", START);
 
     // HTTP: the same, as Sauron's dashboard calls it (CORS).
-    let (code, hired) = http(
+    let (code, hired) = blocking(
         "POST",
         &format!("{control}/hire"),
         Some(r#"{"count": 2, "behaviour": "forger"}"#),
@@ -97,14 +97,14 @@ fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
         assert!(name.starts_with("shit-"), "{name}");
         await_state(&control, name, "running");
     }
-    let (code, fired) = http(
+    let (code, fired) = blocking(
         "POST",
         &format!("{control}/fire"),
         Some(r#"{"node": "bigload-2"}"#),
     );
     assert_eq!(code, 200, "{fired}");
     assert_eq!(fired["state"], "fired");
-    let (code, refused) = http(
+    let (code, refused) = blocking(
         "POST",
         &format!("{control}/fire"),
         Some(r#"{"node": "nobody"}"#),
@@ -113,7 +113,7 @@ fn hire_and_fire_through_stdin_and_http_then_sigint_stops_everyone() {
         (code, refused["reason"].as_str()),
         (404, Some("unknown_node"))
     );
-    let (code, refused) = http(
+    let (code, refused) = blocking(
         "POST",
         &format!("{control}/hire"),
         Some(r#"{"count": 1, "behaviour": "saint"}"#),
@@ -188,13 +188,13 @@ fn await_auto(control: &str, want: u64) -> usize {
 #[test]
 fn auto_mode_pauses_and_resumes_across_the_fleet() {
     ensure_built();
-    let mut run = Run::start(&["-x", "2", "--auto", "--auto-interval-ms", "300"]);
+    let mut run = Watercooler::start(&["-x", "2", "--auto", "--auto-interval-ms", "300"]);
     let control = control_url(&mut run);
     run.expect_line("nodes up", START);
     assert_eq!(await_auto(&control, 1), 2);
 
     // HTTP: pause every node.
-    let (code, paused) = http("POST", &format!("{control}/auto"), Some(r#"{"on": false}"#));
+    let (code, paused) = blocking("POST", &format!("{control}/auto"), Some(r#"{"on": false}"#));
     assert_eq!(code, 200, "{paused}");
     assert_eq!(paused["auto"], "paused", "{paused}");
     assert_eq!(paused["confirmed"], 2, "{paused}");
@@ -210,14 +210,14 @@ fn auto_mode_pauses_and_resumes_across_the_fleet() {
     run.type_line("auto on");
     run.expect_line("auto mode resumed on 3 of 3 nodes", START);
     assert_eq!(await_auto(&control, 1), 3);
-    let (code, status) = http("GET", &format!("{control}/status"), None);
+    let (code, status) = blocking("GET", &format!("{control}/status"), None);
     assert_eq!(
         (code, status["auto"].as_str()),
         (200, Some("on")),
         "{status}"
     );
 
-    let (code, refused) = http(
+    let (code, refused) = blocking(
         "POST",
         &format!("{control}/auto"),
         Some(r#"{"on": "maybe"}"#),
@@ -236,7 +236,7 @@ fn auto_mode_pauses_and_resumes_across_the_fleet() {
 #[test]
 fn sigkill_of_watercooler_takes_every_child_with_it() {
     ensure_built();
-    let mut run = Run::start(&["-x", "3", "-y", "1", "--behaviour", "stupid"]);
+    let mut run = Watercooler::start(&["-x", "3", "-y", "1", "--behaviour", "stupid"]);
     run.expect_line("nodes up", START);
     let pids = run.pids();
     assert_eq!(pids.len(), 4, "{pids:?}");
@@ -253,16 +253,16 @@ fn sigkill_of_watercooler_takes_every_child_with_it() {
 #[test]
 fn sauron_sees_the_nodes_hired_through_the_control_api() {
     ensure_built();
-    let mut run = Run::start(&["-x", "2", "--sauron"]);
-    let sauron = url_after(&mut run, "Sauron's dashboard: ");
-    let control = url_after(&mut run, "control API: ");
+    let mut run = Watercooler::start(&["-x", "2", "--sauron"]);
+    let sauron = run.url_after("Sauron's dashboard: ");
+    let control = run.url_after("control API: ");
     run.expect_line("nodes up", START);
 
     // Sauron offers the dashboard watercooler's control API.
-    let (code, config) = http("GET", &format!("{sauron}/api/config"), None);
+    let (code, config) = blocking("GET", &format!("{sauron}/api/config"), None);
     assert_eq!(code, 200, "{config}");
     assert_eq!(config["control_url"].as_str(), Some(control.as_str()));
-    let (code, status) = http("GET", &format!("{control}/status"), None);
+    let (code, status) = blocking("GET", &format!("{control}/status"), None);
     assert_eq!(code, 200, "{status}");
     assert_eq!(status["sauron"].as_str(), Some(sauron.as_str()));
 
@@ -273,7 +273,7 @@ fn sauron_sees_the_nodes_hired_through_the_control_api() {
 
     // A node hired through the control API shows up in Sauron, and so
     // does the hire itself (a `boss` event).
-    let (code, hired) = http(
+    let (code, hired) = blocking(
         "POST",
         &format!("{control}/hire"),
         Some(r#"{"count": 1, "behaviour": null}"#),
@@ -285,7 +285,7 @@ fn sauron_sees_the_nodes_hired_through_the_control_api() {
     assert!(names.contains(&name), "{names:?}");
     let end = std::time::Instant::now() + START;
     loop {
-        let (code, events) = http("GET", &format!("{sauron}/api/events?kind=boss"), None);
+        let (code, events) = blocking("GET", &format!("{sauron}/api/events?kind=boss"), None);
         assert_eq!(code, 200, "{events}");
         let hires = events["items"]
             .as_array()
@@ -301,7 +301,7 @@ fn sauron_sees_the_nodes_hired_through_the_control_api() {
     }
 
     // Started without --auto: there is no auto mode to switch.
-    let (code, refused) = http("POST", &format!("{control}/auto"), Some(r#"{"on": false}"#));
+    let (code, refused) = blocking("POST", &format!("{control}/auto"), Some(r#"{"on": false}"#));
     assert_eq!(
         (code, refused["reason"].as_str()),
         (409, Some("auto_not_configured"))

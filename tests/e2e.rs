@@ -2,39 +2,29 @@
 //! Every process is killed by PID when its guard drops; every wait is
 //! bounded.
 
-mod support;
-
 use std::time::Duration;
 
 use crapcoin_core::block::BlockJson;
 use crapcoin_core::{Address, Forge, Params};
+use kit::http::{admin, client, get};
+use kit::process::NodeProc;
+use kit::time::{eventually, now_ms};
 use serde_json::{Value, json};
-use support::{Proc, admin, client, eventually, get, now_ms};
 
-async fn status(client: &reqwest::Client, node: &Proc) -> Value {
+async fn status(client: &reqwest::Client, node: &NodeProc) -> Value {
     get(client, &format!("{}/status", node.url)).await
 }
 
-async fn metric(client: &reqwest::Client, node: &Proc, line_prefix: &str) -> u64 {
-    let text = client
-        .get(format!("{}/metrics", node.url))
-        .send()
-        .await
-        .expect("answers")
-        .text()
-        .await
-        .expect("text");
-    text.lines()
-        .filter(|l| l.starts_with(line_prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
+/// The sum of `node`'s metric lines that start with `line_prefix`.
+async fn metric(client: &reqwest::Client, node: &NodeProc, line_prefix: &str) -> u64 {
+    kit::http::metric(client, &node.url, line_prefix).await
 }
 
 /// Waits (bounded) until every node reports the same tip at `height` or
 /// more; returns that tip.
 async fn converged(
     client: &reqwest::Client,
-    nodes: &[&Proc],
+    nodes: &[&NodeProc],
     height: u64,
     limit: Duration,
 ) -> String {
@@ -64,12 +54,12 @@ async fn converged(
 async fn three_nodes_gossip_blocks_and_transfers() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
-    let n0 = Proc::start(dirs[0].path(), &["--name".into(), "n0".into()]);
+    let n0 = NodeProc::start(dirs[0].path(), &["--name".into(), "n0".into()]);
     // A short chain first: joiners sync it through GET /blockchain.
     let (code, _) = admin(&client, &format!("{}/mine", n0.url), json!({"count": 5})).await;
     assert_eq!(code, 200);
-    let n1 = Proc::start(dirs[1].path(), &["--peer".into(), n0.url.clone()]);
-    let n2 = Proc::start(
+    let n1 = NodeProc::start(dirs[1].path(), &["--peer".into(), n0.url.clone()]);
+    let n2 = NodeProc::start(
         dirs[2].path(),
         &[
             "--peer".into(),
@@ -157,7 +147,7 @@ async fn three_nodes_gossip_blocks_and_transfers() {
 async fn a_fourth_node_joins_and_syncs_a_2000_block_chain() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
-    let seed = Proc::start(dirs[0].path(), &[]);
+    let seed = NodeProc::start(dirs[0].path(), &[]);
     let (code, answer) = admin(
         &client,
         &format!("{}/mine", seed.url),
@@ -166,7 +156,7 @@ async fn a_fourth_node_joins_and_syncs_a_2000_block_chain() {
     .await;
     assert_eq!(code, 200, "{answer}");
     assert_eq!(answer["height"], 2000);
-    let joiner = Proc::start(dirs[1].path(), &["--peer".into(), seed.url.clone()]);
+    let joiner = NodeProc::start(dirs[1].path(), &["--peer".into(), seed.url.clone()]);
     let tip = converged(&client, &[&seed, &joiner], 2000, Duration::from_secs(60)).await;
     assert_eq!(tip, answer["hash"].as_str().expect("hash"));
     // Long chains go by pages of GET /blocks (500 each), not in one piece.
@@ -186,7 +176,7 @@ async fn a_fourth_node_joins_and_syncs_a_2000_block_chain() {
 async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
-    let miner = Proc::start(dirs[0].path(), &[]);
+    let miner = NodeProc::start(dirs[0].path(), &[]);
     let (code, _) = admin(
         &client,
         &format!("{}/mine", miner.url),
@@ -194,7 +184,7 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
     )
     .await;
     assert_eq!(code, 200);
-    let victim = Proc::start(dirs[1].path(), &["--peer".into(), miner.url.clone()]);
+    let victim = NodeProc::start(dirs[1].path(), &["--peer".into(), miner.url.clone()]);
     converged(&client, &[&miner, &victim], 20, Duration::from_secs(20)).await;
     let before = status(&client, &victim).await;
 
@@ -260,7 +250,7 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
     // Restart on the same data directory and port, without --peer: the
     // peer must come from the database.
     let restart_args = vec!["--listen".to_owned(), format!("127.0.0.1:{port}")];
-    let restarted = Proc::start(dirs[1].path(), &restart_args);
+    let restarted = NodeProc::start(dirs[1].path(), &restart_args);
     let after = status(&client, &restarted).await;
     assert_eq!(after["address"], before["address"], "same wallet");
     assert_eq!(after["genesis"], before["genesis"]);
@@ -300,10 +290,10 @@ async fn a_node_killed_while_blocks_arrive_restarts_intact_and_catches_up() {
 async fn two_groups_mine_apart_then_all_end_on_the_most_work_chain() {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().expect("dir")).collect();
     let client = client();
-    let a0 = Proc::start(dirs[0].path(), &[]);
-    let a1 = Proc::start(dirs[1].path(), &["--peer".into(), a0.url.clone()]);
-    let b0 = Proc::start(dirs[2].path(), &[]);
-    let b1 = Proc::start(dirs[3].path(), &["--peer".into(), b0.url.clone()]);
+    let a0 = NodeProc::start(dirs[0].path(), &[]);
+    let a1 = NodeProc::start(dirs[1].path(), &["--peer".into(), a0.url.clone()]);
+    let b0 = NodeProc::start(dirs[2].path(), &[]);
+    let b1 = NodeProc::start(dirs[3].path(), &["--peer".into(), b0.url.clone()]);
     let (code, _) = admin(&client, &format!("{}/mine", a0.url), json!({"count": 10})).await;
     assert_eq!(code, 200);
     let (code, _) = admin(&client, &format!("{}/mine", b1.url), json!({"count": 15})).await;
