@@ -160,7 +160,7 @@ async fn status_latency(sauron: Option<&str>) -> (Duration, Duration) {
     if let Some(url) = sauron {
         args.extend(["--sauron", url]);
     }
-    let node = crapcoin_node::run::start(&crapcoin_node::cli::Args::parse_from(args))
+    let node = crapcoin_node::run::start(crapcoin_node::cli::Args::parse_from(args).node_config())
         .await
         .unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use clap::Parser;
 use crapcoin_core::node::AutoConfig;
-use crapcoin_core::{Behaviour, Config, Params, PeerUrl};
+use crapcoin_core::{Behaviour, Params, PeerUrl};
 
 use crate::http::server::Limits;
+use crate::run;
 
 /// The behaviour named `name` from the catalogue
 /// (`behaviours::registry`), seeded. The one place `--behaviour` names are
@@ -220,30 +221,37 @@ impl Args {
         }
     }
 
-    /// The engine configuration for a node reached at `url`.
-    pub fn config(&self, name: String, url: PeerUrl) -> Config {
-        let mut config = Config::new(name, url);
-        config.seeds = self.peers.clone();
+    /// What [`run::start`] needs, from these arguments.
+    pub fn node_config(&self) -> run::Config {
+        let mut config = run::Config::new(self.params());
+        config.listen = self.listen;
+        config.data_dir = self.data_dir.clone();
+        config.peers = self.peers.clone();
+        config.tracker = self.tracker.clone();
+        config.sauron = self.sauron.clone();
+        config.admin_token = self.admin_token.clone();
+        config.public_url = self.public_url.clone();
+        config.name = self.name.clone();
+        config.behaviour = self.behaviour.clone();
+        config.plugin = self.plugin.clone();
+        config.auto = self.auto.then(|| AutoConfig {
+            interval: Duration::from_millis(self.auto_interval_ms),
+            max_transfers: self.auto_max,
+        });
         config.target_peers = self.target_peers;
         config.max_peers = self.max_peers;
         config.call_timeout = Duration::from_millis(self.call_timeout_ms);
         config.maintenance_interval = Duration::from_millis(self.maintenance_ms);
         config.fee = self.fee;
         config.seed = self.seed;
-        config.auto = self.auto.then(|| AutoConfig {
-            interval: Duration::from_millis(self.auto_interval_ms),
-            max_transfers: self.auto_max,
-        });
-        config
-    }
-
-    /// The server's bounds.
-    pub fn limits(&self) -> Limits {
-        Limits {
+        config.limits = Limits {
             max_connections: self.max_connections,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             ..Limits::default()
-        }
+        };
+        config.report_queue = self.report_queue;
+        config.report_batch = self.report_batch;
+        config
     }
 }
 
@@ -256,6 +264,10 @@ mod tests {
         let args = Args::try_parse_from(["crapcoin-node"]).expect("parses");
         assert_eq!(args.params(), Params::default());
         assert_eq!(args.behaviour, "honest");
+        // The library's defaults are the command line's.
+        let config = args.node_config();
+        let defaults = crate::run::Config::new(Params::default());
+        assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! AllSeeingEye: reports every request a node serves and every event it
 //! sees to Sauron, without ever slowing the node down.
 //!
-//! - [`Watch`] wraps the HTTP service: for each request it notes method,
+//! - [`WatchLayer`] is a tower layer; its [`Watch`] service wraps the
+//!   node's HTTP service: for each request it notes method,
 //!   path, route template, status, latency, caller (socket address and the
 //!   peer URL header), request and response sizes and an excerpt of the
 //!   request body, counts it in [`Metrics`], and hands a [`Report`] to the
@@ -14,17 +15,11 @@
 //!   out in batches and POSTs each batch to `{sauron}/api/events` with a
 //!   timeout; a batch Sauron does not take is dropped and counted.
 //!
-//! The batch body is `{"node": NAME, "url": URL, "reports": [REPORT, …]}`
-//! where a report is either
-//! `{"type": "request", "at_ms", "method", "path", "route", "status",
-//! "latency_us", "caller", "peer", "request_bytes", "response_bytes",
-//! "excerpt"}` or `{"type": "event", "at_ms", "event": EVENT}` with `EVENT`
-//! the engine's [`Event`] in JSON (tagged by `kind`).
+//! The batch body is the wire format of [`crate::report`].
 
+use std::borrow::Cow;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -33,12 +28,15 @@ use bytes::Bytes;
 use crapcoin_core::node::now_ms;
 use crapcoin_core::{Event, Handle, Observer, PeerUrl};
 use http_body::{Body, Frame, SizeHint};
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer;
+use tower_service::Service;
 
 use crate::client::PEER_HEADER;
+use crate::http::server::Caller;
 use crate::metrics::Metrics;
+use crate::report::{self, Batch, EventReport, RequestReport};
 
 /// Bytes of a request body kept in a report.
 pub const EXCERPT_LEN: usize = 256;
@@ -74,47 +72,8 @@ impl Config {
     }
 }
 
-/// One request as served.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RequestReport {
-    /// When it was answered, ms since the epoch.
-    pub at_ms: u64,
-    /// E.g. `GET`.
-    pub method: &'static str,
-    /// The path as asked (truncated).
-    pub path: String,
-    /// The route template, e.g. `/block/{hash}`.
-    pub route: &'static str,
-    /// Response status.
-    pub status: u16,
-    /// Time from request head to response head.
-    pub latency_us: u64,
-    /// The caller's socket address.
-    pub caller: Option<String>,
-    /// The peer URL the caller claimed (gossip header), if any.
-    pub peer: Option<String>,
-    /// Request body bytes read by the handler.
-    pub request_bytes: u64,
-    /// Response body bytes, when known up front.
-    pub response_bytes: Option<u64>,
-    /// The first [`EXCERPT_LEN`] bytes of the request body (lossy UTF-8).
-    pub excerpt: String,
-}
-
-/// What the eye reports.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Report {
-    /// A request served.
-    Request(RequestReport),
-    /// An engine event.
-    Event {
-        /// When it happened, ms since the epoch.
-        at_ms: u64,
-        /// The event.
-        event: Event,
-    },
-}
+/// What the eye reports: the wire format's report with the engine's event.
+pub type Report = report::Report<Event>;
 
 /// The reporting end: a bounded queue in front of the [`Sender`].
 #[derive(Debug)]
@@ -130,7 +89,8 @@ pub struct Sender {
     config: Config,
     http: reqwest::Client,
     node: String,
-    url: PeerUrl,
+    /// The node's URL as the batches carry it.
+    url: String,
     metrics: Arc<Metrics>,
 }
 
@@ -162,7 +122,7 @@ impl Eye {
             config,
             http,
             node: node.to_owned(),
-            url: url.clone(),
+            url: url.to_string(),
             metrics,
         };
         Ok((eye, sender))
@@ -183,18 +143,11 @@ impl Observer for Eye {
         if matches!(event, Event::RequestServed { .. }) {
             return;
         }
-        self.report(Report::Event {
+        self.report(Report::Event(EventReport {
             at_ms: now_ms(),
             event: event.clone(),
-        });
+        }));
     }
-}
-
-#[derive(Serialize)]
-struct Batch<'a> {
-    node: &'a str,
-    url: &'a PeerUrl,
-    reports: &'a [Report],
 }
 
 impl Sender {
@@ -220,7 +173,7 @@ impl Sender {
                     }
                 }
             }
-            self.deliver(&batch).await;
+            batch = self.deliver(batch).await;
             batch.clear();
         }
         while batch.len() < max {
@@ -230,22 +183,25 @@ impl Sender {
             }
         }
         if !batch.is_empty() {
-            self.deliver(&batch).await;
+            self.deliver(batch).await;
         }
     }
 
-    async fn deliver(&self, reports: &[Report]) {
-        let body = Batch {
-            node: &self.node,
-            url: &self.url,
+    /// Sends one batch; gives the reports back (their buffer is reused).
+    async fn deliver(&self, reports: Vec<Report>) -> Vec<Report> {
+        let batch = Batch {
+            node: self.node.clone(),
+            url: self.url.clone(),
             reports,
         };
-        let body = match serde_json::to_vec(&body) {
+        let encoded = serde_json::to_vec(&batch);
+        let reports = batch.reports;
+        let body = match encoded {
             Ok(body) => body,
             Err(e) => {
                 tracing::warn!(error = %e, "encoding reports failed");
                 self.metrics.report_batch_failed(reports.len());
-                return;
+                return reports;
             }
         };
         let request = self
@@ -266,71 +222,7 @@ impl Sender {
         } else {
             self.metrics.report_batch_failed(reports.len());
         }
-    }
-}
-
-/// The caller of a request, put in its extensions by the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Caller(pub SocketAddr);
-
-/// What the server knows of one connection: when it last moved bytes and
-/// whether a request is being served, so idle connections can be found
-/// and closed.
-#[derive(Debug)]
-pub struct ConnState {
-    started: Instant,
-    /// Milliseconds since `started` of the last read or write.
-    last_activity: AtomicU64,
-    /// Requests being served right now.
-    inflight: AtomicUsize,
-    /// Fired to ask the connection to close.
-    pub(crate) close: CancellationToken,
-}
-
-impl Default for ConnState {
-    fn default() -> Self {
-        Self {
-            started: Instant::now(),
-            last_activity: AtomicU64::new(0),
-            inflight: AtomicUsize::new(0),
-            close: CancellationToken::new(),
-        }
-    }
-}
-
-impl ConnState {
-    /// Notes that bytes moved now.
-    pub fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_activity.store(ms, Ordering::Relaxed);
-    }
-
-    /// How long since bytes last moved.
-    pub fn idle_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
-        self.started.elapsed().saturating_sub(last)
-    }
-
-    /// Whether no request is being served.
-    pub fn is_idle(&self) -> bool {
-        self.inflight.load(Ordering::Relaxed) == 0
-    }
-}
-
-/// Counts a request in flight for as long as it lives.
-struct Inflight(Arc<ConnState>);
-
-impl Inflight {
-    fn new(conn: Arc<ConnState>) -> Self {
-        conn.inflight.fetch_add(1, Ordering::Relaxed);
-        Self(conn)
-    }
-}
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
+        reports
     }
 }
 
@@ -415,35 +307,46 @@ pub struct Watcher {
     pub eye: Option<Arc<Eye>>,
 }
 
-/// The reporting wrapper around the node's HTTP service, one per
-/// connection.
+/// The request-reporting middleware as a tower layer: the node stacks it
+/// around its routes (`tower_layer::Layer::layer(&WatchLayer::new(watcher),
+/// warp::service(routes))`) and hands the result to
+/// [`crate::http::server::serve`].
 #[derive(Debug, Clone)]
-pub struct Watch<S> {
-    inner: S,
+pub struct WatchLayer {
     watcher: Watcher,
-    caller: SocketAddr,
-    conn: Arc<ConnState>,
 }
 
-impl<S> Watch<S> {
-    /// Wraps `inner` for the connection from `caller`.
-    pub fn new(inner: S, watcher: Watcher, caller: SocketAddr, conn: Arc<ConnState>) -> Self {
-        Self {
+impl WatchLayer {
+    /// A layer reporting to what `watcher` holds.
+    pub fn new(watcher: Watcher) -> Self {
+        Self { watcher }
+    }
+}
+
+impl<S> Layer<S> for WatchLayer {
+    type Service = Watch<S>;
+
+    fn layer(&self, inner: S) -> Watch<S> {
+        Watch {
             inner,
-            watcher,
-            caller,
-            conn,
+            watcher: self.watcher.clone(),
         }
     }
 }
 
-impl<S, B, R> hyper::service::Service<http::Request<B>> for Watch<S>
+/// The reporting service [`WatchLayer`] puts around the node's HTTP
+/// service: it tees the request body, times the request, and counts and
+/// reports it once answered.
+#[derive(Debug, Clone)]
+pub struct Watch<S> {
+    inner: S,
+    watcher: Watcher,
+}
+
+impl<S, B, R> Service<http::Request<B>> for Watch<S>
 where
-    S: tower_service::Service<
-            http::Request<Tee<B>>,
-            Response = http::Response<R>,
-            Error = Infallible,
-        > + Clone
+    S: Service<http::Request<Tee<B>>, Response = http::Response<R>, Error = Infallible>
+        + Clone
         + Send
         + 'static,
     S::Future: Send,
@@ -454,27 +357,32 @@ where
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<http::Response<R>, Infallible>> + Send>>;
 
-    fn call(&self, req: http::Request<B>) -> Self::Future {
-        let mut inner = self.inner.clone();
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The inner service that was polled ready serves this request; a
+        // clone takes its place for the next one (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let watcher = self.watcher.clone();
-        let caller = self.caller;
-        let inflight = Inflight::new(self.conn.clone());
         Box::pin(async move {
             let start = Instant::now();
             let method = method_name(req.method());
             let path = truncated(req.uri().path());
             let route = crate::http::route_template(req.uri().path());
+            let caller = req.extensions().get::<Caller>().map(|c| c.0);
             let peer = req
                 .headers()
                 .get(PEER_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .map(truncated);
             let seen = Arc::new(Mutex::new(Excerpt::default()));
-            let mut req = req.map(|inner| Tee {
+            let req = req.map(|inner| Tee {
                 inner,
                 seen: seen.clone(),
             });
-            req.extensions_mut().insert(Caller(caller));
             let response = match inner.call(req).await {
                 Ok(response) => response,
                 Err(never) => match never {},
@@ -501,19 +409,18 @@ where
                 };
                 eye.report(Report::Request(RequestReport {
                     at_ms: now_ms(),
-                    method,
+                    method: Cow::Borrowed(method),
                     path,
-                    route,
+                    route: Cow::Borrowed(route),
                     status,
                     latency_us: u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
-                    caller: Some(caller.to_string()),
+                    caller: caller.map(|c| c.to_string()),
                     peer,
                     request_bytes,
                     response_bytes: response.body().size_hint().exact(),
                     excerpt,
                 }));
             }
-            drop(inflight);
             Ok(response)
         })
     }

@@ -12,10 +12,11 @@
 //! | --- | --- |
 //! | [`cli`] | the command line (`Args`) and the `--behaviour` lookup |
 //! | [`run`] | start and stop a whole node: listener, store, wallet, engine, server, reporter |
-//! | [`http`] | the API: `filters` (routes), `handlers`, `models` (bodies, errors), `server` (accept loop) |
+//! | [`http`] | the API: `filters` (routes), `handlers`, `models` (bodies, errors), `server` (accept loop serving any tower service) |
 //! | [`client`] | `Client`: the engine's `Network` over HTTP; `Tracker`: Sauron as tracker |
 //! | [`store`] | `Store`: the engine's `Store` in SQLite (WAL, embedded migrations) |
-//! | [`eye`] | the AllSeeingEye: request and event reports, bounded queue, batches to Sauron |
+//! | [`eye`] | the AllSeeingEye: the request-reporting tower layer, event reports, bounded queue, batches to Sauron |
+//! | [`report`] | the eye's wire format (batches of reports), shared by the eye and Sauron |
 //! | [`metrics`] | counters and the Prometheus text of `GET /metrics` |
 //! | [`process`] | what both binaries do once up: the `listening on` line, waiting for SIGTERM or Ctrl-C |
 //! | [`sauron`] | Sauron (the `sauron` binary): tracker, aggregator, dashboard |
@@ -73,6 +74,7 @@ pub mod eye;
 pub mod http;
 pub mod metrics;
 pub mod process;
+pub mod report;
 pub mod run;
 pub mod sauron;
 pub mod store;

@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("building the runtime")?;
     runtime.block_on(async {
-        let running = crapcoin_node::run::start(&args).await?;
+        let running = crapcoin_node::run::start(args.node_config()).await?;
         crapcoin_node::process::announce_and_wait(&running.listen_url()).await?;
         tracing::info!("shutting down");
         running.shutdown().await;

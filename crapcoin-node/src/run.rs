@@ -3,20 +3,21 @@
 //! want a node in-process) do.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crapcoin_core::node::LaunchError;
+use crapcoin_core::node::{AutoConfig, LaunchError};
 use crapcoin_core::wallet::WalletError;
-use crapcoin_core::{Handle, Node, PeerUrl, Wallet};
+use crapcoin_core::{Handle, Node, Params, PeerUrl, Wallet};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer;
 
-use crate::cli::{self, Args};
 use crate::client::{self, Client};
-use crate::eye::{self, Eye, Watcher};
+use crate::eye::{self, Eye, WatchLayer, Watcher};
+use crate::http::server::Limits;
 use crate::http::{self, App};
 use crate::metrics::Metrics;
 use crate::store::{self, Store};
@@ -53,10 +54,110 @@ pub enum StartError {
     Launch(#[from] LaunchError),
     /// The behaviour name is unknown.
     #[error(transparent)]
-    Behaviour(#[from] cli::UnknownBehaviour),
+    Behaviour(#[from] behaviours::registry::UnknownBehaviour),
     /// The `--plugin` could not be loaded.
     #[error(transparent)]
     Plugin(#[from] behaviours::loader::LoadError),
+}
+
+/// Everything a node is started with. The `crapcoin-node` binary makes
+/// one from its command line (`cli::Args::node_config`); a program or test
+/// starting a node in-process fills one in, from [`Config::new`]'s
+/// defaults (the command line's).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Directory of the SQLite database and wallet key; `None` keeps chain
+    /// and key in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The network parameters (equal values share a genesis).
+    pub params: Params,
+    /// Peers to start from.
+    pub peers: Vec<PeerUrl>,
+    /// Sauron, the tracker to bootstrap from.
+    pub tracker: Option<PeerUrl>,
+    /// Where to report requests and events (`None`: the tracker, if any).
+    pub sauron: Option<PeerUrl>,
+    /// Token the admin routes require; `None` disables them.
+    pub admin_token: Option<String>,
+    /// URL peers reach this node at (default: `http://` and the bound
+    /// address, 127.0.0.1 for an unspecified host).
+    pub public_url: Option<PeerUrl>,
+    /// The node's name (default: `node-PORT`).
+    pub name: Option<String>,
+    /// The behaviour: a catalogue name or group (`behaviours::registry`).
+    pub behaviour: String,
+    /// An attacker plugin to load the behaviour from instead.
+    pub plugin: Option<PathBuf>,
+    /// Auto mode (transfers on its own), if on.
+    pub auto: Option<AutoConfig>,
+    /// Peers wanted; below it the node looks for more.
+    pub target_peers: usize,
+    /// Peers kept at most.
+    pub max_peers: usize,
+    /// Timeout of every call to a peer or the tracker.
+    pub call_timeout: Duration,
+    /// Time between two peer-maintenance rounds.
+    pub maintenance_interval: Duration,
+    /// Fee the node pays on its own transfers.
+    pub fee: u64,
+    /// Seed of the node's random choices (`None`: from the OS).
+    pub seed: Option<u64>,
+    /// The server's bounds.
+    pub limits: Limits,
+    /// Reports for Sauron queued at most.
+    pub report_queue: usize,
+    /// Reports per batch sent to Sauron.
+    pub report_batch: usize,
+}
+
+impl Config {
+    /// The command line's defaults: `127.0.0.1:0`, no data directory, the
+    /// network `params`, honest, no peers, tracker or reporting, 8 peers
+    /// wanted and 64 at most, 2 s calls and maintenance, fee 1, 256
+    /// connections with a 30 s idle timeout, 4096 reports queued in
+    /// batches of 256.
+    pub fn new(params: Params) -> Self {
+        Self {
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            data_dir: None,
+            params,
+            peers: Vec::new(),
+            tracker: None,
+            sauron: None,
+            admin_token: None,
+            public_url: None,
+            name: None,
+            behaviour: "honest".to_owned(),
+            plugin: None,
+            auto: None,
+            target_peers: 8,
+            max_peers: 64,
+            call_timeout: Duration::from_secs(2),
+            maintenance_interval: Duration::from_secs(2),
+            fee: 1,
+            seed: None,
+            limits: Limits::default(),
+            report_queue: 4096,
+            report_batch: 256,
+        }
+    }
+
+    /// The engine configuration for a node named `name` reached at `url`.
+    pub fn engine(&self, name: String, url: PeerUrl) -> crapcoin_core::Config {
+        let mut config = crapcoin_core::Config::new(name, url);
+        config.seeds = self.peers.clone();
+        config.target_peers = self.target_peers;
+        config.max_peers = self.max_peers;
+        config.call_timeout = self.call_timeout;
+        config.maintenance_interval = self.maintenance_interval;
+        config.fee = self.fee;
+        config.seed = self.seed;
+        config.auto = self.auto.clone();
+        config
+    }
 }
 
 /// A running node. Call [`Running::shutdown`] to stop it.
@@ -86,7 +187,8 @@ fn advertised(addr: SocketAddr) -> SocketAddr {
 /// # Errors
 ///
 /// [`StartError`] saying which part failed.
-pub async fn start(args: &Args) -> Result<Running, StartError> {
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let args = &config;
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -110,18 +212,18 @@ pub async fn start(args: &Args) -> Result<Running, StartError> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let behaviour = match &args.plugin {
         Some(path) => behaviours::loader::load(path, seed)?,
-        None => cli::behaviour(&args.behaviour, seed)?,
+        None => behaviours::registry::build(&args.behaviour, seed)?,
     };
     let (wallet, store) = match &args.data_dir {
         Some(dir) => open_data_dir(dir).await?,
         None => (Wallet::generate(), None),
     };
-    let client = Client::new(Duration::from_millis(args.call_timeout_ms))?;
+    let client = Client::new(args.call_timeout)?;
     let metrics = Arc::new(Metrics::default());
     let cancel = CancellationToken::new();
 
-    let mut builder = Node::builder(args.params())
-        .config(args.config(name.clone(), url.clone()))
+    let mut builder = Node::builder(args.params.clone())
+        .config(args.engine(name.clone(), url.clone()))
         .wallet(wallet)
         .behaviour_arc(behaviour)
         .observer(metrics.clone())
@@ -157,11 +259,12 @@ pub async fn start(args: &Args) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         eye,
     };
+    let service = WatchLayer::new(watcher).layer(warp::service(http::routes(app)));
     let server = tokio::spawn(http::server::serve(
         listener,
-        http::routes(app),
-        watcher,
-        args.limits(),
+        service,
+        metrics.clone(),
+        args.limits,
         cancel.clone(),
     ));
     tracing::info!(%name, %url, address = %handle.address(), height = handle.height(), "node started");

@@ -734,7 +734,9 @@ async fn many_idle_connections_are_bounded_and_others_still_served() {
         "60000",
     ])
     .expect("args");
-    let running = crapcoin_node::run::start(&args).await.expect("starts");
+    let running = crapcoin_node::run::start(args.node_config())
+        .await
+        .expect("starts");
     let url = running.listen_url();
     let before = running.handle().status();
     let mut idle = Vec::new();
@@ -789,7 +791,9 @@ async fn silent_connections_are_closed_after_the_idle_timeout() {
         "300",
     ])
     .expect("args");
-    let running = crapcoin_node::run::start(&args).await.expect("starts");
+    let running = crapcoin_node::run::start(args.node_config())
+        .await
+        .expect("starts");
     let mut silent = tokio::net::TcpStream::connect(running.addr())
         .await
         .expect("connects");

@@ -88,7 +88,7 @@ async fn start(extra: &[&str]) -> crapcoin_node::run::Running {
         "watched",
     ];
     args.extend_from_slice(extra);
-    crapcoin_node::run::start(&Args::try_parse_from(args).expect("args"))
+    crapcoin_node::run::start(Args::try_parse_from(args).expect("args").node_config())
         .await
         .expect("starts")
 }

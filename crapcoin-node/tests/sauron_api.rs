@@ -27,7 +27,9 @@ async fn sauron(tweak: impl FnOnce(&mut Config)) -> sauron::Running {
 
 async fn node() -> crapcoin_node::run::Running {
     let args = NodeArgs::parse_from(["crapcoin-node", "--difficulty", "4"]);
-    crapcoin_node::run::start(&args).await.expect("node starts")
+    crapcoin_node::run::start(args.node_config())
+        .await
+        .expect("node starts")
 }
 
 async fn post(client: &reqwest::Client, url: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {

@@ -1,5 +1,7 @@
 //! The routes: path, method, body limit and extraction for each, then the
-//! handler. Every POST has a body size limit (`413 too_large` past it).
+//! handler. Every POST has a body size limit (`413 too_large` past it);
+//! `POST /mine`, whose body is optional, also takes a request without one
+//! (no `Content-Length`, as `curl -X POST` sends it).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,8 +14,8 @@ use warp::{Filter, Reply};
 use super::App;
 use super::handlers;
 use super::models::{self, BlocksQuery, MAX_SMALL_BODY, MAX_TX_BODY};
+use super::server::Caller;
 use crate::client::PEER_HEADER;
-use crate::eye::Caller;
 
 fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
     warp::any().map(move || app.clone())
@@ -21,6 +23,28 @@ fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infalli
 
 fn body(limit: u64) -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
     warp::body::content_length_limit(limit).and(warp::body::bytes())
+}
+
+/// The body of a route whose body is optional: a request with neither
+/// `Content-Length` nor `Transfer-Encoding` has no body (HTTP/1.1), so it
+/// gets an empty one instead of `411 length_required`; a body that is
+/// there is size-capped as [`body`] does.
+fn optional_body(
+    limit: u64,
+) -> impl Filter<Extract = (bytes::Bytes,), Error = warp::Rejection> + Clone {
+    let none = warp::header::optional::<String>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(
+            |length: Option<String>, encoding: Option<String>| async move {
+                match (length, encoding) {
+                    (None, None) => Ok(bytes::Bytes::new()),
+                    // Not found: the `or` below answers with the capped
+                    // body's outcome, which is more specific.
+                    _ => Err(warp::reject::not_found()),
+                }
+            },
+        );
+    none.or(body(limit)).unify()
 }
 
 fn auth() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone {
@@ -95,7 +119,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let mine = warp::path!("mine")
         .and(warp::post())
         .and(auth())
-        .and(body(MAX_SMALL_BODY))
+        .and(optional_body(MAX_SMALL_BODY))
         .and(with_app(app.clone()))
         .then(handlers::mine)
         .boxed();
@@ -144,4 +168,68 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .map(Reply::into_response)
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crapcoin_core::{Node, Params};
+
+    use super::{MAX_SMALL_BODY, routes};
+    use crate::http::App;
+    use crate::metrics::Metrics;
+
+    #[tokio::test]
+    async fn mine_takes_a_request_without_a_body() {
+        let handle = Node::builder(Params::with_difficulty(4))
+            .launch()
+            .await
+            .expect("launches");
+        let app = App::new(
+            handle.clone(),
+            Some("secret".to_owned()),
+            Arc::new(Metrics::default()),
+        );
+        let routes = routes(app);
+        // What `curl -X POST -H 'Authorization: Bearer secret' URL/mine`
+        // sends: no body, no Content-Length.
+        let request = warp::test::request()
+            .method("POST")
+            .path("/mine")
+            .header("authorization", "Bearer secret");
+        let response = request.reply(&routes).await;
+        assert_eq!(response.status(), 200, "{:?}", response.body());
+        assert_eq!(handle.height(), 1);
+        // A body that is there is still read and still capped.
+        let response = warp::test::request()
+            .method("POST")
+            .path("/mine")
+            .header("authorization", "Bearer secret")
+            .body(r#"{"count": 2}"#)
+            .reply(&routes)
+            .await;
+        assert_eq!(response.status(), 200, "{:?}", response.body());
+        assert_eq!(handle.height(), 3);
+        let response = warp::test::request()
+            .method("POST")
+            .path("/mine")
+            .header("authorization", "Bearer secret")
+            .body(vec![
+                b' ';
+                usize::try_from(MAX_SMALL_BODY).expect("small") + 1
+            ])
+            .reply(&routes)
+            .await;
+        assert_eq!(response.status(), 413, "{:?}", response.body());
+        // Routes that need a body still ask for its length.
+        let response = warp::test::request()
+            .method("POST")
+            .path("/transfer")
+            .header("authorization", "Bearer secret")
+            .reply(&routes)
+            .await;
+        assert_eq!(response.status(), 411, "{:?}", response.body());
+        handle.shutdown().await;
+    }
 }

@@ -18,7 +18,7 @@ use super::models::{
     AckAnswer, Announce, ApiError, AutoRequest, BalanceAnswer, BlocksQuery, MAX_MINE_COUNT,
     MineRequest, TransferRequest, json, parse_json,
 };
-use crate::eye::Caller;
+use super::server::Caller;
 
 fn answer(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(Reply::into_response)

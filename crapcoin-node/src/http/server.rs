@@ -20,22 +20,125 @@
 //!   busy ones get [`Limits::grace`] to finish.
 
 use std::collections::HashMap;
+use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use warp::filters::BoxedFilter;
+use tower_service::Service;
 use warp::reply::Response;
 
-use crate::eye::{ConnState, Watch, Watcher};
+use crate::metrics::Metrics;
+
+/// The caller of a request: the server puts it in every request's
+/// extensions, so handlers and layers can tell who asks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caller(pub SocketAddr);
+
+/// What the server knows of one connection: when it last moved bytes and
+/// whether a request is being served, so idle connections can be found
+/// and closed.
+#[derive(Debug)]
+pub struct ConnState {
+    started: Instant,
+    /// Milliseconds since `started` of the last read or write.
+    last_activity: AtomicU64,
+    /// Requests being served right now.
+    inflight: AtomicUsize,
+    /// Fired to ask the connection to close.
+    close: CancellationToken,
+}
+
+impl Default for ConnState {
+    fn default() -> Self {
+        Self {
+            started: Instant::now(),
+            last_activity: AtomicU64::new(0),
+            inflight: AtomicUsize::new(0),
+            close: CancellationToken::new(),
+        }
+    }
+}
+
+impl ConnState {
+    /// Notes that bytes moved now.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_activity.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long since bytes last moved.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last_activity.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// Whether no request is being served.
+    pub fn is_idle(&self) -> bool {
+        self.inflight.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Counts a request in flight for as long as it lives.
+struct Inflight(Arc<ConnState>);
+
+impl Inflight {
+    fn new(conn: Arc<ConnState>) -> Self {
+        conn.inflight.fetch_add(1, Ordering::Relaxed);
+        Self(conn)
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// The served (tower) service as hyper calls it on one connection: each
+/// request gets the [`Caller`] in its extensions and counts as in flight
+/// on the connection until its response head is ready.
+struct PerConnection<S> {
+    inner: S,
+    caller: SocketAddr,
+    conn: Arc<ConnState>,
+}
+
+impl<S> hyper::service::Service<http::Request<Incoming>> for PerConnection<S>
+where
+    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
+        let mut inner = self.inner.clone();
+        let inflight = Inflight::new(self.conn.clone());
+        req.extensions_mut().insert(Caller(self.caller));
+        Box::pin(async move {
+            std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
+            let response = inner.call(req).await;
+            drop(inflight);
+            response
+        })
+    }
+}
 
 /// Bounds of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,16 +210,27 @@ impl AsyncWrite for Activity {
     }
 }
 
-/// Serves `routes` on `listener` until `shutdown` fires, then waits (at
+/// Serves `service` on `listener` until `shutdown` fires, then waits (at
 /// most [`Limits::grace`]) for open connections to finish.
-pub async fn serve(
+///
+/// `service` is the whole stack a request goes through: the routes
+/// (`warp::service(routes)`) with whatever tower layers the caller puts
+/// around them (the node stacks [`crate::eye::WatchLayer`]). Every request
+/// reaches it with its [`Caller`] in the extensions. `metrics` counts the
+/// connections.
+pub async fn serve<S>(
     listener: TcpListener,
-    routes: BoxedFilter<(Response,)>,
-    watcher: Watcher,
+    service: S,
+    metrics: Arc<Metrics>,
     limits: Limits,
     shutdown: CancellationToken,
-) {
-    let service = warp::service(routes);
+) where
+    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
     let tasks = TaskTracker::new();
     let max = limits.max_connections.max(1);
@@ -152,7 +266,7 @@ pub async fn serve(
                         // Removed now, closed by its task: the count never
                         // passes the bound.
                         victim.close.cancel();
-                        watcher.metrics.connection_evicted();
+                        metrics.connection_evicted();
                     }
                     None => {
                         tracing::debug!(%caller, "every connection busy; refused");
@@ -161,17 +275,21 @@ pub async fn serve(
                 }
             }
             open.insert(next_id, conn.clone());
-            watcher.metrics.set_connections_open(open.len());
+            metrics.set_connections_open(open.len());
         }
         let _ = stream.set_nodelay(true);
-        let watch = Watch::new(service.clone(), watcher.clone(), caller, conn.clone());
+        let service = PerConnection {
+            inner: service.clone(),
+            caller,
+            conn: conn.clone(),
+        };
         tasks.spawn(connection(
             Activity { stream, conn },
             caller,
             next_id,
             registry.clone(),
-            watch,
-            watcher.clone(),
+            service,
+            metrics.clone(),
             limits,
             shutdown.clone(),
         ));
@@ -193,18 +311,14 @@ async fn connection<S>(
     caller: SocketAddr,
     id: u64,
     registry: Registry,
-    service: Watch<S>,
-    watcher: Watcher,
+    service: PerConnection<S>,
+    metrics: Arc<Metrics>,
     limits: Limits,
     shutdown: CancellationToken,
 ) where
-    Watch<S>: hyper::service::Service<
-            http::Request<hyper::body::Incoming>,
-            Response = Response,
-            Error = std::convert::Infallible,
-        >,
-    <Watch<S> as hyper::service::Service<http::Request<hyper::body::Incoming>>>::Future:
-        Send + 'static,
+    PerConnection<S>:
+        hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
+    <PerConnection<S> as hyper::service::Service<http::Request<Incoming>>>::Future: Send + 'static,
 {
     let conn = io.conn.clone();
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -243,5 +357,5 @@ async fn connection<S>(
     }
     let mut open = registry.lock().unwrap_or_else(|p| p.into_inner());
     open.remove(&id);
-    watcher.metrics.set_connections_open(open.len());
+    metrics.set_connections_open(open.len());
 }

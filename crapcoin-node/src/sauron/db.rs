@@ -6,6 +6,9 @@
 //!   sqlx's runtime [`QueryBuilder`] (placeholders are the backend's own),
 //!   never the compile-time `query!` macros. Each backend has its own
 //!   embedded migrations (`crapcoin-node/migrations-sauron/{sqlite,postgres}`).
+//!   PostgreSQL is the default-on cargo feature `postgres`; without it the
+//!   driver is not compiled and a `postgres://` URL is
+//!   [`DbError::NoPostgres`].
 //! - **Batched writes.** [`Db::insert`] writes a whole batch of requests and
 //!   events with multi-row `INSERT`s in one transaction: all or nothing,
 //!   and one commit (one fsync) per batch rather than per row.
@@ -19,6 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -26,6 +30,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row};
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-sauron/sqlite");
+#[cfg(feature = "postgres")]
 static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-sauron/postgres");
 
 /// Request rows per multi-row `INSERT` (13 bound values each: 13,000 per
@@ -49,6 +54,10 @@ pub enum DbError {
     /// The URL names no supported backend.
     #[error("unsupported database url {0:?} (sqlite:// or postgres://)")]
     Url(String),
+    /// A PostgreSQL URL, but this build has no PostgreSQL support (the
+    /// `postgres` cargo feature is off).
+    #[error("this build has no PostgreSQL support (cargo feature `postgres`)")]
+    NoPostgres,
 }
 
 /// One request a node served, as stored (`GET /api/requests` items).
@@ -192,6 +201,7 @@ pub enum Db {
     /// SQLite (a file in the data directory, or memory).
     Sqlite(SqliteDb),
     /// PostgreSQL.
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -207,6 +217,7 @@ macro_rules! with_pool {
                 let $pool = &s.$side;
                 $body
             }
+            #[cfg(feature = "postgres")]
             Db::Postgres(p) => {
                 #[allow(dead_code, reason = "not every body names the type")]
                 type $DB = sqlx::Postgres;
@@ -231,6 +242,11 @@ impl Db {
     /// [`DbError`] for an unsupported URL, a refused connection or a failed
     /// migration.
     pub async fn open(url: &str) -> Result<Self, DbError> {
+        #[cfg(not(feature = "postgres"))]
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(DbError::NoPostgres);
+        }
+        #[cfg(feature = "postgres")]
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(4)
@@ -273,6 +289,7 @@ impl Db {
     pub fn backend(&self) -> &'static str {
         match self {
             Self::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
             Self::Postgres(_) => "postgres",
         }
     }
@@ -618,6 +635,7 @@ impl Db {
                 s.read.close().await;
                 s.write.close().await;
             }
+            #[cfg(feature = "postgres")]
             Self::Postgres(p) => p.close().await,
         }
     }

@@ -7,7 +7,7 @@
 //! | --- | --- |
 //! | [`cli`] | the `sauron` command line ([`cli::Args`]) |
 //! | [`api`] | the routes and handlers: tracker, ingest, read API, stream, dashboard |
-//! | [`model`] | request bodies and queries, the batch checks |
+//! | [`model`] | request bodies and queries, the batch checks (the batch types are [`crate::report`]) |
 //! | [`state`] | the in-memory aggregate: nodes, block tree, rejections, consensus |
 //! | [`db`] | [`db::Db`]: storage over SQLite or PostgreSQL |
 //! | [`tasks`] | the writer, the status poller, retention, reload on start |
@@ -49,9 +49,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tower_layer::Layer;
 
 use crate::client::Client;
-use crate::eye::Watcher;
+use crate::eye::{WatchLayer, Watcher};
 use crate::http::server::{self, Limits};
 use crate::metrics::Metrics;
 use db::{Db, DbError, Retention};
@@ -279,15 +280,17 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         tokio::spawn(tasks::poller(shared.clone())),
         tokio::spawn(tasks::retention(shared.clone())),
     ];
+    let metrics = Arc::new(Metrics::default());
     let watcher = Watcher {
         handle: None,
-        metrics: Arc::new(Metrics::default()),
+        metrics: metrics.clone(),
         eye: None,
     };
+    let service = WatchLayer::new(watcher).layer(warp::service(api::routes(shared.clone())));
     let server = tokio::spawn(server::serve(
         listener,
-        api::routes(shared.clone()),
-        watcher,
+        service,
+        metrics,
         shared.config.limits,
         shared.cancel.clone(),
     ));

@@ -26,65 +26,9 @@ pub const MAX_TEXT_LEN: usize = 1024;
 /// Largest event JSON kept, bytes.
 pub const MAX_EVENT_LEN: usize = 4096;
 
-/// One AllSeeingEye batch (see `crate::eye`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Batch {
-    /// The reporting node's name.
-    pub node: String,
-    /// Its URL.
-    pub url: String,
-    /// Its reports.
-    pub reports: Vec<Report>,
-}
-
-/// One report of a batch.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Report {
-    /// A request the node served.
-    Request(RequestReport),
-    /// An engine event.
-    Event(EventReport),
-}
-
-/// A served request as reported.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestReport {
-    /// When it was answered.
-    pub at_ms: u64,
-    /// E.g. `GET`.
-    pub method: String,
-    /// The path as asked.
-    pub path: String,
-    /// The route template.
-    pub route: String,
-    /// Response status.
-    pub status: u16,
-    /// Time to serve, µs.
-    pub latency_us: u64,
-    /// The caller's socket address.
-    pub caller: Option<String>,
-    /// The claimed peer URL.
-    pub peer: Option<String>,
-    /// Request body bytes.
-    pub request_bytes: u64,
-    /// Response body bytes.
-    pub response_bytes: Option<u64>,
-    /// The start of the body.
-    pub excerpt: String,
-}
-
-/// An engine event as reported.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventReport {
-    /// When it happened.
-    pub at_ms: u64,
-    /// The engine's `Event` (tagged by `kind`).
-    pub event: serde_json::Value,
-}
+// The batch types are the eye's wire format, defined once in
+// `crate::report`; re-exported here where Sauron's API has always had them.
+pub use crate::report::{Batch, EventReport, Report, RequestReport};
 
 /// A block event's fields, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -253,9 +197,9 @@ fn check_request(node: &str, r: RequestReport) -> Result<RequestRow, ApiError> {
         id: 0,
         node: node.to_owned(),
         at_ms: as_i64("at_ms", r.at_ms)?,
-        method: r.method,
+        method: r.method.into_owned(),
         path: r.path,
-        route: r.route,
+        route: r.route.into_owned(),
         status: i64::from(r.status),
         latency_us: as_i64("latency_us", r.latency_us)?,
         caller: r.caller,
