@@ -59,8 +59,10 @@
 pub mod behaviour;
 pub mod block;
 pub mod chain;
+pub mod clock;
 pub mod encode;
 pub mod hash;
+pub mod invalid;
 pub mod memory;
 pub mod mempool;
 pub mod mining;
@@ -73,12 +75,14 @@ pub mod state;
 pub mod tx;
 pub mod validate;
 pub mod wallet;
+pub mod wire;
 
 pub use behaviour::{Behaviour, Context, Forge};
 pub use block::{Block, BlockHeader, CheckedBlock};
 pub use chain::{Chain, TipChange};
+pub use clock::Clock;
 pub use hash::{Address, BlockHash, Signature, TxId};
-pub use network::{Network, PeerUrl, Status, Store, Tracker};
+pub use network::{Inbox, Network, Store, Tracker};
 pub use node::{Config, Handle, Node};
 pub use observer::{Event, Observer};
 pub use params::Params;
@@ -86,3 +90,6 @@ pub use state::{Account, State};
 pub use tx::Transaction;
 pub use validate::ValidationError;
 pub use wallet::Wallet;
+pub use wire::{
+    BlockAck, NetError, Outgoing, Payload, PeerError, PeerInfo, PeerUrl, PeerUrlError, Status,
+};

@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crapcoin_core::network::{BlockAck, NetError, Payload};
-use crapcoin_core::node::WeakHandle;
+use crapcoin_core::network::{BlockAck, Inbox, NetError, Payload, Unreachable};
 use crapcoin_core::{
     Block, BlockHash, Config, Event, Handle, Network, Node, Observer, PeerUrl, Status, Store as _,
     memory, validate,
@@ -35,7 +34,7 @@ impl Pages {
 
 #[async_trait]
 impl Network for Pages {
-    fn attach(&self, url: &PeerUrl, node: WeakHandle) {
+    fn attach(&self, url: &PeerUrl, node: std::sync::Weak<dyn Inbox>) {
         self.inner.attach(url, node);
     }
 
@@ -59,7 +58,7 @@ impl Network for Pages {
             asked.len()
         };
         if self.fail_at == Some(count) {
-            return Err(NetError::Unreachable("the peer went away".into()));
+            return Err(NetError::Unreachable(Unreachable::ConnectionLost));
         }
         let mut page = self.inner.blocks(to, from, limit).await?;
         for block in &mut page {

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use behaviours::registry;
 use crapcoin_core::block::tx_root;
 use crapcoin_core::hash::leading_zero_bits;
-use crapcoin_core::network::{BlockAck, NetError, Payload};
-use crapcoin_core::node::{AutoConfig, WeakHandle};
+use crapcoin_core::network::{BlockAck, Inbox, NetError, Payload};
+use crapcoin_core::node::AutoConfig;
 use crapcoin_core::observer::DropReason;
 use crapcoin_core::{
     Address, Behaviour, Block, BlockHash, Chain, Config, Event, Handle, Network, Node, Params,
@@ -110,7 +110,7 @@ struct Recording {
 
 #[async_trait]
 impl Network for Recording {
-    fn attach(&self, url: &PeerUrl, node: WeakHandle) {
+    fn attach(&self, url: &PeerUrl, node: std::sync::Weak<dyn Inbox>) {
         self.inner.attach(url, node);
     }
 
