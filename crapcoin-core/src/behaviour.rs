@@ -2,9 +2,13 @@
 //! node does.
 //!
 //! A misbehaviour implements [`Behaviour`] and overrides only the decisions
-//! it corrupts; everything else stays honest. Each method gets a [`Context`]
-//! with read access to the node and a [`Forge`] that builds blocks exactly as
-//! told — valid proof of work over invalid content included.
+//! it corrupts; everything else stays honest. Each default calls the honest
+//! decision in [`honest`], which an override can call too: to change one
+//! thing (relay honestly, but to fewer peers), or to watch without changing
+//! anything (look, then return the honest answer). Each method gets a
+//! [`Context`] with read access to the node, through the [`View`] the
+//! engine implements, and a [`Forge`] that builds blocks exactly as told —
+//! valid proof of work over invalid content included.
 //!
 //! Decision points, in the order a block meets them:
 //!

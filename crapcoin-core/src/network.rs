@@ -1,8 +1,13 @@
 //! The traits that connect a [`crate::Node`] to the world: [`Network`] (how to
 //! reach peers), [`Tracker`] (where to find them) and [`Store`] (where blocks
-//! and peers persist), with the types they exchange. `crapcoin-node`
-//! implements them over HTTP and SQL; [`crate::memory`] implements them in
-//! memory for tests and simulations.
+//! and peers persist), and [`Inbox`]: what a node answers, which is all a
+//! network knows of a node. `crapcoin-node` implements them over HTTP and
+//! SQL; [`crate::memory`] implements them in memory for tests and
+//! simulations.
+//!
+//! The types they exchange live in [`crate::wire`] (below these traits)
+//! and are re-exported here, so `crapcoin_core::network::PeerUrl` and
+//! `crapcoin_core::wire::PeerUrl` are the same type.
 
 use std::sync::{Arc, Weak};
 

@@ -1,5 +1,6 @@
-//! Validation: the one error type, and the context-free checks that turn a
-//! [`Block`] into a [`CheckedBlock`].
+//! Validation: the context-free checks that turn a [`Block`] into a
+//! [`CheckedBlock`], refusing with a [`ValidationError`] (defined in
+//! [`crate::invalid`], below the block types, and re-exported here).
 //!
 //! Checks come in three layers, each needing more context:
 //!

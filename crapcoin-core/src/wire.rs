@@ -319,7 +319,7 @@ impl PeerError {
 
     /// A failed call during a sync: an answer against the protocol is
     /// [`PeerError::Protocol`], anything else [`PeerError::Unreachable`].
-    pub fn from_sync(e: NetError) -> Self {
+    pub(crate) fn from_sync(e: NetError) -> Self {
         match e {
             NetError::BadResponse(bad) => Self::Protocol(bad),
             other => Self::Unreachable(other),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::chain::Limits;
-use crate::wire::PeerUrl;
+use crate::wire::{MAX_PEER_URL_LEN, PeerUrl};
 
 /// Auto mode: the node makes transfers on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ impl Default for AutoConfig {
 }
 
 /// How a node runs: names, bounds, timeouts and intervals. Consensus rules
-/// are in [`Params`], not here: two nodes with different configs still agree.
+/// are in [`crate::Params`], not here: two nodes with different configs still agree.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The node's name (`node_id` in status, the source of its events).
@@ -68,7 +68,7 @@ pub struct Config {
     pub sync_timeout: Duration,
     /// Fee the node pays on its own transfers.
     pub fee: u64,
-    /// How long [`Handle::transfer`] and [`Handle::mine`] wait for the block.
+    /// How long [`crate::Handle::transfer`] and [`crate::Handle::mine`] wait for the block.
     pub confirm_timeout: Duration,
     /// Auto mode, if on.
     pub auto: Option<AutoConfig>,
@@ -79,13 +79,21 @@ pub struct Config {
 impl Config {
     /// Defaults for a node called `name` on the in-memory network, reached
     /// at `mem://NAME`: what an experiment or test of nodes in one process
-    /// starts from (a name that is not a valid URL host, e.g. with spaces,
-    /// is reached at `mem://node`).
+    /// starts from. Bytes of the name a URL cannot hold (spaces, non-ASCII)
+    /// become `-` in the URL, and an empty name is reached at `mem://node`.
     pub fn in_memory(name: impl Into<String>) -> Self {
         let name = name.into();
-        let url = format!("mem://{name}")
+        let mut host: String = name
+            .chars()
+            .map(|c| if c.is_ascii_graphic() { c } else { '-' })
+            .take(MAX_PEER_URL_LEN - "mem://".len())
+            .collect();
+        if host.is_empty() {
+            host = "node".to_owned();
+        }
+        let url = format!("mem://{host}")
             .parse()
-            .unwrap_or_else(|_| "mem://node".parse().expect("a valid url"));
+            .expect("printable ascii within the length limit is a valid url");
         Self::new(name, url)
     }
 
@@ -115,5 +123,20 @@ impl Config {
             auto: None,
             seed: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn in_memory_names_become_mem_urls() {
+        assert_eq!(Config::in_memory("node-1").url.as_str(), "mem://node-1");
+        assert_eq!(Config::in_memory("a b").url.as_str(), "mem://a-b");
+        assert_eq!(Config::in_memory("").url.as_str(), "mem://node");
+        let long = Config::in_memory("x".repeat(1000));
+        assert!(long.url.as_str().len() <= crate::wire::MAX_PEER_URL_LEN);
+        assert_eq!(long.name.len(), 1000);
     }
 }

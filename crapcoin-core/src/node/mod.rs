@@ -17,6 +17,7 @@
 //!   ticker;
 //! - `config`, `error`, `builder`, `handle`: [`Config`], the errors,
 //!   [`Node::builder`] and the [`Handle`] it launches;
+//! - `agree`: [`wait_for_agreement`], for nodes run side by side;
 //! - `view`: the engine as the plug-in traits see it ([`crate::behaviour::View`]
 //!   for behaviours, [`crate::network::Inbox`] for networks).
 //!
@@ -93,7 +94,7 @@ pub(crate) struct Shared {
     pub(crate) chain_id: BlockHash,
     pub(crate) wallet: Wallet,
     pub(crate) behaviour: Arc<dyn Behaviour>,
-    pub(super) observers: Vec<Arc<dyn Observer>>,
+    observers: Vec<Arc<dyn Observer>>,
     pub(crate) network: Arc<dyn Network>,
     pub(crate) tracker: Arc<dyn Tracker>,
     pub(crate) store: Arc<dyn Store>,

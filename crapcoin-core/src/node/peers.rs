@@ -34,7 +34,7 @@ struct PeerState {
 pub(crate) struct Peers {
     map: HashMap<PeerUrl, PeerState>,
     banned: HashMap<PeerUrl, Instant>,
-    pub(super) max: usize,
+    max: usize,
     /// Where ban deadlines are read.
     clock: Clock,
 }
@@ -84,11 +84,11 @@ impl Peers {
         true
     }
 
-    pub(super) fn remove(&mut self, url: &PeerUrl) -> bool {
+    fn remove(&mut self, url: &PeerUrl) -> bool {
         self.map.remove(url).is_some()
     }
 
-    pub(super) fn ban(&mut self, url: &PeerUrl, until: Instant) {
+    fn ban(&mut self, url: &PeerUrl, until: Instant) {
         if self.banned.len() >= MAX_BANNED {
             let now = self.clock.now();
             self.banned.retain(|_, t| *t > now);
@@ -165,7 +165,7 @@ impl Shared {
         Ok(Some(status))
     }
 
-    pub(super) async fn drop_peer(&self, peer: &PeerUrl, why: DropReason) {
+    async fn drop_peer(&self, peer: &PeerUrl, why: DropReason) {
         let removed = {
             let mut inner = self.lock();
             let removed = inner.peers.remove(peer);

@@ -210,7 +210,7 @@ impl Shared {
         checked: tokio::sync::mpsc::Sender<Vec<CheckedBlock>>,
     ) -> Result<(), PeerError> {
         let (params, chain_id) = (self.params.clone(), self.chain_id);
-        let checking = tokio::task::spawn_blocking(move || {
+        let checking = self.tasks.spawn_blocking(move || {
             while let Some(page) = pages.blocking_recv() {
                 let page = check_run(page, &params, chain_id)?;
                 if !page.is_empty() && checked.blocking_send(page).is_err() {
@@ -314,8 +314,9 @@ impl Shared {
         // runtime thread stays free meanwhile.
         let checked = if blocks.len() >= OFF_THREAD_CHECK {
             let (params, chain_id) = (self.params.clone(), self.chain_id);
-            let checking =
-                tokio::task::spawn_blocking(move || check_run(blocks, &params, chain_id));
+            let checking = self
+                .tasks
+                .spawn_blocking(move || check_run(blocks, &params, chain_id));
             finished(checking.await).ok_or_else(shutting_down)?
         } else {
             check_run(blocks, &self.params, self.chain_id)
