@@ -24,9 +24,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crapcoin::core::network::Outgoing;
-use crapcoin::core::node::AutoConfig;
-use crapcoin::core::{
+use crapcoin_core::behaviour::honest;
+use crapcoin_core::network::Outgoing;
+use crapcoin_core::node::{AutoConfig, wait_for_agreement};
+use crapcoin_core::{
     Behaviour, Block, BlockHash, Config, Context, Event, Node, Params, PeerUrl, Wallet, memory,
 };
 
@@ -42,13 +43,11 @@ impl Behaviour for GossipHoarder {
     }
 
     // The one decision we change. `peers` is every peer the node has; the
-    // honest default sends the block to each of them.
-    fn publish(&self, _ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
-        peers
-            .iter()
-            .take(1)
-            .map(|peer| Outgoing::block(peer, block))
-            .collect()
+    // honest decision (`honest::publish`, what the default calls) sends the
+    // block to each of them. We make the honest decision for the first
+    // peer only, without re-typing it.
+    fn publish(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
+        honest::publish(ctx, block, peers.get(..1).unwrap_or_default())
     }
 }
 
@@ -69,7 +68,8 @@ async fn main() -> anyhow::Result<()> {
         } else {
             format!("honest{i}")
         };
-        let mut config = Config::new(&name, format!("mem://{name}").parse()?);
+        // Reached at mem://NAME on the in-memory network.
+        let mut config = Config::in_memory(&name);
         config.maintenance_interval = Duration::from_millis(200);
         config.seed = Some(i);
         config.auto = Some(AutoConfig {
@@ -134,11 +134,11 @@ async fn main() -> anyhow::Result<()> {
          the race to an honest block of the same height",
         mined.len()
     );
-    let tips: Vec<_> = nodes
-        .iter()
-        .map(|n| (n.name().to_owned(), n.height(), n.tip().short()))
-        .collect();
-    println!("tips: {tips:?}");
+    let all: Vec<_> = nodes.iter().collect();
+    match wait_for_agreement(&all, Duration::from_secs(10)).await {
+        Ok(tip) => println!("all five nodes agree on tip {}", tip.short()),
+        Err(e) => println!("the nodes do not agree: {e}"),
+    }
     for node in nodes {
         node.shutdown().await;
     }

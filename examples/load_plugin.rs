@@ -24,9 +24,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crapcoin::behaviours::loader;
-use crapcoin::core::node::AutoConfig;
-use crapcoin::core::{Config, Event, Node, Params, Wallet, memory};
+use behaviours::loader;
+use crapcoin_core::node::AutoConfig;
+use crapcoin_core::{Config, Event, Node, Params, Wallet, memory};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
@@ -50,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
         } else {
             format!("honest{i}")
         };
-        let mut config = Config::new(&name, format!("mem://{name}").parse()?);
+        let mut config = Config::in_memory(&name);
         config.maintenance_interval = Duration::from_millis(200);
         config.seed = Some(i);
         config.auto = Some(AutoConfig {

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use crapcoin_core::node::AutoConfig;
+use crapcoin_core::node::{AutoConfig, wait_for_agreement};
 use crapcoin_core::{Config, Event, Node, Params, Wallet, memory};
 
 #[tokio::main(flavor = "current_thread")]
@@ -31,8 +31,8 @@ async fn main() -> anyhow::Result<()> {
 
     let mut nodes = Vec::new();
     for i in 0..4u64 {
-        let name = format!("node-{i}");
-        let mut config = Config::new(name.clone(), format!("mem://{name}").parse()?);
+        // Reached at mem://node-I on the in-memory network.
+        let mut config = Config::in_memory(format!("node-{i}"));
         config.seed = Some(i);
         config.maintenance_interval = Duration::from_millis(300);
         config.auto = Some(AutoConfig {
@@ -77,28 +77,18 @@ async fn main() -> anyhow::Result<()> {
         nodes.push(node);
     }
 
-    // Let auto mode run until every node made its two transfers and the
-    // network agrees, or 20 seconds pass.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let tip = nodes[0].tip();
-        let settled =
-            nodes.iter().all(|n| n.tip() == tip && n.mempool_len() == 0) && nodes[0].height() >= 8;
-        if settled || tokio::time::Instant::now() > deadline {
-            break;
-        }
-    }
+    // Let auto mode make its transfers, then wait (at most 20 seconds)
+    // until every node has the same best tip.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all: Vec<_> = nodes.iter().collect();
+    let verdict = match wait_for_agreement(&all, Duration::from_secs(20)).await {
+        Ok(tip) => format!("agreed on {}", tip.short()),
+        Err(e) => format!("NOT agreed: {e}"),
+    };
     println!(
-        "\n{} events printed; all nodes at height {} with tip {}: {}",
+        "\n{} events printed; height {}: {verdict}",
         printed.load(Ordering::Relaxed),
         nodes[0].height(),
-        nodes[0].tip().short(),
-        if nodes.iter().all(|n| n.tip() == nodes[0].tip()) {
-            "agreed"
-        } else {
-            "NOT agreed"
-        }
     );
     for node in nodes {
         node.shutdown().await;

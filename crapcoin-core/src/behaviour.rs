@@ -2,9 +2,13 @@
 //! node does.
 //!
 //! A misbehaviour implements [`Behaviour`] and overrides only the decisions
-//! it corrupts; everything else stays honest. Each method gets a [`Context`]
-//! with read access to the node and a [`Forge`] that builds blocks exactly as
-//! told — valid proof of work over invalid content included.
+//! it corrupts; everything else stays honest. Each default calls the honest
+//! decision in [`honest`], which an override can call too: to change one
+//! thing (relay honestly, but to fewer peers), or to watch without changing
+//! anything (look, then return the honest answer). Each method gets a
+//! [`Context`] with read access to the node, through the [`View`] the
+//! engine implements, and a [`Forge`] that builds blocks exactly as told —
+//! valid proof of work over invalid content included.
 //!
 //! Decision points, in the order a block meets them:
 //!
@@ -24,17 +28,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{Rng, RngCore};
+use rand::RngCore;
 
 use crate::block::{Block, BlockHeader, CheckedBlock, tx_root};
 use crate::hash::{Address, BlockHash};
 use crate::mining;
-use crate::network::{Outgoing, Payload, PeerUrl, Status};
-use crate::node::Shared;
 use crate::params::Params;
 use crate::state::Account;
 use crate::tx::Transaction;
 use crate::wallet::Wallet;
+use crate::wire::{Outgoing, Payload, PeerUrl, Status};
+
+pub mod honest;
 
 /// What auto mode does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,65 +81,65 @@ pub trait Behaviour: Send + Sync + 'static {
 
     /// The timestamp of a block mined on `parent` at `now_ms`: honest nodes
     /// use their clock, never going below the parent's.
-    fn block_timestamp(&self, _ctx: &Context<'_>, parent: &BlockHeader, now_ms: u64) -> u64 {
-        now_ms.max(parent.timestamp)
+    fn block_timestamp(&self, ctx: &Context<'_>, parent: &BlockHeader, now_ms: u64) -> u64 {
+        honest::block_timestamp(ctx, parent, now_ms)
     }
 
     /// After mining `block`: what to send, to whom. Honest: the block to
     /// every peer, once.
-    fn publish(&self, _ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
-        peers.iter().map(|p| Outgoing::block(p, block)).collect()
+    fn publish(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
+        honest::publish(ctx, block, peers)
     }
 
     /// A block from `from`, before validation: return the block to process
     /// (possibly altered) or `None` to ignore it. Honest: process it.
-    fn incoming(&self, _ctx: &Context<'_>, block: Block, _from: Option<&PeerUrl>) -> Option<Block> {
-        Some(block)
+    fn incoming(&self, ctx: &Context<'_>, block: Block, from: Option<&PeerUrl>) -> Option<Block> {
+        honest::incoming(ctx, block, from)
     }
 
     /// After accepting a peer's new block: what to send on. Honest: the
     /// block to every peer but the sender (`peers` already excludes it).
-    fn relay(&self, _ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
-        peers.iter().map(|p| Outgoing::block(p, block)).collect()
+    fn relay(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
+        honest::relay(ctx, block, peers)
     }
 
     /// The answer to a status request from a peer. Honest: the true status.
     /// A liar claims a height it does not have here, to lure peers into
     /// syncing from it.
-    fn serve_status(&self, _ctx: &Context<'_>, honest: Status) -> Status {
-        honest
+    fn serve_status(&self, ctx: &Context<'_>, honest: Status) -> Status {
+        honest::serve_status(ctx, honest)
     }
 
     /// The answer to a chain request starting at height `from` (`0` with
     /// the whole chain for `/blockchain`). Honest: the true blocks.
-    fn serve_blocks(&self, _ctx: &Context<'_>, _from: u64, honest: Vec<Block>) -> Vec<Block> {
-        honest
+    fn serve_blocks(&self, ctx: &Context<'_>, from: u64, honest: Vec<Block>) -> Vec<Block> {
+        honest::serve_blocks(ctx, from, honest)
     }
 
     /// The answer to a peer-list request. Honest: the true peers.
-    fn serve_peers(&self, _ctx: &Context<'_>, honest: Vec<PeerUrl>) -> Vec<PeerUrl> {
-        honest
+    fn serve_peers(&self, ctx: &Context<'_>, honest: Vec<PeerUrl>) -> Vec<PeerUrl> {
+        honest::serve_peers(ctx, honest)
     }
 
     /// How long to wait before answering any request. Honest: no wait.
-    fn serve_delay(&self, _ctx: &Context<'_>) -> Duration {
-        Duration::ZERO
+    fn serve_delay(&self, ctx: &Context<'_>) -> Duration {
+        honest::serve_delay(ctx)
     }
 
     /// Auto mode's next move. Honest: a random amount to a random known
     /// address, mining a coinbase-only block first when broke or alone.
     fn next_auto(&self, ctx: &Context<'_>, rng: &mut dyn RngCore) -> Option<AutoAction> {
-        honest_auto(ctx, rng)
+        honest::next_auto(ctx, rng)
     }
 
     /// How often [`Behaviour::tick`] runs; `None` (honest) runs no ticker.
     fn tick_interval(&self) -> Option<Duration> {
-        None
+        honest::tick_interval()
     }
 
     /// Acts on its own. Honest: does nothing.
-    fn tick(&self, _ctx: &Context<'_>) -> Vec<Action> {
-        Vec::new()
+    fn tick(&self, ctx: &Context<'_>) -> Vec<Action> {
+        honest::tick(ctx)
     }
 }
 
@@ -183,126 +188,140 @@ impl<B: Behaviour + ?Sized> Behaviour for Arc<B> {
     }
 }
 
-/// The honest auto-mode choice, public so misbehaviours can start from it.
+/// The honest auto-mode choice, public so misbehaviours can start from it
+/// (the same as [`honest::next_auto`]).
 pub fn honest_auto(ctx: &Context<'_>, rng: &mut dyn RngCore) -> Option<AutoAction> {
-    let me = ctx.address();
-    let others: Vec<Address> = ctx
-        .known_addresses()
-        .into_iter()
-        .filter(|a| *a != me)
-        .collect();
-    if others.is_empty() {
-        return Some(AutoAction::Mine);
-    }
-    let to = others[rng.random_range(0..others.len())];
-    let max = ctx.params().block_reward.max(2);
-    let amount = rng.random_range(1..max);
-    let spendable = ctx.spendable();
-    if amount.saturating_add(ctx.fee()) > spendable {
-        return Some(AutoAction::Mine);
-    }
-    Some(AutoAction::Transfer { to, amount })
+    honest::next_auto(ctx, rng)
 }
 
-/// Read access to the node for a behaviour's decision, and the tools to
-/// forge. Every read takes a short lock; none is held between calls.
+/// What a behaviour may read of its node: the engine implements it, a test
+/// of a behaviour can implement it over a fixture. Read-only; every read is
+/// short (the engine takes its lock per read and holds none between calls).
+pub trait View: Send + Sync {
+    /// The node's name.
+    fn name(&self) -> &str;
+    /// The node's wallet (its address, and signing).
+    fn wallet(&self) -> &Wallet;
+    /// Where the node is reached.
+    fn url(&self) -> &PeerUrl;
+    /// Network parameters.
+    fn params(&self) -> &Params;
+    /// The network's chain id (genesis hash).
+    fn chain_id(&self) -> BlockHash;
+    /// The fee the node pays on its transfers.
+    fn fee(&self) -> u64;
+    /// The node's clock, in ms since the epoch.
+    fn now_ms(&self) -> u64;
+    /// Height of the best chain.
+    fn height(&self) -> u64;
+    /// The best tip block.
+    fn tip(&self) -> Arc<CheckedBlock>;
+    /// The best chain's block at `height`.
+    fn block_at(&self, height: u64) -> Option<Arc<CheckedBlock>>;
+    /// An account on the best chain.
+    fn account(&self, address: &Address) -> Account;
+    /// The node's own balance minus what its pending transfers will spend.
+    fn spendable(&self) -> u64;
+    /// Every address with an account on the best chain, sorted.
+    fn known_addresses(&self) -> Vec<Address>;
+    /// The node's peers, sorted.
+    fn peers(&self) -> Vec<PeerUrl>;
+}
+
+/// Read access to the node for a behaviour's decision (through its
+/// [`View`]), and the tools to forge.
 pub struct Context<'a> {
-    pub(crate) node: &'a Shared,
+    view: &'a dyn View,
 }
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("node", &self.node.config.name)
+            .field("node", &self.view.name())
             .finish()
     }
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// A context reading `view` (the engine passes itself; a test passes a
+    /// fixture).
+    pub fn new(view: &'a dyn View) -> Self {
+        Self { view }
+    }
+
     /// The node's name.
     pub fn name(&self) -> &str {
-        &self.node.config.name
+        self.view.name()
     }
 
     /// The node's wallet address.
     pub fn address(&self) -> Address {
-        self.node.wallet.address()
+        self.view.wallet().address()
     }
 
     /// The node's wallet (to sign forged transactions).
     pub fn wallet(&self) -> &Wallet {
-        &self.node.wallet
+        self.view.wallet()
     }
 
     /// Where the node is reached.
     pub fn url(&self) -> &PeerUrl {
-        &self.node.config.url
+        self.view.url()
     }
 
     /// Network parameters.
     pub fn params(&self) -> &Params {
-        &self.node.params
+        self.view.params()
     }
 
     /// The network's chain id (genesis hash).
     pub fn chain_id(&self) -> BlockHash {
-        self.node.chain_id
+        self.view.chain_id()
     }
 
     /// The fee the node pays on its transfers.
     pub fn fee(&self) -> u64 {
-        self.node.config.fee
+        self.view.fee()
     }
 
     /// The node's clock, in ms since the epoch.
     pub fn now_ms(&self) -> u64 {
-        crate::node::now_ms()
+        self.view.now_ms()
     }
 
     /// Height of the best chain.
     pub fn height(&self) -> u64 {
-        self.node.lock().chain.height()
+        self.view.height()
     }
 
     /// The best tip block.
     pub fn tip(&self) -> Arc<CheckedBlock> {
-        self.node.lock().chain.tip_block().clone()
+        self.view.tip()
     }
 
     /// The best chain's block at `height`.
     pub fn block_at(&self, height: u64) -> Option<Arc<CheckedBlock>> {
-        self.node.lock().chain.block_at(height).cloned()
+        self.view.block_at(height)
     }
 
     /// An account on the best chain.
     pub fn account(&self, address: &Address) -> Account {
-        self.node.lock().chain.state().account(address)
+        self.view.account(address)
     }
 
     /// The node's own balance minus what its pending transfers will spend.
     pub fn spendable(&self) -> u64 {
-        let inner = self.node.lock();
-        let me = self.address();
-        let pending = inner.mempool.pending_spend(&me, u64::MAX);
-        inner
-            .chain
-            .state()
-            .account(&me)
-            .balance
-            .saturating_sub(pending)
+        self.view.spendable()
     }
 
     /// Every address with an account on the best chain.
     pub fn known_addresses(&self) -> Vec<Address> {
-        let inner = self.node.lock();
-        let mut out: Vec<Address> = inner.chain.state().accounts().map(|(a, _)| *a).collect();
-        out.sort_unstable();
-        out
+        self.view.known_addresses()
     }
 
     /// The node's peers.
     pub fn peers(&self) -> Vec<PeerUrl> {
-        self.node.lock().peers.urls()
+        self.view.peers()
     }
 
     /// A block builder on the best tip, mined by this node, stamped now.

@@ -13,8 +13,8 @@ use sha2::Digest;
 
 use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::hash::{self, Address, BlockHash, TxId, tag};
+use crate::invalid::ValidationError;
 use crate::tx::{TX_ENCODED_LEN, Transaction};
-use crate::validate::ValidationError;
 
 /// The part of a block that proof of work covers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,8 +5,8 @@
 //! transports: the types and their canonical encoding, validation, fork
 //! choice, mining, the wallet, and a [`Node`] engine whose decisions
 //! ([`Behaviour`]), reports ([`Observer`]), transport ([`Network`]), peer
-//! discovery ([`Tracker`]) and persistence ([`Store`]) are pluggable. No HTTP,
-//! no SQL: `crapcoin-node` adds those.
+//! discovery ([`Tracker`]), persistence ([`Store`]) and time ([`Clock`]) are
+//! pluggable. No HTTP, no SQL: `crapcoin-node` adds those.
 //!
 //! ```
 //! use crapcoin_core::{Node, Params};
@@ -28,19 +28,39 @@
 //! | [`hash`] | `BlockHash`, `TxId`, `Address`, `Signature` newtypes (hex in JSON) and tagged SHA-256 |
 //! | [`encode`] | the canonical binary encoding hashes and signatures are computed over |
 //! | [`tx`] | `Transaction`: one signed transfer; batch signature verification |
+//! | [`invalid`] | `ValidationError`: why a block or transaction is invalid, one variant per reason |
 //! | [`block`] | `BlockHeader`, `Block` (unchecked), `CheckedBlock`, the JSON wire form |
 //! | [`params`] | network `Params` and the deterministic genesis |
-//! | [`validate`] | `ValidationError` (one variant per reason) and the checks that make a `CheckedBlock` |
+//! | [`validate`] | the checks that make a `CheckedBlock` |
 //! | [`state`] | balances and nonces with apply and undo |
 //! | [`chain`] | the block tree: fork choice by most work, reorgs of any depth, `TipChange` |
 //! | [`orphans`], [`mempool`] | the bounded orphan pool and mempool |
 //! | [`mining`] | cooperative, cancellable proof-of-work search |
 //! | [`wallet`] | the ed25519 key: address, signing, saving |
-//! | [`behaviour`] | `Behaviour` (decision points, honest defaults), `Context`, `Forge` |
+//! | [`wire`] | what peers exchange: `PeerUrl`, `Status`, `PeerInfo`, `BlockAck`, `Payload`, `Outgoing`, `NetError`, `PeerError` |
+//! | [`clock`] | `Clock`: the node's time (now, sleeps, timeouts), the seam for simulated time |
+//! | [`network`] | the `Network`, `Tracker` and `Store` traits, and `Inbox`: what a node answers |
+//! | [`behaviour`] | `Behaviour` (decision points), `View` (what it reads), `Context`, `Forge`, and [`behaviour::honest`]: every honest decision |
 //! | [`observer`] | `Event`s and `Observer` hooks |
-//! | [`network`] | the `Network`, `Tracker` and `Store` traits and what they exchange |
-//! | [`node`] | the engine: `Node` builder, `Handle`, sync, gossip, peers, auto mode |
+//! | [`node`] | the engine: `Node` builder, `Config`, `Handle`, sync, gossip, peers, auto mode |
 //! | [`memory`] | in-memory network, tracker and store for simulations |
+//!
+//! # Layers
+//!
+//! Inside the crate, imports go one way, down this list and never up:
+//!
+//! 1. the protocol's data and rules: `hash`, `encode`, `tx`, `invalid`,
+//!    `block`, `params`, `validate`, `state`, `chain`, `orphans`,
+//!    `mempool`, `mining`, `wallet`;
+//! 2. what peers exchange and the time: `wire`, `clock`;
+//! 3. the plug-in traits: `network` (`Network`, `Tracker`, `Store`,
+//!    `Inbox`), `behaviour` (`Behaviour`, `View`), `observer`. They see a
+//!    node only through `Inbox` (what it answers) and `View` (what a
+//!    behaviour reads), never the engine's types;
+//! 4. the engine, `node`, which implements `Inbox` and `View`, and beside
+//!    it `memory`, the in-memory implementations of the traits. The engine
+//!    uses `memory` for its builder defaults; `memory` knows nodes only as
+//!    `Inbox`es.
 //!
 //! # Decisions
 //!
@@ -59,8 +79,10 @@
 pub mod behaviour;
 pub mod block;
 pub mod chain;
+pub mod clock;
 pub mod encode;
 pub mod hash;
+pub mod invalid;
 pub mod memory;
 pub mod mempool;
 pub mod mining;
@@ -73,16 +95,21 @@ pub mod state;
 pub mod tx;
 pub mod validate;
 pub mod wallet;
+pub mod wire;
 
 pub use behaviour::{Behaviour, Context, Forge};
 pub use block::{Block, BlockHeader, CheckedBlock};
 pub use chain::{Chain, TipChange};
+pub use clock::Clock;
 pub use hash::{Address, BlockHash, Signature, TxId};
-pub use network::{Network, PeerUrl, Status, Store, Tracker};
-pub use node::{Config, Handle, Node};
+pub use network::{Inbox, Network, Store, Tracker};
+pub use node::{Config, Handle, Node, wait_for_agreement};
 pub use observer::{Event, Observer};
 pub use params::Params;
 pub use state::{Account, State};
 pub use tx::Transaction;
 pub use validate::ValidationError;
 pub use wallet::Wallet;
+pub use wire::{
+    BlockAck, NetError, Outgoing, Payload, PeerError, PeerInfo, PeerUrl, PeerUrlError, Status,
+};

@@ -3,12 +3,16 @@
 //! process for experiments and tests.
 //!
 //! The [`Network`] delivers calls straight to the target node's
-//! [`Handle`] after a random latency, and loses a configurable share of
+//! [`Inbox`] after a random latency, and loses a configurable share of
 //! them (the caller then sees [`NetError::Lost`]).
+//!
+//! Beside the engine, above the traits: this module knows nodes only
+//! through [`Inbox`], never the engine's types, so the engine can use it
+//! for its builder defaults without a loop.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,16 +21,18 @@ use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::block::{Block, CheckedBlock};
+use crate::clock::Clock;
 use crate::hash::BlockHash;
-use crate::network::{
-    self, BlockAck, NetError, Payload, PeerInfo, PeerUrl, Snapshot, Status, StoreError,
-};
-use crate::node::{Handle, WeakHandle};
+use crate::invalid::ValidationError;
+use crate::network::{self, Inbox, Snapshot, StoreError};
+use crate::wire::{BlockAck, NetError, Payload, PeerError, PeerInfo, PeerUrl, Status, Unreachable};
 
 #[derive(Debug)]
 struct Hub {
-    nodes: Mutex<HashMap<PeerUrl, WeakHandle>>,
+    nodes: Mutex<HashMap<PeerUrl, Weak<dyn Inbox>>>,
     knobs: Mutex<Knobs>,
+    /// Where latencies are waited out.
+    clock: Clock,
     rng: Mutex<StdRng>,
     delivered: AtomicU64,
     lost: AtomicU64,
@@ -69,6 +75,7 @@ impl Network {
                     loss: 0.0,
                 }),
                 rng: Mutex::new(StdRng::seed_from_u64(seed)),
+                clock: Clock::system(),
                 delivered: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
             }),
@@ -99,9 +106,15 @@ impl Network {
         self
     }
 
-    /// The running node at `url`, if any.
-    pub fn node(&self, url: &PeerUrl) -> Option<Handle> {
-        self.hub.nodes.lock().ok()?.get(url)?.upgrade()
+    /// What the running node at `url` answers, if a node runs there.
+    pub fn node(&self, url: &PeerUrl) -> Option<Arc<dyn Inbox>> {
+        self.hub
+            .nodes
+            .lock()
+            .ok()?
+            .get(url)?
+            .upgrade()
+            .filter(|node| node.is_open())
     }
 
     /// Makes `url` unreachable (as if its machine went away).
@@ -124,7 +137,7 @@ impl Network {
     }
 
     /// Waits the call's latency, then finds the target, or loses the call.
-    async fn transit(&self, to: &PeerUrl) -> Result<Handle, NetError> {
+    async fn transit(&self, to: &PeerUrl) -> Result<Arc<dyn Inbox>, NetError> {
         let knobs = *self.knobs();
         let (latency, lost) = {
             let mut rng = self.hub.rng.lock().unwrap_or_else(|p| p.into_inner());
@@ -136,7 +149,7 @@ impl Network {
             (latency, knobs.loss > 0.0 && rng.random_bool(knobs.loss))
         };
         if !latency.is_zero() {
-            tokio::time::sleep(latency).await;
+            self.hub.clock.sleep(latency).await;
         }
         if lost {
             self.hub.lost.fetch_add(1, Ordering::Relaxed);
@@ -144,7 +157,7 @@ impl Network {
         }
         self.hub.delivered.fetch_add(1, Ordering::Relaxed);
         self.node(to)
-            .ok_or_else(|| NetError::Unreachable(to.to_string()))
+            .ok_or(NetError::Unreachable(Unreachable::NoListener))
     }
 }
 
@@ -159,13 +172,13 @@ trait ReasonName {
     fn reason_name(&self) -> &'static str;
 }
 
-impl ReasonName for crate::validate::ValidationError {
+impl ReasonName for ValidationError {
     fn reason_name(&self) -> &'static str {
         self.reason()
     }
 }
 
-impl ReasonName for crate::node::PeerError {
+impl ReasonName for PeerError {
     fn reason_name(&self) -> &'static str {
         self.reason()
     }
@@ -173,7 +186,7 @@ impl ReasonName for crate::node::PeerError {
 
 #[async_trait]
 impl network::Network for Network {
-    fn attach(&self, url: &PeerUrl, node: WeakHandle) {
+    fn attach(&self, url: &PeerUrl, node: Weak<dyn Inbox>) {
         if let Ok(mut nodes) = self.hub.nodes.lock() {
             nodes.insert(url.clone(), node);
         }
@@ -185,16 +198,15 @@ impl network::Network for Network {
         from: &PeerUrl,
         payload: &Payload,
     ) -> Result<BlockAck, NetError> {
-        let node = self.transit(to).await?;
-        let result = match payload {
-            Payload::Block(block) => node.receive_block(block.clone(), Some(from.clone())).await,
-            Payload::Raw(bytes) => node.receive_block_json(bytes, Some(from.clone())).await,
-        };
-        result.map_err(|e| refused(&e))
+        self.transit(to)
+            .await?
+            .push_block(from, payload)
+            .await
+            .map_err(|e| refused(&e))
     }
 
     async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {
-        Ok(self.transit(to).await?.serve_status().await)
+        Ok(self.transit(to).await?.status().await)
     }
 
     async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use crate::clock::Clock;
 use crate::hash::{Address, TxId};
 use crate::state::State;
 use crate::tx::Transaction;
@@ -38,6 +39,17 @@ pub enum MempoolError {
     },
 }
 
+impl MempoolError {
+    /// The stable snake_case name of the reason, as the HTTP API shows it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Full { .. } => "mempool_full",
+            Self::Duplicate => "duplicate",
+            Self::NonceTaken { .. } => "nonce_taken",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Pending {
     tx: Transaction,
@@ -56,6 +68,8 @@ pub struct Mempool {
     /// so they count as local again if a reorg returns them (bounded).
     local_ids: HashSet<TxId>,
     local_order: VecDeque<TxId>,
+    /// Where the ages of foreign transactions are read.
+    clock: Clock,
 }
 
 impl Mempool {
@@ -74,7 +88,15 @@ impl Mempool {
             grace,
             local_ids: HashSet::new(),
             local_order: VecDeque::new(),
+            clock: Clock::system(),
         }
+    }
+
+    /// The same pool reading ages from `clock` (default: the system's).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Transactions waiting.
@@ -148,7 +170,7 @@ impl Mempool {
             Pending {
                 tx,
                 local,
-                since: Instant::now(),
+                since: self.clock.now(),
             },
         );
         Ok(id)
@@ -189,9 +211,15 @@ impl Mempool {
     /// the grace; its nonce is the sender's next and the sender can pay;
     /// highest fee first, then lowest id (so the choice is deterministic).
     pub fn select(&self, state: &State) -> Option<Transaction> {
+        let now = self.clock.now();
         self.txs
             .iter()
-            .filter(|(_, p)| p.local || self.grace.is_some_and(|g| p.since.elapsed() >= g))
+            .filter(|(_, p)| {
+                p.local
+                    || self
+                        .grace
+                        .is_some_and(|g| now.saturating_duration_since(p.since) >= g)
+            })
             .map(|(id, p)| (id, &p.tx))
             .filter(|(_, t)| {
                 let acc = state.account(&t.from);

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::hash::{BlockHash, TxId};
-use crate::network::PeerUrl;
-use crate::validate::ValidationError;
+use crate::invalid::ValidationError;
+use crate::wire::PeerUrl;
 
 /// Why a peer was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,7 +4,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::block::CheckedBlock;
 use crate::hash::BlockHash;
-use crate::network::PeerUrl;
+use crate::wire::PeerUrl;
 
 /// An orphan and who sent it (whom to ask for its ancestors).
 #[derive(Debug, Clone)]

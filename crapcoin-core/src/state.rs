@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
 use crate::hash::Address;
-use crate::validate::ValidationError;
+use crate::invalid::ValidationError;
 
 /// One account's state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crapcoin_core::network::NetError;
+use crapcoin_core::network::{NetError, Unreachable};
 use crapcoin_core::{
     Block, BlockHash, Config, Event, Handle, Node, Observer, PeerUrl, Store as _, memory, validate,
 };
@@ -36,7 +36,7 @@ impl Tap for Pages {
             asked.len()
         };
         if self.fail_at == Some(count) {
-            return Err(NetError::Unreachable("the peer went away".into()));
+            return Err(NetError::Unreachable(Unreachable::ConnectionLost));
         }
         Ok(())
     }

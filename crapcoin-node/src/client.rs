@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use crapcoin_core::block::{BlockJson, MAX_BLOCK_JSON_LEN};
-use crapcoin_core::network::{BlockAck, NetError, Payload, PeerInfo, PeerUrl, Status};
+use crapcoin_core::network::{
+    BadResponse, BlockAck, NetError, Payload, PeerInfo, PeerUrl, Status, Unreachable,
+};
 use crapcoin_core::{Block, BlockHash};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -77,7 +79,7 @@ impl Client {
     async fn get_json<T: DeserializeOwned>(&self, url: String, cap: usize) -> Result<T, NetError> {
         let response = self.send(self.http.get(url)).await?;
         let bytes = read_ok(response, cap).await?;
-        serde_json::from_slice(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))
+        serde_json::from_slice(&bytes).map_err(malformed)
     }
 
     async fn get_blocks(&self, url: String, max_blocks: usize) -> Result<Vec<Block>, NetError> {
@@ -97,23 +99,32 @@ impl Client {
 ///
 /// # Errors
 ///
-/// [`NetError::BadResponse`] for bad JSON, too many blocks or a hash that
-/// does not match its block.
+/// [`NetError::BadResponse`]: [`BadResponse::Malformed`] for bad JSON,
+/// [`BadResponse::TooMany`] for more than `max` blocks,
+/// [`BadResponse::InvalidBlock`] for a hash that does not match its block.
 pub fn parse_blocks(bytes: &[u8], max: usize) -> Result<Vec<Block>, NetError> {
-    let wire: Vec<BlockJson> =
-        serde_json::from_slice(bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+    let wire: Vec<BlockJson> = serde_json::from_slice(bytes).map_err(malformed)?;
     if wire.len() > max {
-        return Err(NetError::BadResponse(format!(
-            "{} blocks, at most {max} asked",
-            wire.len()
-        )));
+        return Err(BadResponse::TooMany {
+            asked: max,
+            got: wire.len(),
+        }
+        .into());
     }
     wire.into_iter()
         .map(|b| {
             b.into_block()
-                .map_err(|e| NetError::BadResponse(e.to_string()))
+                .map_err(|e| BadResponse::InvalidBlock(e).into())
         })
         .collect()
+}
+
+/// An answer that is not the JSON the call expects.
+fn malformed(e: serde_json::Error) -> NetError {
+    BadResponse::Malformed {
+        detail: e.to_string(),
+    }
+    .into()
 }
 
 /// Percent-encodes a query value (everything but RFC 3986 unreserved bytes).
@@ -129,13 +140,25 @@ fn query_escape(value: &str) -> String {
     out
 }
 
+/// A transport failure: nobody took the connection, it broke, or the
+/// answer could not be read.
 fn net_error(e: reqwest::Error) -> NetError {
     if e.is_timeout() {
         NetError::Timeout
-    } else if e.is_connect() || e.is_request() {
-        NetError::Unreachable(e.to_string())
+    } else if e.is_connect() {
+        Unreachable::NoListener.into()
+    } else if e.is_request() || e.is_body() {
+        Unreachable::ConnectionLost.into()
+    } else if e.is_decode() {
+        BadResponse::Malformed {
+            detail: e.to_string(),
+        }
+        .into()
     } else {
-        NetError::BadResponse(e.to_string())
+        Unreachable::Transport {
+            detail: e.to_string(),
+        }
+        .into()
     }
 }
 
@@ -144,14 +167,12 @@ async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<
     if let Some(len) = response.content_length()
         && len > cap as u64
     {
-        return Err(NetError::BadResponse(format!(
-            "answer of {len} bytes, at most {cap} read"
-        )));
+        return Err(BadResponse::TooLarge { cap }.into());
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(net_error)? {
         if body.len() + chunk.len() > cap {
-            return Err(NetError::BadResponse(format!("answer over {cap} bytes")));
+            return Err(BadResponse::TooLarge { cap }.into());
         }
         body.extend_from_slice(&chunk);
     }
@@ -165,9 +186,13 @@ struct ErrorBody {
 }
 
 /// The body of a 2xx answer, or [`NetError::Refused`] with the reason the
-/// peer named.
+/// peer named for a 4xx or 5xx, or [`BadResponse::UnexpectedStatus`] for
+/// anything else (redirects are not followed).
 async fn read_ok(response: reqwest::Response, cap: usize) -> Result<Vec<u8>, NetError> {
     let status = response.status();
+    if !status.is_success() && !status.is_client_error() && !status.is_server_error() {
+        return Err(BadResponse::UnexpectedStatus(status.as_u16()).into());
+    }
     let body = read_capped(response, cap).await?;
     if status.is_success() {
         return Ok(body);
@@ -203,7 +228,7 @@ impl crapcoin_core::Network for Client {
     ) -> Result<BlockAck, NetError> {
         let body = match payload {
             Payload::Block(block) => {
-                serde_json::to_vec(block).map_err(|e| NetError::BadResponse(e.to_string()))?
+                serde_json::to_vec(block).expect("a block serialises: hashes, numbers, hex")
             }
             Payload::Raw(bytes) => bytes.clone(),
         };
@@ -215,8 +240,7 @@ impl crapcoin_core::Network for Client {
             .body(body);
         let response = self.send(request).await?;
         let bytes = read_ok(response, MAX_ACK_BYTES).await?;
-        let ack: AckBody =
-            serde_json::from_slice(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+        let ack: AckBody = serde_json::from_slice(&bytes).map_err(malformed)?;
         Ok(ack.result)
     }
 
@@ -243,9 +267,13 @@ impl crapcoin_core::Network for Client {
             return Ok(None);
         }
         let bytes = read_ok(response, MAX_BLOCK_JSON_LEN).await?;
-        let block = BlockJson::parse(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+        let block = BlockJson::parse(&bytes).map_err(BadResponse::InvalidBlock)?;
         if block.hash() != *hash {
-            return Err(NetError::BadResponse("answered another block".into()));
+            return Err(BadResponse::WrongBlock {
+                asked: *hash,
+                got: block.hash(),
+            }
+            .into());
         }
         Ok(Some(block))
     }
@@ -300,7 +328,7 @@ impl crapcoin_core::Tracker for Tracker {
             .http
             .post(format!("{}/api/peers", self.base))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(me).map_err(|e| NetError::BadResponse(e.to_string()))?);
+            .body(serde_json::to_vec(me).expect("peer info serialises: strings and hex"));
         let response = self.client.send(request).await?;
         read_ok(response, MAX_ACK_BYTES).await?;
         Ok(())
@@ -314,8 +342,7 @@ impl crapcoin_core::Tracker for Tracker {
         ));
         let response = self.client.send(request).await?;
         let bytes = read_ok(response, MAX_PEERS_BYTES).await?;
-        let entries: Vec<serde_json::Value> =
-            serde_json::from_slice(&bytes).map_err(|e| NetError::BadResponse(e.to_string()))?;
+        let entries: Vec<serde_json::Value> = serde_json::from_slice(&bytes).map_err(malformed)?;
         // Entries may be bare URLs or node records with a `url` field.
         Ok(entries
             .iter()
@@ -330,9 +357,10 @@ impl crapcoin_core::Tracker for Tracker {
 #[cfg(test)]
 mod tests {
     use super::{
-        Client, Duration, MAX_STATUS_BYTES, NetError, Payload, PeerUrl, parse_blocks, query_escape,
+        BadResponse, Client, Duration, MAX_STATUS_BYTES, NetError, Payload, PeerUrl, parse_blocks,
+        query_escape,
     };
-    use crapcoin_core::{Forge, Network as _, Params};
+    use crapcoin_core::{Forge, Network as _, Params, ValidationError};
     use warp::Filter;
 
     /// Serves `routes` on 127.0.0.1:0 until the returned sender is dropped.
@@ -367,7 +395,12 @@ mod tests {
         let client = Client::new(Duration::from_secs(2)).expect("client");
         let err = client.status(&url).await.expect_err("refused");
         assert!(
-            matches!(&err, NetError::BadResponse(m) if m.contains("at most")),
+            matches!(
+                &err,
+                NetError::BadResponse(BadResponse::TooLarge {
+                    cap: MAX_STATUS_BYTES
+                })
+            ),
             "{err:?}"
         );
     }
@@ -414,16 +447,22 @@ mod tests {
         let b2 = Forge::new(&params, &b1.header).mine();
         let json = serde_json::to_vec(&vec![b1.clone(), b2.clone()]).expect("json");
         assert_eq!(parse_blocks(&json, 2), Ok(vec![b1.clone(), b2]));
-        assert!(matches!(
+        assert_eq!(
             parse_blocks(&json, 1),
-            Err(NetError::BadResponse(_))
-        ));
+            Err(NetError::BadResponse(BadResponse::TooMany {
+                asked: 1,
+                got: 2
+            }))
+        );
         let mut lying = serde_json::to_value(vec![b1]).expect("json");
         lying[0]["header"]["nonce"] = serde_json::json!(12345);
         let lying = serde_json::to_vec(&lying).expect("json");
-        assert!(
-            matches!(parse_blocks(&lying, 2), Err(NetError::BadResponse(m)) if m.contains("does not match"))
-        );
+        assert!(matches!(
+            parse_blocks(&lying, 2),
+            Err(NetError::BadResponse(BadResponse::InvalidBlock(
+                ValidationError::BadHash { .. }
+            )))
+        ));
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! other branch as soon as it has more work, so that the network converges
 //! on one chain.
 
+use crapcoin_core::behaviour::honest;
 use crapcoin_core::network::Outgoing;
 use crapcoin_core::{Block, Context, Forge, PeerUrl};
 use rand::seq::SliceRandom;
@@ -57,7 +58,7 @@ impl crapcoin_core::Behaviour for Behaviour {
     fn publish(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
         let twin = (peers.len() >= 2).then(|| Self::twin(ctx, block)).flatten();
         let Some(twin) = twin else {
-            return peers.iter().map(|p| Outgoing::block(p, block)).collect();
+            return honest::publish(ctx, block, peers);
         };
         let mut peers = peers.to_vec();
         peers.shuffle(&mut *self.rng.get());

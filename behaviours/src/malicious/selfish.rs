@@ -18,7 +18,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crapcoin_core::behaviour::Action;
+use crapcoin_core::behaviour::{Action, honest};
 use crapcoin_core::network::Outgoing;
 use crapcoin_core::{Block, Context, Forge, PeerUrl};
 
@@ -78,7 +78,7 @@ impl crapcoin_core::Behaviour for Behaviour {
         if block.header.miner == ctx.address() {
             return Vec::new();
         }
-        peers.iter().map(|p| Outgoing::block(p, block)).collect()
+        honest::relay(ctx, block, peers)
     }
 
     fn tick_interval(&self) -> Option<Duration> {

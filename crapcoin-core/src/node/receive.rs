@@ -8,13 +8,14 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::oneshot;
 
-use super::{Inner, LaunchError, Mined, Shared, now_ms};
+use super::{Inner, LaunchError, Mined, Shared};
 use crate::block::{Block, CheckedBlock};
 use crate::chain::{Outcome, TipChange};
 use crate::hash::BlockHash;
-use crate::network::{BlockAck, Outgoing, PeerUrl};
+use crate::invalid::ValidationError;
 use crate::observer::Event;
-use crate::validate::{self, ValidationError};
+use crate::validate;
+use crate::wire::{BlockAck, Outgoing, PeerUrl};
 
 /// Where a block came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -363,7 +364,7 @@ impl Shared {
         let order = self.write_order.lock().await;
         let result = self
             .lock()
-            .insert_with_orphans(block, from, now_ms(), &mut fx);
+            .insert_with_orphans(block, from, self.clock.now_ms(), &mut fx);
         self.finish(fx, Some(order), &origin).await;
         result
     }
@@ -379,7 +380,7 @@ impl Shared {
         let hashes: Vec<BlockHash> = blocks.iter().map(CheckedBlock::hash).collect();
         let result = {
             let mut inner = self.lock();
-            match inner.chain.insert_segment(blocks, now_ms()) {
+            match inner.chain.insert_segment(blocks, self.clock.now_ms()) {
                 Ok(Outcome::Duplicate) => Ok(()),
                 Ok(outcome) => {
                     for hash in &hashes {
@@ -398,7 +399,7 @@ impl Shared {
                         inner.on_tip_change(change, &mut fx);
                     }
                     // Orphans waiting on any of these blocks can go in now.
-                    let now = now_ms();
+                    let now = self.clock.now_ms();
                     for hash in &hashes {
                         for orphan in inner.orphans.take_children(hash) {
                             let _ =

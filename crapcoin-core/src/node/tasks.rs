@@ -11,14 +11,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::receive::Origin;
-use super::{AutoConfig, Handle, Mined, Shared, now_ms};
+use super::{AutoConfig, Handle, Mined, Shared};
 use crate::behaviour::{Action, AutoAction, Forge};
 use crate::block::Block;
 use crate::mining;
-use crate::network::{BlockAck, Outgoing, Payload};
 use crate::observer::Event;
 use crate::tx::Transaction;
 use crate::validate;
+use crate::wire::{BlockAck, Outgoing, Payload};
 
 pub(super) fn spawn_all(handle: &Handle, outbox: mpsc::Receiver<Outgoing>) {
     let shared = &handle.shared;
@@ -54,7 +54,7 @@ async fn maintenance(shared: Arc<Shared>) {
         let wait = jittered(&shared, shared.config.maintenance_interval);
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = shared.clock.sleep(wait) => {}
         }
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
@@ -96,7 +96,7 @@ async fn miner(shared: Arc<Shared>) {
             tokio::select! {
                 _ = shared.cancel.cancelled() => return,
                 _ = shared.mine_wake.notified() => continue,
-                _ = tokio::time::sleep(idle) => continue,
+                _ = shared.clock.sleep(idle) => continue,
             }
         };
         let version = shared.tip_version.load(std::sync::atomic::Ordering::SeqCst);
@@ -104,7 +104,7 @@ async fn miner(shared: Arc<Shared>) {
         let ctx = shared.ctx();
         let timestamp = shared
             .behaviour
-            .block_timestamp(&ctx, &tip.header, now_ms());
+            .block_timestamp(&ctx, &tip.header, shared.clock.now_ms());
         let mut forge = Forge::new(&shared.params, &tip.header)
             .miner(shared.wallet.address())
             .timestamp(timestamp);
@@ -197,7 +197,7 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
         let wait = jittered(&shared, auto.interval);
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
-            _ = tokio::time::sleep(wait) => {}
+            _ = shared.clock.sleep(wait) => {}
         }
         if !shared.auto_on.load(Ordering::Relaxed) {
             continue;
@@ -253,7 +253,7 @@ async fn ticker(shared: Arc<Shared>, every: Duration) {
     loop {
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = shared.clock.sleep(every) => {}
         }
         let actions = shared.behaviour.tick(&shared.ctx());
         for action in actions {

@@ -4,8 +4,7 @@
 //! [`Network`] of its own.
 
 use async_trait::async_trait;
-use crapcoin_core::network::{BlockAck, NetError, Payload};
-use crapcoin_core::node::WeakHandle;
+use crapcoin_core::network::{BlockAck, Inbox, NetError, Payload};
 use crapcoin_core::{Block, BlockHash, Network, PeerUrl, Status, memory};
 
 /// The URL of the in-memory node called `name` (`mem://NAME`).
@@ -77,7 +76,7 @@ impl<T: Tap> Drop for StatusDone<'_, T> {
 
 #[async_trait]
 impl<T: Tap> Network for Tapped<T> {
-    fn attach(&self, url: &PeerUrl, node: WeakHandle) {
+    fn attach(&self, url: &PeerUrl, node: std::sync::Weak<dyn Inbox>) {
         self.inner.attach(url, node);
     }
 

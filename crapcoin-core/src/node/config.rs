@@ -1,0 +1,142 @@
+//! How a node runs: [`Config`] (names, bounds, timeouts, intervals) and
+//! [`AutoConfig`]. Consensus rules are in [`crate::Params`], not here.
+
+use std::time::Duration;
+
+use crate::chain::Limits;
+use crate::wire::{MAX_PEER_URL_LEN, PeerUrl};
+
+/// Auto mode: the node makes transfers on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoConfig {
+    /// Mean time between two moves (each is jittered ±50%).
+    pub interval: Duration,
+    /// Stop after this many transfers (`None`: never).
+    pub max_transfers: Option<u64>,
+}
+
+impl Default for AutoConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(2),
+            max_transfers: None,
+        }
+    }
+}
+
+/// How a node runs: names, bounds, timeouts and intervals. Consensus rules
+/// are in [`crate::Params`], not here: two nodes with different configs still agree.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The node's name (`node_id` in status, the source of its events).
+    pub name: String,
+    /// Where peers reach this node; announced to them.
+    pub url: PeerUrl,
+    /// Peers started from (besides stored ones and the tracker's).
+    pub seeds: Vec<PeerUrl>,
+    /// Peers wanted; below it, maintenance looks for more.
+    pub target_peers: usize,
+    /// Peers kept at most (announcements past it are refused).
+    pub max_peers: usize,
+    /// Timeout of every call to a peer or the tracker.
+    pub call_timeout: Duration,
+    /// Consecutive unanswered calls before a peer is dropped.
+    pub max_failures: u32,
+    /// Invalid items a peer may send before it is dropped and banned.
+    pub max_strikes: u32,
+    /// How long a dropped misbehaving peer stays banned.
+    pub ban_duration: Duration,
+    /// Time between two peer-maintenance rounds.
+    pub maintenance_interval: Duration,
+    /// Orphan pool bound.
+    pub orphan_capacity: usize,
+    /// Mempool bound.
+    pub mempool_capacity: usize,
+    /// How long a transaction returned by another node's abandoned block
+    /// waits before this node mines it (`None`: never; its own
+    /// transactions are mined at once). See [`crate::mempool`].
+    pub remine_foreign: Option<Duration>,
+    /// Block-tree bounds.
+    pub limits: Limits,
+    /// Most blocks served or fetched per page.
+    pub page_limit: usize,
+    /// Gossip messages waiting to be sent at most; more are dropped.
+    pub outbox_capacity: usize,
+    /// Gossip sends in flight at most.
+    pub max_inflight_sends: usize,
+    /// Longest a whole sync from one peer may take.
+    pub sync_timeout: Duration,
+    /// Fee the node pays on its own transfers.
+    pub fee: u64,
+    /// How long [`crate::Handle::transfer`] and [`crate::Handle::mine`] wait for the block.
+    pub confirm_timeout: Duration,
+    /// Auto mode, if on.
+    pub auto: Option<AutoConfig>,
+    /// Seed of the node's random choices (`None`: from the OS).
+    pub seed: Option<u64>,
+}
+
+impl Config {
+    /// Defaults for a node called `name` on the in-memory network, reached
+    /// at `mem://NAME`: what an experiment or test of nodes in one process
+    /// starts from. Bytes of the name a URL cannot hold (spaces, non-ASCII)
+    /// become `-` in the URL, and an empty name is reached at `mem://node`.
+    pub fn in_memory(name: impl Into<String>) -> Self {
+        let name = name.into();
+        let mut host: String = name
+            .chars()
+            .map(|c| if c.is_ascii_graphic() { c } else { '-' })
+            .take(MAX_PEER_URL_LEN - "mem://".len())
+            .collect();
+        if host.is_empty() {
+            host = "node".to_owned();
+        }
+        let url = format!("mem://{host}")
+            .parse()
+            .expect("printable ascii within the length limit is a valid url");
+        Self::new(name, url)
+    }
+
+    /// Defaults for a node called `name` reached at `url`.
+    pub fn new(name: impl Into<String>, url: PeerUrl) -> Self {
+        Self {
+            name: name.into(),
+            url,
+            seeds: Vec::new(),
+            target_peers: 8,
+            max_peers: 64,
+            call_timeout: Duration::from_secs(2),
+            max_failures: 3,
+            max_strikes: 3,
+            ban_duration: Duration::from_secs(60),
+            maintenance_interval: Duration::from_secs(2),
+            orphan_capacity: 256,
+            mempool_capacity: 1024,
+            remine_foreign: None,
+            limits: Limits::default(),
+            page_limit: 500,
+            outbox_capacity: 1024,
+            max_inflight_sends: 32,
+            sync_timeout: Duration::from_secs(120),
+            fee: 1,
+            confirm_timeout: Duration::from_secs(30),
+            auto: None,
+            seed: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    #[test]
+    fn in_memory_names_become_mem_urls() {
+        assert_eq!(Config::in_memory("node-1").url.as_str(), "mem://node-1");
+        assert_eq!(Config::in_memory("a b").url.as_str(), "mem://a-b");
+        assert_eq!(Config::in_memory("").url.as_str(), "mem://node");
+        let long = Config::in_memory("x".repeat(1000));
+        assert!(long.url.as_str().len() <= crate::wire::MAX_PEER_URL_LEN);
+        assert_eq!(long.name.len(), 1000);
+    }
+}
