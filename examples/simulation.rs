@@ -67,20 +67,15 @@ struct Tally {
     submitted: Mutex<HashSet<TxId>>,
 }
 
-/// Whether every accepted transfer is on `node`'s best chain exactly once.
+/// Whether every accepted transfer is on `node`'s best chain exactly once
+/// (the test kit's check, the same the behaviour tests run).
 async fn all_included_once(node: &Handle, tally: &Tally) -> bool {
     let submitted = tally
         .submitted
         .lock()
         .expect("observer never panics")
         .clone();
-    let mut count: HashMap<TxId, usize> = HashMap::new();
-    for block in node.chain().await {
-        if let Some(txid) = block.txid() {
-            *count.entry(txid).or_default() += 1;
-        }
-    }
-    submitted.iter().all(|t| count.get(t) == Some(&1))
+    kit::invariants::each_once(&node.chain().await, &submitted).is_ok()
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -232,12 +227,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Audit the agreed chain: every accepted transfer exactly once, supply
     // equal to rewards minted.
     let chain = nodes[0].chain().await;
-    let mut on_chain: HashMap<TxId, usize> = HashMap::new();
-    for block in &chain {
-        if let Some(txid) = block.txid() {
-            *on_chain.entry(txid).or_default() += 1;
-        }
-    }
+    let on_chain = kit::invariants::tx_counts(&chain);
     let submitted = tally
         .submitted
         .lock()
@@ -248,10 +238,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .filter(|t| on_chain.get(t) == Some(&1))
         .count();
     let height = nodes[0].height();
-    let supply: u64 = nodes[0].with_chain(|c| c.state().supply());
-    let balances: u64 = nodes[0].with_chain(|c| c.state().accounts().map(|(_, a)| a.balance).sum());
-    let supply_ok = supply == balances && supply == height * nodes[0].params().block_reward;
-    let all_once = included_once == submitted.len() && on_chain.values().all(|n| *n == 1);
+    let reward = nodes[0].params().block_reward;
+    let supply =
+        nodes[0].with_chain(|c| kit::invariants::supply_conserved(c.state(), height, reward));
+    let all_once = kit::invariants::each_once(&chain, &submitted);
+    if let Err(why) = &supply {
+        eprintln!("violation: {why}");
+    }
+    if let Err(why) = &all_once {
+        eprintln!("violation: {why}");
+    }
+    let supply_ok = supply.is_ok();
+    let all_once = all_once.is_ok();
 
     let elapsed_ms = started.elapsed().as_millis();
     for node in nodes {
