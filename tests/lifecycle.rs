@@ -312,8 +312,11 @@ fn sauron_sees_the_nodes_hired_through_the_control_api() {
     // Nodes run at the lowest priority (19 steps down by default), so their
     // proof of work cannot starve Sauron, which runs as watercooler does.
     for pid in &pids {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline");
-        let is_sauron = String::from_utf8_lossy(&cmdline).contains("sauron");
+        // The program's name (the kernel's `comm`), not the whole command
+        // line: a checkout whose path holds "sauron" must not make a node
+        // look like Sauron.
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm");
+        let is_sauron = comm.trim_end() == "sauron";
         let own = niceness(std::process::id());
         let want = if is_sauron { own } else { 19 };
         assert_eq!(niceness(*pid), want, "pid {pid} (Sauron: {is_sauron})");
