@@ -404,7 +404,10 @@ async fn boss(bytes: Bytes, shared: Arc<Shared>) -> Response {
 fn page<T: serde::Serialize>(items: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Response {
     let full = i64::try_from(items.len()).unwrap_or(i64::MAX) >= limit;
     let next = if full { items.last().map(id) } else { None };
-    ok_json(&json!({ "items": items, "next": next }))
+    ok_json(&model::Page {
+        items: items.iter().collect(),
+        next,
+    })
 }
 
 /// `GET /api/requests`.

@@ -21,7 +21,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -92,7 +92,7 @@ pub struct RequestRow {
 }
 
 /// One engine or boss event, as stored (`GET /api/events` items).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRow {
     /// Sauron's id: larger is newer.
     pub id: i64,
@@ -103,8 +103,14 @@ pub struct EventRow {
     /// The event's `kind`.
     pub kind: String,
     /// The event as JSON text (kept as text: stored and served verbatim).
-    #[serde(serialize_with = "raw_json")]
+    #[serde(serialize_with = "raw_json", deserialize_with = "json_text")]
     pub event: String,
+}
+
+/// Reads an event served as JSON back into its text.
+fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(value.to_string())
 }
 
 fn raw_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {

@@ -355,8 +355,21 @@ pub enum BossAction {
     Resumed,
 }
 
-/// `POST /api/boss`.
-#[derive(Debug, Clone, Deserialize)]
+impl BossAction {
+    /// Its name on the wire, e.g. `fired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::Rehired => "rehired",
+            Self::Hired => "hired",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
+        }
+    }
+}
+
+/// `POST /api/boss` (what watercooler sends).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Boss {
     /// What happened.
@@ -368,6 +381,24 @@ pub struct Boss {
     pub url: Option<String>,
     /// When, ms since the epoch.
     pub at_ms: u64,
+}
+
+/// What the state and watercooler read of a stored `boss` event (the
+/// [`Boss`] report tagged `"kind": "boss"`): its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct BossEventBody {
+    /// What happened.
+    pub action: BossAction,
+}
+
+/// A page of `GET /api/requests` or `GET /api/events`: the items, newest
+/// first, and the cursor of the next (older) page when this one was full.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// `before` of the next page; `None` on the last one.
+    pub next: Option<i64>,
 }
 
 /// `GET /api/requests` query.

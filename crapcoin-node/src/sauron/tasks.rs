@@ -20,7 +20,7 @@ use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{Db, DbError, EventRow, NodeRecord, RequestRow};
-use super::model::{BlockFacts, EngineEvent};
+use super::model::{BlockFacts, BossEventBody, EngineEvent};
 use super::{Shared, StreamItem};
 
 /// Poll nodes heard from within this long (others must register again).
@@ -316,10 +316,8 @@ pub(crate) async fn reload(shared: &Shared, db: &Db) -> Result<(), DbError> {
         };
         let at = u64::try_from(row.at_ms).unwrap_or(0);
         if row.kind == "boss" {
-            if let Ok(boss) = serde_json::from_value::<super::model::BossAction>(
-                value.get("action").cloned().unwrap_or_default(),
-            ) {
-                state.boss(&row.node, None, boss);
+            if let Ok(boss) = serde_json::from_value::<BossEventBody>(value) {
+                state.boss(&row.node, None, boss.action);
             }
         } else {
             state.event(&row.node, at, &EngineEvent::read(&row.kind, &value));

@@ -25,6 +25,17 @@ pub enum Verdict {
     NoHonestNodes,
 }
 
+impl Verdict {
+    /// Its name on the wire, e.g. `no_honest_nodes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consensus => "consensus",
+            Self::Forked => "forked",
+            Self::NoHonestNodes => "no_honest_nodes",
+        }
+    }
+}
+
 /// `GET /api/consensus`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consensus {
