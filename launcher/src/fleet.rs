@@ -134,12 +134,13 @@ pub enum Error {
         state: State,
     },
     /// A process could not be started.
-    #[error("starting {name}: {message}")]
+    #[error("starting {name}: {reason}")]
     Start {
         /// The member (or `sauron`).
         name: String,
-        /// What went wrong.
-        message: String,
+        /// What went wrong (shown in this error's message, not as its
+        /// source, so a chain prints it once).
+        reason: spawn::LaunchError,
     },
     /// The fleet is shutting down.
     #[error("shutting down")]
@@ -275,9 +276,9 @@ impl Fleet {
                 self.record_pid(pid, name);
             })
             .await
-            .map_err(|e| Error::Start {
+            .map_err(|reason| Error::Start {
                 name: name.to_owned(),
-                message: e.to_string(),
+                reason,
             })
     }
 

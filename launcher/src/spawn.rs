@@ -31,12 +31,12 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 #[non_exhaustive]
 pub enum LaunchError {
     /// Its data directory could not be made.
-    #[error("{}: {source}", dir.display())]
+    #[error("{}: {error}", dir.display())]
     Dir {
         /// The directory.
         dir: PathBuf,
         /// Why.
-        source: io::Error,
+        error: io::Error,
     },
     /// Its log file could not be opened.
     #[error("log file: {0}")]
@@ -126,9 +126,9 @@ impl Spawner {
         nice: i32,
         spawned: impl FnOnce(u32),
     ) -> Result<(Child, String), LaunchError> {
-        std::fs::create_dir_all(dir).map_err(|source| LaunchError::Dir {
+        std::fs::create_dir_all(dir).map_err(|error| LaunchError::Dir {
             dir: dir.to_owned(),
-            source,
+            error,
         })?;
         let log_file = OpenOptions::new()
             .create(true)

@@ -52,8 +52,13 @@ pub enum DbError {
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The URL names no supported backend.
-    #[error("unsupported database url {0:?} (sqlite:// or postgres://)")]
-    Url(String),
+    #[error("unsupported database url {url:?} (sqlite:// or postgres://)")]
+    UnsupportedUrl {
+        /// The URL as given.
+        url: String,
+        /// Its scheme (before `:`), when it has one.
+        scheme: Option<String>,
+    },
     /// A PostgreSQL URL, but this build has no PostgreSQL support (the
     /// `postgres` cargo feature is off).
     #[error("this build has no PostgreSQL support (cargo feature `postgres`)")]
@@ -263,7 +268,10 @@ impl Db {
             return Ok(Self::Postgres(pool));
         }
         if !url.starts_with("sqlite:") {
-            return Err(DbError::Url(url.to_owned()));
+            return Err(DbError::UnsupportedUrl {
+                url: url.to_owned(),
+                scheme: url.split_once(':').map(|(scheme, _)| scheme.to_owned()),
+            });
         }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
