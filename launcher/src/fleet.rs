@@ -320,7 +320,7 @@ impl Fleet {
         Ok(name)
     }
 
-    /// Whether auto mode is paused fleet-wide (see [`Fleet::set_auto_paused`]).
+    /// Whether auto mode is paused fleet-wide (see [`Fleet::set_auto`]).
     pub fn auto_paused(&self) -> bool {
         self.auto_paused.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -577,7 +577,7 @@ impl Fleet {
     }
 
     /// Stops every child: SIGCONT (paused ones), SIGTERM, up to
-    /// [`STOP_GRACE`] to exit, then SIGKILL; reaps them all. No hire
+    /// 5 s (`STOP_GRACE`) to exit, then SIGKILL; reaps them all. No hire
     /// succeeds afterwards.
     pub async fn stop_all(&self) {
         let mut children: Vec<(String, Child)> = {
