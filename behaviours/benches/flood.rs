@@ -18,9 +18,6 @@
 //! subtracted: "CPU s, without forging" is what the honest nodes (and the
 //! in-memory network, and the flooders' engines) spent.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -29,8 +26,8 @@ use behaviours::registry;
 use crapcoin_core::behaviour::{Action, AutoAction};
 use crapcoin_core::network::{Outgoing, Payload};
 use crapcoin_core::{Behaviour, Block, BlockHeader, Context, Event, PeerUrl, Status, validate};
+use kit::scenario::{Run, Scenario};
 use rand::RngCore;
-use support::{Run, Scenario};
 
 /// CPU time (user + system) of this process so far, from `/proc`.
 fn cpu_time() -> Option<Duration> {

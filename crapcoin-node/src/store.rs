@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use crapcoin_core::block::MAX_BLOCK_ENCODED_LEN;
-use crapcoin_core::encode::{Decode, Encode, Reader};
+use crapcoin_core::encode::{Decode, DecodeError, Encode, Reader};
 use crapcoin_core::network::{Snapshot, StoreError};
 use crapcoin_core::{Block, CheckedBlock, PeerUrl};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -134,17 +134,17 @@ impl Store {
             for _ in 0..count {
                 let before = body.len() - reader.remaining();
                 let block = Block::decode_from(&mut reader)
-                    .map_err(|e| store_error(CorruptBlock(e.to_string())))?;
+                    .map_err(|e| store_error(CorruptBlock::Decode(e)))?;
                 let bytes = &body[before..body.len() - reader.remaining()];
                 if seen.insert(bytes) {
                     blocks.push(block);
                 }
             }
             if reader.remaining() != 0 {
-                return Err(store_error(CorruptBlock(format!(
-                    "{} bytes after the {count} blocks of a batch",
-                    reader.remaining()
-                ))));
+                return Err(store_error(CorruptBlock::Trailing {
+                    bytes: reader.remaining(),
+                    count,
+                }));
             }
         }
         Ok(blocks)
@@ -158,8 +158,19 @@ impl Store {
 
 /// A stored block that does not decode: the database was altered.
 #[derive(Debug, thiserror::Error)]
-#[error("stored block does not decode: {0}")]
-struct CorruptBlock(String);
+enum CorruptBlock {
+    /// A block of a batch does not decode.
+    #[error("stored block does not decode: {0}")]
+    Decode(DecodeError),
+    /// A batch holds bytes after its `count` blocks.
+    #[error("stored block does not decode: {bytes} bytes after the {count} blocks of a batch")]
+    Trailing {
+        /// How many.
+        bytes: usize,
+        /// The batch's block count.
+        count: i64,
+    },
+}
 
 #[async_trait]
 impl crapcoin_core::Store for Store {

@@ -5,10 +5,10 @@
 //! pool), with a timeout on every call. Nodes answer `GET /status` with
 //! [`Status`], `GET /blocks` with [`BlockJson`] pages and `GET /metrics`
 //! with Prometheus text, read into a typed [`Sample`] in one place
-//! ([`Sample::parse`]). Sauron takes [`BossReport`]s (its
-//! [`BossAction`]s); what watercooler reads back from Sauron's API
-//! ([`SauronConfig`], [`SauronConsensus`], [`EventsPage`]) keeps only the
-//! fields it uses, since Sauron's own answer types only serialise.
+//! ([`Sample::parse`]). Sauron takes its own [`Boss`] report (made by
+//! [`boss_report`]) and answers with its own types: [`Consensus`], the
+//! [`Node`] rows, [`Page`]s of [`EventRow`]s. Only `GET /api/config`,
+//! which Sauron answers untyped, is read through [`SauronConfig`].
 //!
 //! Reads are best effort: `None` when the peer does not answer, answers an
 //! error status, or answers something that does not parse.
@@ -17,7 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crapcoin_core::Status;
 use crapcoin_core::block::BlockJson;
-use crapcoin_node::sauron::model::BossAction;
+use crapcoin_node::http::models::AutoRequest;
+use crapcoin_node::sauron::db::EventRow;
+use crapcoin_node::sauron::model::{Boss, BossAction, BossEventBody, Page};
+use crapcoin_node::sauron::state::{Consensus, Node};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -40,30 +43,20 @@ pub enum Error {
     Refused(reqwest::StatusCode),
 }
 
-/// What the Boss (or a person) did to a node, as Sauron's `POST /api/boss`
-/// takes it (`crapcoin_node::sauron::model::Boss`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BossReport {
-    /// What happened.
-    pub action: BossAction,
-    /// To which node.
-    pub node: String,
-    /// Its URL, when known.
-    pub url: Option<String>,
-    /// When, ms since the epoch.
-    pub at_ms: u64,
+/// A report of `action` on `node` (at `url`), stamped now, as Sauron's
+/// `POST /api/boss` takes it.
+pub fn boss_report(action: BossAction, node: &str, url: Option<&str>) -> Boss {
+    Boss {
+        action,
+        node: node.to_owned(),
+        url: url.map(str::to_owned),
+        at_ms: unix_ms(),
+    }
 }
 
-impl BossReport {
-    /// A report of `action` on `node` (at `url`), stamped now.
-    pub fn now(action: BossAction, node: &str, url: Option<&str>) -> Self {
-        Self {
-            action,
-            node: node.to_owned(),
-            url: url.map(str::to_owned),
-            at_ms: unix_ms(),
-        }
-    }
+/// The action of a stored `boss` event, `unknown` when it has none.
+pub fn boss_action(row: &EventRow) -> &'static str {
+    serde_json::from_str::<BossEventBody>(&row.event).map_or("unknown", |b| b.action.as_str())
 }
 
 /// Milliseconds since the Unix epoch, as reports and the default data
@@ -74,74 +67,12 @@ pub(crate) fn unix_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The body of a node's `POST /admin/auto`
-/// (`crapcoin_node::http::models::AutoRequest`).
-#[derive(Debug, Clone, Copy, Serialize)]
-struct AutoRequest {
-    on: bool,
-}
-
 /// What watercooler reads of Sauron's `GET /api/config`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct SauronConfig {
     /// The control URL it shows the dashboard.
     #[serde(default)]
     pub control_url: Option<String>,
-}
-
-/// What watercooler reads of Sauron's `GET /api/consensus`.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct SauronConsensus {
-    /// `consensus`, `forked` or `no_honest_nodes`.
-    #[serde(default)]
-    pub verdict: Option<String>,
-}
-
-/// Sauron's `GET /api/nodes`: a list of rows (or a page of them), only
-/// counted here.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum NodeRows {
-    List(Vec<serde::de::IgnoredAny>),
-    Page { items: Vec<serde::de::IgnoredAny> },
-}
-
-/// A page of Sauron's `GET /api/events`: its items, newest first, and the
-/// cursor of the next (older) page when the page was full.
-#[derive(Debug, Clone, Deserialize)]
-pub struct EventsPage<T> {
-    /// The events.
-    #[serde(default = "Vec::new")]
-    pub items: Vec<T>,
-    /// `before` of the next page; `None` on the last one.
-    #[serde(default)]
-    pub next: Option<i64>,
-}
-
-/// One `boss` row of [`EventsPage`]: its event's action.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct BossEvent {
-    /// The event as reported (see [`BossReport`]).
-    #[serde(default)]
-    pub event: Option<BossEventBody>,
-}
-
-/// The stored event of a [`BossEvent`].
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct BossEventBody {
-    /// `fired`, `rehired`, ... (see [`BossAction`]).
-    #[serde(default)]
-    pub action: Option<String>,
-}
-
-impl BossEvent {
-    /// Its action, `unknown` when it has none.
-    pub fn action(&self) -> &str {
-        self.event
-            .as_ref()
-            .and_then(|e| e.action.as_deref())
-            .unwrap_or("unknown")
-    }
 }
 
 /// What one poll of a node process said: `GET /status` and
@@ -276,7 +207,7 @@ impl Client {
     /// # Errors
     ///
     /// Sauron did not answer, or refused the report.
-    pub async fn report_boss(&self, sauron: &str, report: &BossReport) -> Result<(), Error> {
+    pub async fn report_boss(&self, sauron: &str, report: &Boss) -> Result<(), Error> {
         self.post_json(&format!("{sauron}/api/boss"), None, report)
             .await
     }
@@ -289,14 +220,12 @@ impl Client {
     /// How many nodes Sauron lists (`GET /api/nodes`, every node ever
     /// seen).
     pub async fn sauron_node_count(&self, sauron: &str) -> Option<usize> {
-        let rows: NodeRows = self.get_json(&format!("{sauron}/api/nodes"), None).await?;
-        Some(match rows {
-            NodeRows::List(rows) | NodeRows::Page { items: rows } => rows.len(),
-        })
+        let rows: Vec<Node> = self.get_json(&format!("{sauron}/api/nodes"), None).await?;
+        Some(rows.len())
     }
 
     /// Sauron's `GET /api/consensus`.
-    pub async fn sauron_consensus(&self, sauron: &str) -> Option<SauronConsensus> {
+    pub async fn sauron_consensus(&self, sauron: &str) -> Option<Consensus> {
         self.get_json(&format!("{sauron}/api/consensus"), None)
             .await
     }
@@ -308,7 +237,7 @@ impl Client {
         sauron: &str,
         limit: u32,
         before: Option<i64>,
-    ) -> Option<EventsPage<BossEvent>> {
+    ) -> Option<Page<EventRow>> {
         let mut url = format!("{sauron}/api/events?kind=boss&limit={limit}");
         if let Some(before) = before {
             url.push_str(&format!("&before={before}"));
@@ -323,18 +252,16 @@ mod tests {
 
     #[test]
     fn sauron_takes_the_boss_report() {
-        let report = BossReport::now(BossAction::Rehired, "bigload-1", Some("http://127.0.0.1:1"));
+        let report = boss_report(BossAction::Rehired, "bigload-1", Some("http://127.0.0.1:1"));
         let json = serde_json::to_string(&report).expect("serialises");
-        let boss: crapcoin_node::sauron::model::Boss =
-            serde_json::from_str(&json).expect("Sauron parses it");
+        let boss: Boss = serde_json::from_str(&json).expect("Sauron parses it");
         assert_eq!(boss.action, BossAction::Rehired);
         assert_eq!(boss.node, "bigload-1");
         assert_eq!(boss.url.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(boss.at_ms, report.at_ms);
-        let without_url = BossReport::now(BossAction::Fired, "shit-2", None);
+        let without_url = boss_report(BossAction::Fired, "shit-2", None);
         let json = serde_json::to_string(&without_url).expect("serialises");
-        let boss: crapcoin_node::sauron::model::Boss =
-            serde_json::from_str(&json).expect("Sauron parses it");
+        let boss: Boss = serde_json::from_str(&json).expect("Sauron parses it");
         assert_eq!(boss.url, None);
     }
 
@@ -342,27 +269,32 @@ mod tests {
     fn a_node_takes_the_auto_request() {
         for on in [false, true] {
             let json = serde_json::to_string(&AutoRequest { on }).expect("serialises");
-            let request: crapcoin_node::http::models::AutoRequest =
-                serde_json::from_str(&json).expect("the node parses it");
+            let request: AutoRequest = serde_json::from_str(&json).expect("the node parses it");
             assert_eq!(request.on, on);
         }
     }
 
     #[test]
     fn sauron_answers_are_read() {
-        let nodes: NodeRows = serde_json::from_str(r#"[{"name":"a"},{"name":"b"}]"#).expect("list");
-        assert!(matches!(nodes, NodeRows::List(rows) if rows.len() == 2));
-        let nodes: NodeRows = serde_json::from_str(r#"{"items":[{}],"next":null}"#).expect("page");
-        assert!(matches!(nodes, NodeRows::Page { items } if items.len() == 1));
-        let page: EventsPage<BossEvent> = serde_json::from_str(
-            r#"{"items":[{"id":3,"event":{"kind":"boss","action":"fired"}},{"id":2,"event":null}],"next":2}"#,
+        let row = |name: &str| {
+            serde_json::json!({"name": name, "url": "http://127.0.0.1:1", "address": "",
+                "behaviour": "honest", "honest": true, "height": 3, "tip": null, "peers": 1,
+                "last_seen_ms": 5, "alive": true, "fired": false, "registered": true})
+        };
+        let nodes: Vec<Node> =
+            serde_json::from_value(serde_json::json!([row("a"), row("b")])).expect("list");
+        assert_eq!(nodes.len(), 2);
+        let page: Page<EventRow> = serde_json::from_str(
+            r#"{"items":[{"id":3,"node":"n","at_ms":1,"kind":"boss","event":{"kind":"boss","action":"fired"}},{"id":2,"node":"n","at_ms":1,"kind":"boss","event":null}],"next":2}"#,
         )
         .expect("page");
-        let actions: Vec<&str> = page.items.iter().map(BossEvent::action).collect();
+        let actions: Vec<&str> = page.items.iter().map(boss_action).collect();
         assert_eq!(actions, ["fired", "unknown"]);
         assert_eq!(page.next, Some(2));
-        let consensus: SauronConsensus =
-            serde_json::from_str(r#"{"verdict":"consensus","k":2}"#).expect("consensus");
-        assert_eq!(consensus.verdict.as_deref(), Some("consensus"));
+        let consensus: Consensus = serde_json::from_str(
+            r#"{"live_honest":2,"agreeing":2,"common_height":4,"max_fork_depth":0,"verdict":"consensus","k":2}"#,
+        )
+        .expect("consensus");
+        assert_eq!(consensus.verdict.as_str(), "consensus");
     }
 }

@@ -16,23 +16,20 @@
 
 use std::fmt;
 use std::fs::OpenOptions;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
 use serde::Serialize;
-use tokio::sync::oneshot;
 use tokio_util::task::TaskTracker;
 
 use crate::client::Client;
 use crate::cmdline::{self, Bootstrap, Kind, Settings};
 use crate::spawn::{self, Spawner};
 
-/// How long a new process gets to print its `listening on` line.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long children get to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Admin calls in flight at once.
@@ -137,12 +134,13 @@ pub enum Error {
         state: State,
     },
     /// A process could not be started.
-    #[error("starting {name}: {message}")]
+    #[error("starting {name}: {reason}")]
     Start {
         /// The member (or `sauron`).
         name: String,
-        /// What went wrong.
-        message: String,
+        /// What went wrong (shown in this error's message, not as its
+        /// source, so a chain prints it once).
+        reason: spawn::LaunchError,
     },
     /// The fleet is shutting down.
     #[error("shutting down")]
@@ -263,66 +261,25 @@ impl Fleet {
     }
 
     /// Spawns `command` at niceness `nice` (stdout piped, stderr to
-    /// `DIR/NAME.log`) and waits for its `listening on URL` line.
+    /// `DIR/NAME.log`) and waits for its `listening on URL` line
+    /// ([`Spawner::launch`]); its PID is recorded as soon as it runs.
     async fn launch(
         &self,
         name: &str,
         dir: &Path,
-        mut command: Command,
+        command: Command,
         nice: i32,
     ) -> Result<(Child, String), Error> {
-        let fail = |message: String| Error::Start {
-            name: name.to_owned(),
-            message,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.settings.data_dir.join(format!("{name}.log")))
-            .map_err(|e| fail(format!("log file: {e}")))?;
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .env(
-                "RUST_LOG",
-                std::env::var("WATERCOOLER_NODE_LOG").unwrap_or_else(|_| "warn".into()),
-            );
-        let mut child = self
-            .spawner
-            .spawn(command, nice)
+        let log = self.settings.data_dir.join(format!("{name}.log"));
+        self.spawner
+            .launch(name, dir, &log, command, nice, |pid| {
+                self.record_pid(pid, name);
+            })
             .await
-            .map_err(|e| fail(e.to_string()))?;
-        self.record_pid(child.id(), name);
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (line_tx, line_rx) = oneshot::channel();
-        // A plain thread: reading a pipe blocks. It ends when the child's
-        // stdout closes, i.e. when the child exits.
-        let _ = std::thread::Builder::new()
-            .name(format!("{name}-stdout"))
-            .spawn(move || {
-                let mut lines = BufReader::new(stdout).lines();
-                let _ = line_tx.send(lines.next().and_then(Result::ok));
-                // Keep draining so the child never blocks on a full pipe.
-                for _ in lines {}
-            });
-        let line = tokio::time::timeout(START_TIMEOUT, line_rx).await;
-        let url = match line {
-            Ok(Ok(Some(line))) => line.strip_prefix("listening on ").map(str::to_owned),
-            _ => None,
-        };
-        match url {
-            Some(url) => Ok((child, url)),
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err(fail(format!(
-                    "it did not print `listening on URL` (see {})",
-                    self.settings.data_dir.join(format!("{name}.log")).display()
-                )))
-            }
-        }
+            .map_err(|reason| Error::Start {
+                name: name.to_owned(),
+                reason,
+            })
     }
 
     /// Hires a node of `kind`; returns its name once it listens.
@@ -363,7 +320,7 @@ impl Fleet {
         Ok(name)
     }
 
-    /// Whether auto mode is paused fleet-wide (see [`Fleet::set_auto_paused`]).
+    /// Whether auto mode is paused fleet-wide (see [`Fleet::set_auto`]).
     pub fn auto_paused(&self) -> bool {
         self.auto_paused.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -620,7 +577,7 @@ impl Fleet {
     }
 
     /// Stops every child: SIGCONT (paused ones), SIGTERM, up to
-    /// [`STOP_GRACE`] to exit, then SIGKILL; reaps them all. No hire
+    /// 5 s (`STOP_GRACE`) to exit, then SIGKILL; reaps them all. No hire
     /// succeeds afterwards.
     pub async fn stop_all(&self) {
         let mut children: Vec<(String, Child)> = {

@@ -24,7 +24,7 @@
 //! | [`watch`] | what the nodes say: polls, positions and counters, node views, the status line, the verdict |
 //! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; auto mode; names, data dirs; the run's client and task tracker |
 //! | [`cmdline`] | the node and Sauron command lines, behaviour kinds, derived seeds |
-//! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group |
+//! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group; starting a server child and waiting for its `listening on` line |
 //! | [`client`] | every HTTP call, typed: `Status`, `BlockJson` pages, counters, the boss report, Sauron's answers |
 //! | [`metrics`] | the node counters read from Prometheus text |
 //! | [`ui`] | the indicatif display and a log writer that does not tear it |

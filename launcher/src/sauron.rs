@@ -3,7 +3,7 @@
 
 use crapcoin_node::sauron::model::BossAction;
 
-use crate::client::{self, BossReport};
+use crate::client::{self, boss_report};
 use crate::fleet::{Fleet, View};
 
 /// Reports `action` on `view`'s node to Sauron, if it runs. Fire and
@@ -14,7 +14,7 @@ pub fn report(fleet: &Fleet, action: BossAction, view: &View) {
     let Some(sauron) = fleet.sauron_url() else {
         return;
     };
-    let report = BossReport::now(action, &view.name, view.url.as_deref());
+    let report = boss_report(action, &view.name, view.url.as_deref());
     let client = fleet.client().clone();
     fleet.tasks().spawn(async move {
         match client.report_boss(&sauron, &report).await {

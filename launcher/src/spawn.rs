@@ -10,12 +10,47 @@
 //! only, and watercooler stops its children in order. A child may be
 //! started at a lower CPU priority (a niceness): node processes are, so
 //! their proof of work cannot starve Sauron and watercooler.
+//!
+//! [`Spawner::launch`] starts a server child (a node or Sauron) and waits
+//! for its `listening on URL` line.
 
-use std::io;
-use std::process::{Child, Command};
+use std::fs::OpenOptions;
+use std::io::{self, BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use tokio::sync::oneshot;
+
+/// Longest a child may take to print its `listening on` line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why [`Spawner::launch`] did not bring a child up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LaunchError {
+    /// Its data directory could not be made.
+    #[error("{}: {error}", dir.display())]
+    Dir {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        error: io::Error,
+    },
+    /// Its log file could not be opened.
+    #[error("log file: {0}")]
+    Log(io::Error),
+    /// The spawn failed.
+    #[error("{0}")]
+    Spawn(io::Error),
+    /// It did not print `listening on URL` in time (it was killed).
+    #[error("it did not print `listening on URL` (see {})", log.display())]
+    Silent {
+        /// Its log file.
+        log: PathBuf,
+    },
+}
 
 type Request = (Command, i32, oneshot::Sender<io::Result<Child>>);
 
@@ -67,6 +102,79 @@ impl Spawner {
         answer
             .await
             .map_err(|_| io::Error::other("the spawner thread is gone"))?
+    }
+}
+
+impl Spawner {
+    /// Spawns `command` at niceness `nice` (stdout piped, stderr appended
+    /// to `log`, `RUST_LOG` from `WATERCOOLER_NODE_LOG` or `warn`) after
+    /// making `dir`; calls `spawned` with its PID as soon as it runs; then
+    /// waits (at most 60 s) for its first stdout line,
+    /// `listening on URL`, and answers the child and that URL. A child
+    /// that does not print it is killed. Stdout keeps being drained so the
+    /// child never blocks on a full pipe.
+    ///
+    /// # Errors
+    ///
+    /// [`LaunchError`].
+    pub async fn launch(
+        &self,
+        name: &str,
+        dir: &Path,
+        log: &Path,
+        mut command: Command,
+        nice: i32,
+        spawned: impl FnOnce(u32),
+    ) -> Result<(Child, String), LaunchError> {
+        std::fs::create_dir_all(dir).map_err(|error| LaunchError::Dir {
+            dir: dir.to_owned(),
+            error,
+        })?;
+        let log_file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(LaunchError::Log)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .env(
+                "RUST_LOG",
+                std::env::var("WATERCOOLER_NODE_LOG").unwrap_or_else(|_| "warn".into()),
+            );
+        let mut child = self
+            .spawn(command, nice)
+            .await
+            .map_err(LaunchError::Spawn)?;
+        spawned(child.id());
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (line_tx, line_rx) = oneshot::channel();
+        // A plain thread: reading a pipe blocks. It ends when the child's
+        // stdout closes, i.e. when the child exits.
+        let _ = std::thread::Builder::new()
+            .name(format!("{name}-stdout"))
+            .spawn(move || {
+                let mut lines = BufReader::new(stdout).lines();
+                let _ = line_tx.send(lines.next().and_then(Result::ok));
+                // Keep draining so the child never blocks on a full pipe.
+                for _ in lines {}
+            });
+        let line = tokio::time::timeout(START_TIMEOUT, line_rx).await;
+        let url = match line {
+            Ok(Ok(Some(line))) => line.strip_prefix("listening on ").map(str::to_owned),
+            _ => None,
+        };
+        match url {
+            Some(url) => Ok((child, url)),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(LaunchError::Silent {
+                    log: log.to_owned(),
+                })
+            }
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use crapcoin_core::{Address, BlockHash};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
-use crate::client::{Client, Poll};
+use crate::client::{Client, Poll, boss_action};
 use crate::fleet::{self, Fleet, Running, Tally};
 use crate::metrics::Sample;
 
@@ -367,7 +367,7 @@ async fn ask_sauron(client: &Client, url: String) -> SauronView {
         view.nodes = nodes;
     }
     if let Some(consensus) = client.sauron_consensus(&url).await {
-        view.verdict = consensus.verdict;
+        view.verdict = Some(consensus.verdict.as_str().to_owned());
     }
     let mut before: Option<i64> = None;
     // At most 20 pages of 500: far more firings than any run makes.
@@ -378,7 +378,7 @@ async fn ask_sauron(client: &Client, url: String) -> SauronView {
         for item in &page.items {
             *view
                 .boss_events
-                .entry(item.action().to_owned())
+                .entry(boss_action(item).to_owned())
                 .or_default() += 1;
         }
         match page.next {

@@ -132,7 +132,7 @@ pub struct TransferRequest {
 }
 
 /// `POST /admin/auto` (admin).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoRequest {
     /// `true` resumes auto mode, `false` pauses it.

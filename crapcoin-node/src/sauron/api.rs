@@ -17,7 +17,8 @@ use warp::{Filter, Reply};
 
 use super::db::{EventFilter, EventRow, RequestFilter, RequestRow};
 use super::model::{
-    self, Boss, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register, RequestsQuery, SampleQuery,
+    self, Boss, EngineEvent, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register, RequestsQuery,
+    SampleQuery,
 };
 use super::state::Admit;
 use super::tasks::{Insert, Job};
@@ -227,19 +228,13 @@ async fn register(bytes: Bytes, shared: Arc<Shared>) -> Response {
                 let (admit, node) = state.register(
                     &reg.name,
                     reg.url.as_str(),
-                    &reg.address,
+                    status.address,
                     &reg.behaviour,
                     now,
                 );
                 if let Some(node) = &node {
                     let peers = u64::try_from(status.peers).unwrap_or(u64::MAX);
-                    state.polled(
-                        &node.name,
-                        status.height,
-                        &status.tip.to_string(),
-                        peers,
-                        now,
-                    );
+                    state.polled(&node.name, status.height, status.tip, peers, now);
                 }
                 (admit, node.and_then(|n| state.record(&n.name)))
             };
@@ -285,7 +280,7 @@ fn sample(query: SampleQuery, shared: Arc<Shared>) -> Response {
     let nodes = shared.state().sample(count, exclude, now_ms());
     let answer: Vec<_> = nodes
         .iter()
-        .map(|n| json!({"url": n.url, "address": n.address, "name": n.name, "behaviour": n.behaviour}))
+        .map(|n| json!({"url": n.url, "address": n.address_text(), "name": n.name, "behaviour": n.behaviour}))
         .collect();
     ok_json(&answer)
 }
@@ -317,8 +312,7 @@ async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
     answer(
         async {
             let checked = model::check_batch(&bytes)?;
-            let values: Vec<serde_json::Value> =
-                checked.events.iter().map(|e| e.value.clone()).collect();
+            let typed: Vec<EngineEvent> = checked.events.iter().map(|e| e.event.clone()).collect();
             let rows = checked.events.into_iter().map(|e| e.row).collect();
             let (requests, events) = store(&shared, checked.requests, rows).await?;
             let stored = requests.len() + events.len();
@@ -327,9 +321,9 @@ async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
                 let mut state = shared.state();
                 let known = state.record(&checked.node).is_some();
                 let (admit, _) = state.heard(&checked.node, &checked.url, now);
-                for (row, value) in events.iter().zip(&values) {
+                for (row, event) in events.iter().zip(&typed) {
                     let at = u64::try_from(row.at_ms).unwrap_or(0);
-                    state.event(&row.node, at, &row.kind, value);
+                    state.event(&row.node, at, event);
                 }
                 match admit {
                     Admit::Full => None,
@@ -410,7 +404,10 @@ async fn boss(bytes: Bytes, shared: Arc<Shared>) -> Response {
 fn page<T: serde::Serialize>(items: &[T], limit: i64, id: impl Fn(&T) -> i64) -> Response {
     let full = i64::try_from(items.len()).unwrap_or(i64::MAX) >= limit;
     let next = if full { items.last().map(id) } else { None };
-    ok_json(&json!({ "items": items, "next": next }))
+    ok_json(&model::Page {
+        items: items.iter().collect(),
+        next,
+    })
 }
 
 /// `GET /api/requests`.

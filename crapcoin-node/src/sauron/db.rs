@@ -21,7 +21,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
@@ -52,8 +52,13 @@ pub enum DbError {
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The URL names no supported backend.
-    #[error("unsupported database url {0:?} (sqlite:// or postgres://)")]
-    Url(String),
+    #[error("unsupported database url {url:?} (sqlite:// or postgres://)")]
+    UnsupportedUrl {
+        /// The URL as given.
+        url: String,
+        /// Its scheme (before `:`), when it has one.
+        scheme: Option<String>,
+    },
     /// A PostgreSQL URL, but this build has no PostgreSQL support (the
     /// `postgres` cargo feature is off).
     #[error("this build has no PostgreSQL support (cargo feature `postgres`)")]
@@ -92,7 +97,7 @@ pub struct RequestRow {
 }
 
 /// One engine or boss event, as stored (`GET /api/events` items).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRow {
     /// Sauron's id: larger is newer.
     pub id: i64,
@@ -103,8 +108,14 @@ pub struct EventRow {
     /// The event's `kind`.
     pub kind: String,
     /// The event as JSON text (kept as text: stored and served verbatim).
-    #[serde(serialize_with = "raw_json")]
+    #[serde(serialize_with = "raw_json", deserialize_with = "json_text")]
     pub event: String,
+}
+
+/// Reads an event served as JSON back into its text.
+fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(value.to_string())
 }
 
 fn raw_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
@@ -257,7 +268,10 @@ impl Db {
             return Ok(Self::Postgres(pool));
         }
         if !url.starts_with("sqlite:") {
-            return Err(DbError::Url(url.to_owned()));
+            return Err(DbError::UnsupportedUrl {
+                url: url.to_owned(),
+                scheme: url.split_once(':').map(|(scheme, _)| scheme.to_owned()),
+            });
         }
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)

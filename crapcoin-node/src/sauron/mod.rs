@@ -7,8 +7,8 @@
 //! | --- | --- |
 //! | [`cli`] | the `sauron` command line ([`cli::Args`]) |
 //! | [`api`] | the routes and handlers: tracker, ingest, read API, stream, dashboard |
-//! | [`model`] | request bodies and queries, the batch checks (the batch types are [`crate::report`]) |
-//! | [`state`] | the in-memory aggregate: nodes, block tree, rejections, consensus |
+//! | [`model`] | request bodies and queries, the batch checks, engine events typed as far as the state reads them ([`model::EngineEvent`]; the batch types are [`crate::report`]) |
+//! | [`state`] | the in-memory aggregate: the node registry ([`state::nodes`]), the block tree ([`state::tree`]), rejections; the consensus verdict and propagation computed from them |
 //! | [`db`] | [`db::Db`]: storage over SQLite or PostgreSQL |
 //! | [`tasks`] | the writer, the status poller, retention, reload on start |
 //!

@@ -6,6 +6,7 @@
 //! their caps, an event without a `kind`, a block event without a 64-digit
 //! hash, parent or height. Checked reports become rows ([`Checked`]).
 
+use crapcoin_core::BlockHash;
 use serde::Deserialize;
 use warp::http::StatusCode;
 
@@ -31,14 +32,77 @@ pub const MAX_EVENT_LEN: usize = 4096;
 pub use crate::report::{Batch, EventReport, Report, RequestReport};
 
 /// A block event's fields, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockFacts {
     /// The block.
-    pub hash: String,
+    pub hash: BlockHash,
     /// Its parent.
-    pub parent: String,
+    pub parent: BlockHash,
     /// Its height.
     pub height: u64,
+}
+
+/// An engine event as far as the in-memory state reads it: the block
+/// events with their fields typed, a rejection's reason, and every other
+/// kind (kept in the store as reported, ignored by the state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// `block_mined`: the reporting node mined it.
+    Mined(BlockFacts),
+    /// `block_accepted`.
+    Accepted {
+        /// The block.
+        block: BlockFacts,
+        /// Whether it is on the reporting node's best chain now.
+        best: bool,
+    },
+    /// `block_rejected`, with the reason's name (`unknown` when the event
+    /// names none).
+    Rejected {
+        /// Why, e.g. `bad_pow`.
+        reason: String,
+    },
+    /// Any other kind, or a block event whose fields are malformed (only
+    /// possible for rows read back from the store: [`check_batch`] refuses
+    /// those).
+    Other,
+}
+
+impl EngineEvent {
+    /// Reads the event of kind `kind` (its JSON `event`).
+    ///
+    /// # Errors
+    ///
+    /// 400 `malformed` when a block event lacks a 64-hex hash or parent or
+    /// a height.
+    pub fn parse(kind: &str, event: &serde_json::Value) -> Result<Self, ApiError> {
+        if kind == "block_rejected" {
+            let reason = event
+                .get("reason")
+                .and_then(|r| {
+                    r.as_str()
+                        .or_else(|| r.get("reason").and_then(|v| v.as_str()))
+                })
+                .unwrap_or("unknown");
+            return Ok(Self::Rejected {
+                reason: reason.to_owned(),
+            });
+        }
+        let Some(block) = block_facts(kind, event)? else {
+            return Ok(Self::Other);
+        };
+        if kind == "block_mined" {
+            return Ok(Self::Mined(block));
+        }
+        let best = event.get("best").and_then(serde_json::Value::as_bool) == Some(true);
+        Ok(Self::Accepted { block, best })
+    }
+
+    /// Like [`EngineEvent::parse`], for events read back from the store:
+    /// a malformed block event is [`EngineEvent::Other`] (ignored).
+    pub fn read(kind: &str, event: &serde_json::Value) -> Self {
+        Self::parse(kind, event).unwrap_or(Self::Other)
+    }
 }
 
 /// An event checked: its row plus what the in-memory state needs.
@@ -46,8 +110,8 @@ pub struct BlockFacts {
 pub struct CheckedEvent {
     /// The row (id 0 until the writer assigns one).
     pub row: EventRow,
-    /// The parsed JSON.
-    pub value: serde_json::Value,
+    /// The event, typed as far as the state reads it.
+    pub event: EngineEvent,
 }
 
 /// A batch checked: rows ready for the writer (ids 0 until assigned).
@@ -113,11 +177,16 @@ pub fn block_facts(kind: &str, event: &serde_json::Value) -> Result<Option<Block
     let height = event.get("height").and_then(serde_json::Value::as_u64);
     match (hash, parent, height) {
         (Some(hash), Some(parent), Some(height)) if is_hash(hash) && is_hash(parent) => {
-            Ok(Some(BlockFacts {
-                hash: hash.to_owned(),
-                parent: parent.to_owned(),
-                height,
-            }))
+            match (hash.parse(), parent.parse()) {
+                (Ok(hash), Ok(parent)) => Ok(Some(BlockFacts {
+                    hash,
+                    parent,
+                    height,
+                })),
+                _ => Err(malformed(format!(
+                    "{kind} needs a 64-hex hash and parent and a height"
+                ))),
+            }
         }
         _ => Err(malformed(format!(
             "{kind} needs a 64-hex hash and parent and a height"
@@ -218,7 +287,7 @@ fn check_event(node: &str, e: EventReport) -> Result<CheckedEvent, ApiError> {
         return Err(malformed("event must be an object"));
     }
     let kind = event_kind(&e.event)?;
-    block_facts(&kind, &e.event)?;
+    let event = EngineEvent::parse(&kind, &e.event)?;
     let text = e.event.to_string();
     capped("event", &text, MAX_EVENT_LEN)?;
     Ok(CheckedEvent {
@@ -229,7 +298,7 @@ fn check_event(node: &str, e: EventReport) -> Result<CheckedEvent, ApiError> {
             kind,
             event: text,
         },
-        value: e.event,
+        event,
     })
 }
 
@@ -286,8 +355,21 @@ pub enum BossAction {
     Resumed,
 }
 
-/// `POST /api/boss`.
-#[derive(Debug, Clone, Deserialize)]
+impl BossAction {
+    /// Its name on the wire, e.g. `fired`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fired => "fired",
+            Self::Rehired => "rehired",
+            Self::Hired => "hired",
+            Self::Paused => "paused",
+            Self::Resumed => "resumed",
+        }
+    }
+}
+
+/// `POST /api/boss` (what watercooler sends).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Boss {
     /// What happened.
@@ -299,6 +381,24 @@ pub struct Boss {
     pub url: Option<String>,
     /// When, ms since the epoch.
     pub at_ms: u64,
+}
+
+/// What the state and watercooler read of a stored `boss` event (the
+/// [`Boss`] report tagged `"kind": "boss"`): its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct BossEventBody {
+    /// What happened.
+    pub action: BossAction,
+}
+
+/// A page of `GET /api/requests` or `GET /api/events`: the items, newest
+/// first, and the cursor of the next (older) page when this one was full.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// `before` of the next page; `None` on the last one.
+    pub next: Option<i64>,
 }
 
 /// `GET /api/requests` query.

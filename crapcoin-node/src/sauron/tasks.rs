@@ -13,12 +13,14 @@
 
 use std::sync::Arc;
 
+use crapcoin_core::BlockHash;
 use crapcoin_core::network::Network as _;
 use crapcoin_core::node::now_ms;
 use futures_util::StreamExt as _;
 use tokio::sync::{mpsc, oneshot};
 
 use super::db::{Db, DbError, EventRow, NodeRecord, RequestRow};
+use super::model::{BlockFacts, BossEventBody, EngineEvent};
 use super::{Shared, StreamItem};
 
 /// Poll nodes heard from within this long (others must register again).
@@ -226,7 +228,7 @@ pub(crate) async fn poller(shared: Arc<Shared>) {
             for (name, status) in results {
                 if let Some(s) = status {
                     let peers = u64::try_from(s.peers).unwrap_or(u64::MAX);
-                    changed.extend(state.polled(&name, s.height, &s.tip.to_string(), peers, now));
+                    changed.extend(state.polled(&name, s.height, s.tip, peers, now));
                 }
             }
             changed.extend(state.refresh_liveness(now));
@@ -249,21 +251,21 @@ pub(crate) async fn poller(shared: Arc<Shared>) {
 /// can walk from every tip.
 async fn fill_tree(shared: &Arc<Shared>) {
     let depth = shared.config.k + 1;
-    let wanted: Vec<(String, String)> = {
+    let wanted: Vec<(String, BlockHash)> = {
         let state = shared.state();
         let mut seen = std::collections::HashSet::new();
         state
             .tips()
             .into_iter()
-            .filter_map(|(url, tip)| state.missing(&tip, depth).map(|m| (url, m)))
-            .filter(|(_, hash)| seen.insert(hash.clone()))
+            .filter_map(|(url, tip)| state.missing(tip, depth).map(|m| (url, m)))
+            .filter(|(_, hash)| seen.insert(*hash))
             .collect()
     };
     let fetched = futures_util::stream::iter(wanted)
         .map(|(url, hash)| {
             let shared = shared.clone();
             async move {
-                let (Ok(url), Ok(hash)) = (url.parse(), hash.parse()) else {
+                let Ok(url) = url.parse() else {
                     return None;
                 };
                 shared.poll_client.block(&url, &hash).await.ok().flatten()
@@ -278,12 +280,12 @@ async fn fill_tree(shared: &Arc<Shared>) {
     let now = now_ms();
     let mut state = shared.state();
     for block in fetched.into_iter().flatten() {
-        state.learn(
-            &block.hash().to_string(),
-            &block.header.prev_hash.to_string(),
-            block.header.height,
-            now,
-        );
+        let facts = BlockFacts {
+            hash: block.hash(),
+            parent: block.header.prev_hash,
+            height: block.header.height,
+        };
+        state.learn(facts, now);
     }
 }
 
@@ -314,13 +316,11 @@ pub(crate) async fn reload(shared: &Shared, db: &Db) -> Result<(), DbError> {
         };
         let at = u64::try_from(row.at_ms).unwrap_or(0);
         if row.kind == "boss" {
-            if let Ok(boss) = serde_json::from_value::<super::model::BossAction>(
-                value.get("action").cloned().unwrap_or_default(),
-            ) {
-                state.boss(&row.node, None, boss);
+            if let Ok(boss) = serde_json::from_value::<BossEventBody>(value) {
+                state.boss(&row.node, None, boss.action);
             }
         } else {
-            state.event(&row.node, at, &row.kind, &value);
+            state.event(&row.node, at, &EngineEvent::read(&row.kind, &value));
         }
     }
     tracing::info!(nodes = restored, events = events.len(), "reloaded");
