@@ -118,7 +118,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut nodes: Vec<Handle> = Vec::with_capacity(args.nodes);
     for i in 0..args.nodes {
         let name = format!("n{i}");
-        let mut config = Config::new(name.clone(), format!("mem://{name}").parse()?);
+        let mut config = Config::in_memory(name);
         config.seed = Some(args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         config.maintenance_interval = maintenance;
         config.call_timeout = Duration::from_secs(10);

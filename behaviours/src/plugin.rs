@@ -29,7 +29,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crapcoin_core::behaviour::{Action, AutoAction, honest_auto};
+use crapcoin_core::behaviour::{Action, AutoAction, honest};
 use crapcoin_core::network::Outgoing;
 use crapcoin_core::{Behaviour, Block, BlockHeader, Context, PeerUrl, Status};
 use rand::RngCore;
@@ -272,14 +272,14 @@ impl<B: Behaviour> Behaviour for Guarded<B> {
     fn block_timestamp(&self, ctx: &Context<'_>, parent: &BlockHeader, now_ms: u64) -> u64 {
         self.guard(
             |b| b.block_timestamp(ctx, parent, now_ms),
-            || now_ms.max(parent.timestamp),
+            || honest::block_timestamp(ctx, parent, now_ms),
         )
     }
 
     fn publish(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
         self.guard(
             |b| b.publish(ctx, block, peers),
-            || peers.iter().map(|p| Outgoing::block(p, block)).collect(),
+            || honest::publish(ctx, block, peers),
         )
     }
 
@@ -291,7 +291,7 @@ impl<B: Behaviour> Behaviour for Guarded<B> {
     fn relay(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
         self.guard(
             |b| b.relay(ctx, block, peers),
-            || peers.iter().map(|p| Outgoing::block(p, block)).collect(),
+            || honest::relay(ctx, block, peers),
         )
     }
 
@@ -311,7 +311,7 @@ impl<B: Behaviour> Behaviour for Guarded<B> {
     }
 
     fn serve_delay(&self, ctx: &Context<'_>) -> Duration {
-        self.guard(|b| b.serve_delay(ctx), || Duration::ZERO)
+        self.guard(|b| b.serve_delay(ctx), || honest::serve_delay(ctx))
     }
 
     fn next_auto(&self, ctx: &Context<'_>, rng: &mut dyn RngCore) -> Option<AutoAction> {
@@ -320,16 +320,16 @@ impl<B: Behaviour> Behaviour for Guarded<B> {
             Ok(r) => r,
             Err(_) => {
                 self.panics.fetch_add(1, Ordering::Relaxed);
-                honest_auto(ctx, rng)
+                honest::next_auto(ctx, rng)
             }
         }
     }
 
     fn tick_interval(&self) -> Option<Duration> {
-        self.guard(B::tick_interval, || None)
+        self.guard(B::tick_interval, honest::tick_interval)
     }
 
     fn tick(&self, ctx: &Context<'_>) -> Vec<Action> {
-        self.guard(|b| b.tick(ctx), Vec::new)
+        self.guard(|b| b.tick(ctx), || honest::tick(ctx))
     }
 }
