@@ -180,6 +180,16 @@ async fn every_request_and_event_reaches_sauron() {
             "registered with the tracker"
         );
     }
+    let answer = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer");
+    assert_eq!(
+        answer.headers().get("content-type").map(|v| v.as_bytes()),
+        Some(crapcoin_node::http::handlers::METRICS_CONTENT_TYPE.as_bytes()),
+        "the body is OpenMetrics text and says so"
+    );
     let metrics = metrics_text(&client, &url).await;
     assert!(
         metrics

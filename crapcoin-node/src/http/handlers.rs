@@ -164,13 +164,18 @@ pub async fn balance(address: String, app: Arc<App>) -> Response {
     })())
 }
 
-/// `GET /metrics`: Prometheus text.
+/// The media type of what `prometheus-client` renders: OpenMetrics text
+/// (counters' `# TYPE` lines name the family without `_total`, and the
+/// text ends with `# EOF`), which Prometheus scrapes as such.
+pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `GET /metrics`: OpenMetrics text.
 pub async fn metrics(app: Arc<App>) -> Response {
     let text = app.metrics.render(&app.handle);
     let mut response = Response::new(text.into());
     response.headers_mut().insert(
         CONTENT_TYPE,
-        warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+        warp::http::HeaderValue::from_static(METRICS_CONTENT_TYPE),
     );
     response
 }
