@@ -1,5 +1,5 @@
 //! Loads attacker plugins: `cdylib` crates that export a
-//! [`Declaration`](crate::plugin::Declaration) through
+//! [`Declaration`] through
 //! [`export_plugin!`](crate::export_plugin).
 //!
 //! [`Plugin::open`] checks, in this order, before anything else of the

@@ -26,7 +26,7 @@ use crapcoin_core::{Behaviour, Context};
 /// How often the lazy miner sends a block of its own.
 const EVERY: Duration = Duration::from_millis(200);
 
-/// The lazy miner: every [`EVERY`] it mines a block on its tip at a
+/// The lazy miner: every 200 ms it mines a block on its tip at a
 /// difficulty `shortfall` bits below the network's and sends it to every
 /// peer.
 #[derive(Debug, Clone, Copy)]
