@@ -101,7 +101,7 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
         None => std::env::temp_dir().join(format!(
             "watercooler-{}-{}",
             std::process::id(),
-            crate::client::unix_ms()
+            crapcoin_core::clock::now_ms()
         )),
     };
     std::fs::create_dir_all(&data_dir)

@@ -13,7 +13,7 @@
 //! Reads are best effort: `None` when the peer does not answer, answers an
 //! error status, or answers something that does not parse.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use crapcoin_core::Status;
 use crapcoin_core::block::BlockJson;
@@ -50,21 +50,13 @@ pub fn boss_report(action: BossAction, node: &str, url: Option<&str>) -> Boss {
         action,
         node: node.to_owned(),
         url: url.map(str::to_owned),
-        at_ms: unix_ms(),
+        at_ms: crapcoin_core::clock::now_ms(),
     }
 }
 
 /// The action of a stored `boss` event, `unknown` when it has none.
 pub fn boss_action(row: &EventRow) -> &'static str {
     serde_json::from_str::<BossEventBody>(&row.event).map_or("unknown", |b| b.action.as_str())
-}
-
-/// Milliseconds since the Unix epoch, as reports and the default data
-/// directory name carry them.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// What watercooler reads of Sauron's `GET /api/config`.

@@ -1,16 +1,13 @@
 //! Time in tests: the wall clock in milliseconds, and bounded polling.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// Milliseconds since the Unix epoch, as nodes stamp blocks and reports.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+/// Milliseconds since the Unix epoch, as nodes stamp blocks and reports
+/// (core's own system-clock reading).
+pub use crapcoin_core::clock::now_ms;
 
 /// Polls `check` every `every` until it answers true or `limit` passes;
 /// returns whether it did. `check` runs at least once.
