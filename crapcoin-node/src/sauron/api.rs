@@ -312,8 +312,8 @@ async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
     answer(
         async {
             let checked = model::check_batch(&bytes)?;
-            let typed: Vec<EngineEvent> = checked.events.iter().map(|e| e.event.clone()).collect();
-            let rows = checked.events.into_iter().map(|e| e.row).collect();
+            let (rows, typed): (Vec<_>, Vec<EngineEvent>) =
+                checked.events.into_iter().map(|e| (e.row, e.event)).unzip();
             let (requests, events) = store(&shared, checked.requests, rows).await?;
             let stored = requests.len() + events.len();
             let now = now_ms();
