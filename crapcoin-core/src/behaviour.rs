@@ -188,8 +188,9 @@ impl<B: Behaviour + ?Sized> Behaviour for Arc<B> {
     }
 }
 
-/// The honest auto-mode choice, public so misbehaviours can start from it
-/// (the same as [`honest::next_auto`]).
+/// The honest auto-mode choice: the old name of [`honest::next_auto`],
+/// kept so behaviours written against it still build.
+#[deprecated(note = "use `behaviour::honest::next_auto`, beside every other honest decision")]
 pub fn honest_auto(ctx: &Context<'_>, rng: &mut dyn RngCore) -> Option<AutoAction> {
     honest::next_auto(ctx, rng)
 }
