@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use crapcoin_core::behaviour::{Action, AutoAction};
 use crapcoin_core::network::Outgoing;
-use crapcoin_core::{Behaviour, Block, BlockHeader, Context, PeerUrl, Status};
+use crapcoin_core::{Behaviour, Block, BlockHeader, Context, PeerUrl, Status, Transaction};
 use libloading::Library;
 use rand::RngCore;
 
@@ -360,6 +360,12 @@ impl Behaviour for Loaded {
     }
     fn relay(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
         self.behaviour.relay(ctx, block, peers)
+    }
+    fn accepted(&self, ctx: &Context<'_>, block: &Block, from: Option<&PeerUrl>) -> Vec<Action> {
+        self.behaviour.accepted(ctx, block, from)
+    }
+    fn relay_tx(&self, ctx: &Context<'_>, tx: &Transaction, peers: &[PeerUrl]) -> Vec<PeerUrl> {
+        self.behaviour.relay_tx(ctx, tx, peers)
     }
     fn serve_status(&self, ctx: &Context<'_>, honest: Status) -> Status {
         self.behaviour.serve_status(ctx, honest)

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use crapcoin_core::behaviour::{Action, AutoAction, honest};
 use crapcoin_core::network::Outgoing;
-use crapcoin_core::{Behaviour, Block, BlockHeader, Context, PeerUrl, Status};
+use crapcoin_core::{Behaviour, Block, BlockHeader, Context, PeerUrl, Status, Transaction};
 use rand::RngCore;
 
 /// The first field of every [`Declaration`]: "CRAPPLUG" in ASCII.
@@ -298,6 +298,20 @@ impl<B: Behaviour> Behaviour for Guarded<B> {
     fn serve_status(&self, ctx: &Context<'_>, honest: Status) -> Status {
         let copy = honest.clone();
         self.guard(|b| b.serve_status(ctx, honest), || copy)
+    }
+
+    fn accepted(&self, ctx: &Context<'_>, block: &Block, from: Option<&PeerUrl>) -> Vec<Action> {
+        self.guard(
+            |b| b.accepted(ctx, block, from),
+            || honest::accepted(ctx, block, from),
+        )
+    }
+
+    fn relay_tx(&self, ctx: &Context<'_>, tx: &Transaction, peers: &[PeerUrl]) -> Vec<PeerUrl> {
+        self.guard(
+            |b| b.relay_tx(ctx, tx, peers),
+            || honest::relay_tx(ctx, tx, peers),
+        )
     }
 
     fn serve_blocks(&self, ctx: &Context<'_>, from: u64, honest: Vec<Block>) -> Vec<Block> {

@@ -103,6 +103,20 @@ pub trait Behaviour: Send + Sync + 'static {
         honest::relay(ctx, block, peers)
     }
 
+    /// After a peer's block joined the block tree (on the best chain or a
+    /// side branch): what to do about it, at once. Honest: nothing. A
+    /// selfish miner decides here what to release.
+    fn accepted(&self, ctx: &Context<'_>, block: &Block, from: Option<&PeerUrl>) -> Vec<Action> {
+        honest::accepted(ctx, block, from)
+    }
+
+    /// After accepting a transaction new to this node: the peers to pass it
+    /// to. Honest: every peer but the sender (`peers` already excludes
+    /// it).
+    fn relay_tx(&self, ctx: &Context<'_>, tx: &Transaction, peers: &[PeerUrl]) -> Vec<PeerUrl> {
+        honest::relay_tx(ctx, tx, peers)
+    }
+
     /// The answer to a status request from a peer. Honest: the true status.
     /// A liar claims a height it does not have here, to lure peers into
     /// syncing from it.
@@ -164,6 +178,12 @@ impl<B: Behaviour + ?Sized> Behaviour for Arc<B> {
     }
     fn relay(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
         (**self).relay(ctx, block, peers)
+    }
+    fn accepted(&self, ctx: &Context<'_>, block: &Block, from: Option<&PeerUrl>) -> Vec<Action> {
+        (**self).accepted(ctx, block, from)
+    }
+    fn relay_tx(&self, ctx: &Context<'_>, tx: &Transaction, peers: &[PeerUrl]) -> Vec<PeerUrl> {
+        (**self).relay_tx(ctx, tx, peers)
     }
     fn serve_status(&self, ctx: &Context<'_>, honest: Status) -> Status {
         (**self).serve_status(ctx, honest)

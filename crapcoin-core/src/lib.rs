@@ -36,8 +36,9 @@
 //! | [`chain`] | the block tree: fork choice by most work, reorgs of any depth, `TipChange` |
 //! | [`orphans`], [`mempool`] | the bounded orphan pool and mempool |
 //! | [`mining`] | cooperative, cancellable proof-of-work search |
+//! | [`power`] | `HashPower`: a miner's share and the target block interval, the Poisson schedule of its blocks |
 //! | [`wallet`] | the ed25519 key: address, signing, saving |
-//! | [`wire`] | what peers exchange: `PeerUrl`, `Status`, `PeerInfo`, `BlockAck`, `Payload`, `Outgoing`, `NetError`, `PeerError` |
+//! | [`wire`] | what peers exchange: `PeerUrl`, `Status`, `PeerInfo`, `BlockAck`, `TxAck`, `Payload`, `Outgoing`, `NetError`, `PeerError` |
 //! | [`clock`] | `Clock`: the node's time (now, sleeps, timeouts), the seam for simulated time |
 //! | [`network`] | the `Network`, `Tracker` and `Store` traits, and `Inbox`: what a node answers |
 //! | [`behaviour`] | `Behaviour` (decision points), `View` (what it reads), `Context`, `Forge`, and [`behaviour::honest`]: every honest decision |
@@ -49,9 +50,9 @@
 //!
 //! Inside the crate, imports go one way, down this list and never up:
 //!
-//! 1. the protocol's data and rules: `hash`, `encode`, `tx`, `invalid`,
+//! 1. the protocol's data and rules: `hash`, `encode`, `invalid`, `tx`,
 //!    `block`, `params`, `validate`, `state`, `chain`, `orphans`,
-//!    `mempool`, `mining`, `wallet`;
+//!    `mempool`, `mining`, `power`, `wallet`;
 //! 2. what peers exchange and the time: `wire`, `clock`;
 //! 3. the plug-in traits: `network` (`Network`, `Tracker`, `Store`,
 //!    `Inbox`), `behaviour` (`Behaviour`, `View`), `observer`. They see a
@@ -91,6 +92,7 @@ pub mod node;
 pub mod observer;
 pub mod orphans;
 pub mod params;
+pub mod power;
 pub mod state;
 pub mod tx;
 pub mod validate;
@@ -103,13 +105,15 @@ pub use chain::{Chain, TipChange};
 pub use clock::Clock;
 pub use hash::{Address, BlockHash, Signature, TxId};
 pub use network::{Inbox, Network, Store, Tracker};
-pub use node::{Config, Handle, Node, wait_for_agreement};
+pub use node::{Config, Handle, Mining, Node, wait_for_agreement};
 pub use observer::{Event, Observer};
 pub use params::Params;
+pub use power::HashPower;
 pub use state::{Account, State};
 pub use tx::Transaction;
 pub use validate::ValidationError;
 pub use wallet::Wallet;
 pub use wire::{
     BlockAck, NetError, Outgoing, Payload, PeerError, PeerInfo, PeerUrl, PeerUrlError, Status,
+    TxAck,
 };

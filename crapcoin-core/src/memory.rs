@@ -25,7 +25,10 @@ use crate::clock::Clock;
 use crate::hash::BlockHash;
 use crate::invalid::ValidationError;
 use crate::network::{self, Inbox, Snapshot, StoreError};
-use crate::wire::{BlockAck, NetError, Payload, PeerError, PeerInfo, PeerUrl, Status, Unreachable};
+use crate::tx::Transaction;
+use crate::wire::{
+    BlockAck, NetError, Payload, PeerError, PeerInfo, PeerUrl, Status, TxAck, Unreachable,
+};
 
 #[derive(Debug)]
 struct Hub {
@@ -201,6 +204,19 @@ impl network::Network for Network {
         self.transit(to)
             .await?
             .push_block(from, payload)
+            .await
+            .map_err(|e| refused(&e))
+    }
+
+    async fn push_tx(
+        &self,
+        to: &PeerUrl,
+        from: &PeerUrl,
+        tx: &Transaction,
+    ) -> Result<TxAck, NetError> {
+        self.transit(to)
+            .await?
+            .push_tx(from, tx)
             .await
             .map_err(|e| refused(&e))
     }

@@ -138,6 +138,16 @@ impl Mempool {
         Ok(id)
     }
 
+    /// Adds a transaction relayed by a peer (foreign: mined after the
+    /// grace) whose signature the caller checked.
+    ///
+    /// # Errors
+    ///
+    /// As [`Mempool::insert`].
+    pub fn insert_foreign(&mut self, tx: Transaction) -> Result<TxId, MempoolError> {
+        self.add(tx, false)
+    }
+
     /// Puts back a transaction of an abandoned block: local if this node
     /// accepted it once, foreign otherwise.
     ///
@@ -209,7 +219,8 @@ impl Mempool {
 
     /// The best transaction to mine on `state`: local, or foreign and past
     /// the grace; its nonce is the sender's next and the sender can pay;
-    /// highest fee first, then lowest id (so the choice is deterministic).
+    /// highest fee first, then the longest waiting, then lowest id (so the
+    /// choice is deterministic).
     pub fn select(&self, state: &State) -> Option<Transaction> {
         let now = self.clock.now();
         self.txs
@@ -220,13 +231,17 @@ impl Mempool {
                         .grace
                         .is_some_and(|g| now.saturating_duration_since(p.since) >= g)
             })
-            .map(|(id, p)| (id, &p.tx))
-            .filter(|(_, t)| {
-                let acc = state.account(&t.from);
-                t.nonce == acc.nonce && t.total().is_some_and(|n| n <= acc.balance)
+            .filter(|(_, p)| {
+                let acc = state.account(&p.tx.from);
+                p.tx.nonce == acc.nonce && p.tx.total().is_some_and(|n| n <= acc.balance)
             })
-            .max_by(|(ia, a), (ib, b)| a.fee.cmp(&b.fee).then(ib.cmp(ia)))
-            .map(|(_, t)| t.clone())
+            .max_by(|(ia, a), (ib, b)| {
+                a.tx.fee
+                    .cmp(&b.tx.fee)
+                    .then(b.since.cmp(&a.since))
+                    .then(ib.cmp(ia))
+            })
+            .map(|(_, p)| p.tx.clone())
     }
 
     /// Drops transactions the state has made unusable (nonce already used).

@@ -16,9 +16,10 @@ use async_trait::async_trait;
 use crate::block::{Block, CheckedBlock};
 use crate::hash::BlockHash;
 use crate::invalid::ValidationError;
+use crate::tx::Transaction;
 pub use crate::wire::{
     BadResponse, BlockAck, MAX_PEER_URL_LEN, NetError, Outgoing, Payload, PeerError, PeerInfo,
-    PeerUrl, PeerUrlError, Status, Unreachable,
+    PeerUrl, PeerUrlError, Status, TxAck, Unreachable,
 };
 
 /// What a node answers to its peers: the calls a [`Network`] delivers to
@@ -43,6 +44,18 @@ pub trait Inbox: Send + Sync + 'static {
         from: &PeerUrl,
         payload: &Payload,
     ) -> Result<BlockAck, ValidationError>;
+
+    /// A transaction relayed by `from`. Refusals that are no fault of the
+    /// sender (a full pool, a taken nonce) are [`TxAck::Ignored`].
+    ///
+    /// # Errors
+    ///
+    /// The [`ValidationError`] that refused it.
+    async fn push_tx(
+        self: Arc<Self>,
+        from: &PeerUrl,
+        tx: &Transaction,
+    ) -> Result<TxAck, ValidationError>;
 
     /// The node's [`Status`], as served to peers.
     async fn status(self: Arc<Self>) -> Status;
@@ -86,6 +99,14 @@ pub trait Network: Send + Sync + 'static {
         from: &PeerUrl,
         payload: &Payload,
     ) -> Result<BlockAck, NetError>;
+
+    /// Relays a transaction. `from` is the sender's URL.
+    async fn push_tx(
+        &self,
+        to: &PeerUrl,
+        from: &PeerUrl,
+        tx: &Transaction,
+    ) -> Result<TxAck, NetError>;
 
     /// The peer's [`Status`].
     async fn status(&self, to: &PeerUrl) -> Result<Status, NetError>;

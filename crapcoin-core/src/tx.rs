@@ -5,6 +5,7 @@ use sha2::Digest;
 
 use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::hash::{self, Address, BlockHash, Signature, TxId, tag};
+use crate::invalid::ValidationError;
 
 /// A signed transfer of `amount` from `from` to `to`, paying `fee` to the
 /// miner of the block that includes it.
@@ -33,6 +34,10 @@ pub struct Transaction {
 
 /// Length of a transaction's canonical encoding.
 pub const TX_ENCODED_LEN: usize = 32 + 32 + 8 + 8 + 8 + 64;
+
+/// The largest JSON body a single transaction may take (its honest form
+/// is about 400 bytes; the rest is room for whitespace).
+pub const MAX_TX_JSON_LEN: usize = 2 * 1024;
 
 impl Transaction {
     /// The message the sender signs: a domain tag, the network's chain id
@@ -76,6 +81,24 @@ impl Transaction {
         let mut h = hash::tagged(tag::TX);
         h.update(self.encode());
         TxId(h.finalize().into())
+    }
+
+    /// A transaction from its JSON form, size-capped at
+    /// [`MAX_TX_JSON_LEN`]. The signature is not checked here.
+    ///
+    /// # Errors
+    ///
+    /// [`ValidationError::TooLarge`] or [`ValidationError::Malformed`].
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ValidationError> {
+        if bytes.len() > MAX_TX_JSON_LEN {
+            return Err(ValidationError::TooLarge {
+                size: bytes.len(),
+                max: MAX_TX_JSON_LEN,
+            });
+        }
+        serde_json::from_slice(bytes).map_err(|e| ValidationError::Malformed {
+            detail: e.to_string(),
+        })
     }
 
     /// `amount + fee`, or `None` when it overflows.

@@ -74,7 +74,7 @@ impl fmt::Debug for PeerUrl {
 }
 
 /// What a node says about itself (`GET /status`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// The node's name.
     pub node_id: String,
@@ -94,10 +94,13 @@ pub struct Status {
     pub genesis: BlockHash,
     /// Where it is reached.
     pub url: PeerUrl,
+    /// Its share of the network's hash power, when it mines on a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_share: Option<f64>,
 }
 
 /// A node as the tracker knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerInfo {
     /// Where it is reached.
     pub url: PeerUrl,
@@ -107,6 +110,23 @@ pub struct PeerInfo {
     pub name: String,
     /// Its behaviour's name.
     pub behaviour: String,
+    /// Its share of the network's hash power, when it mines on a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_share: Option<f64>,
+}
+
+/// How a receiver answered a relayed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxAck {
+    /// Valid and new: in the mempool, relayed on.
+    Accepted,
+    /// Already waiting there; not relayed again.
+    Duplicate,
+    /// Not kept, through no fault of the sender: the sender is banned, or
+    /// the receiver's pool is full or holds another transaction with that
+    /// nonce.
+    Ignored,
 }
 
 /// How a receiver answered a pushed block.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use crapcoin_core::node::AutoConfig;
-use crapcoin_core::{Behaviour, Params, PeerUrl};
+use crapcoin_core::node::{AutoConfig, Mining};
+use crapcoin_core::{Behaviour, HashPower, Params, PeerUrl};
 
 use crate::http::server::Limits;
 use crate::run;
@@ -137,6 +137,34 @@ pub struct Args {
     )]
     pub network: String,
 
+    /// Target block interval T of the network, in seconds: blocks arrive
+    /// network-wide every T on average whatever the number of miners.
+    #[arg(
+        long,
+        default_value = "1",
+        value_name = "SECONDS",
+        value_parser = block_interval,
+        help_heading = "Mining"
+    )]
+    pub block_interval: Duration,
+
+    /// This node's share of the network's hash power, 0 to 1 (0: mines
+    /// nothing on its own): it finds a block after T / share on average.
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "SHARE",
+        value_parser = hash_share,
+        help_heading = "Mining"
+    )]
+    pub hash_share: f64,
+
+    /// Mine on demand instead of on a schedule: a block at once for every
+    /// transfer this node accepts (for tests and tutorials that want a
+    /// block now; `--block-interval` and `--hash-share` are then unused).
+    #[arg(long, help_heading = "Mining")]
+    pub on_demand: bool,
+
     /// Leading zero bits of work per block.
     #[arg(
         long,
@@ -221,6 +249,15 @@ impl Args {
         }
     }
 
+    /// When the node finds blocks, from these arguments.
+    pub fn mining(&self) -> Mining {
+        if self.on_demand {
+            return Mining::OnDemand;
+        }
+        HashPower::new(self.hash_share, self.block_interval)
+            .map_or(Mining::OnDemand, Mining::Scheduled)
+    }
+
     /// What [`run::start`] needs, from these arguments.
     pub fn node_config(&self) -> run::Config {
         let mut config = run::Config::new(self.params());
@@ -244,6 +281,7 @@ impl Args {
         config.maintenance_interval = Duration::from_millis(self.maintenance_ms);
         config.fee = self.fee;
         config.seed = self.seed;
+        config.mining = self.mining();
         config.limits = Limits {
             max_connections: self.max_connections,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
@@ -253,6 +291,27 @@ impl Args {
         config.report_batch = self.report_batch;
         config
     }
+}
+
+/// `--block-interval`: positive, finite seconds.
+fn block_interval(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 {
+        return Err(format!("the block interval must be positive, got {text}"));
+    }
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("{text}: {e}"))
+}
+
+/// `--hash-share`: a number from 0 to 1.
+fn hash_share(text: &str) -> Result<f64, String> {
+    let share: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    HashPower::new(share, Duration::from_secs(1))
+        .map(|p| p.share())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -268,6 +327,46 @@ mod tests {
         let config = args.node_config();
         let defaults = crate::run::Config::new(Params::default());
         assert_eq!(format!("{config:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn mining_nonsense_is_a_usage_error() {
+        for bad in [
+            ["--hash-share", "-0.5"],
+            ["--hash-share", "1.5"],
+            ["--hash-share", "NaN"],
+            ["--block-interval", "0"],
+            ["--block-interval", "-1"],
+            ["--block-interval", "inf"],
+            ["--block-interval", "soon"],
+        ] {
+            let arg = format!("{}={}", bad[0], bad[1]);
+            let err = Args::try_parse_from(["crapcoin-node", arg.as_str()])
+                .expect_err("nonsense is refused");
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}"
+            );
+            // clap exits 2 on a usage error.
+            assert_eq!(err.exit_code(), 2);
+        }
+        let args = Args::try_parse_from([
+            "crapcoin-node",
+            "--hash-share",
+            "0.25",
+            "--block-interval",
+            "0.5",
+        ])
+        .expect("parses");
+        let power = args.mining().power().expect("on a schedule");
+        assert_eq!(power.share(), 0.25);
+        assert_eq!(
+            power.block_interval(),
+            std::time::Duration::from_millis(500)
+        );
+        let args = Args::try_parse_from(["crapcoin-node", "--on-demand"]).expect("parses");
+        assert_eq!(args.mining(), crapcoin_core::Mining::OnDemand);
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use crapcoin_core::block::{BlockJson, MAX_BLOCK_JSON_LEN};
 use crapcoin_core::network::{
-    BadResponse, BlockAck, NetError, Payload, PeerInfo, PeerUrl, Status, Unreachable,
+    BadResponse, BlockAck, NetError, Payload, PeerInfo, PeerUrl, Status, TxAck, Unreachable,
 };
-use crapcoin_core::{Block, BlockHash};
+use crapcoin_core::{Block, BlockHash, Transaction};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -218,6 +218,12 @@ struct AckBody {
     result: BlockAck,
 }
 
+/// What `POST /transactions` answers a peer's relay.
+#[derive(Deserialize)]
+struct TxAckBody {
+    result: TxAck,
+}
+
 #[async_trait]
 impl crapcoin_core::Network for Client {
     async fn push_block(
@@ -241,6 +247,25 @@ impl crapcoin_core::Network for Client {
         let response = self.send(request).await?;
         let bytes = read_ok(response, MAX_ACK_BYTES).await?;
         let ack: AckBody = serde_json::from_slice(&bytes).map_err(malformed)?;
+        Ok(ack.result)
+    }
+
+    async fn push_tx(
+        &self,
+        to: &PeerUrl,
+        from: &PeerUrl,
+        tx: &Transaction,
+    ) -> Result<TxAck, NetError> {
+        let body = serde_json::to_vec(tx).expect("a transaction serialises: hex and numbers");
+        let request = self
+            .http
+            .post(format!("{to}/transactions"))
+            .header(PEER_HEADER, from.as_str())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        let response = self.send(request).await?;
+        let bytes = read_ok(response, MAX_ACK_BYTES).await?;
+        let ack: TxAckBody = serde_json::from_slice(&bytes).map_err(malformed)?;
         Ok(ack.result)
     }
 

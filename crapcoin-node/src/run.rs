@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crapcoin_core::node::{AutoConfig, LaunchError};
+use crapcoin_core::node::{AutoConfig, LaunchError, Mining};
 use crapcoin_core::wallet::WalletError;
-use crapcoin_core::{Handle, Node, Params, PeerUrl, Wallet};
+use crapcoin_core::{Handle, HashPower, Node, Params, PeerUrl, Wallet};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -103,6 +103,10 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// Fee the node pays on its own transfers.
     pub fee: u64,
+    /// When the node finds blocks: on its hash power's schedule (the
+    /// default: all of the network's power, a block a second), or on
+    /// demand.
+    pub mining: Mining,
     /// Seed of the node's random choices (`None`: from the OS).
     pub seed: Option<u64>,
     /// The server's bounds.
@@ -113,10 +117,21 @@ pub struct Config {
     pub report_batch: usize,
 }
 
+/// A node's mining unless told otherwise: all of the network's hash power,
+/// a block a second on average.
+pub const DEFAULT_MINING: Mining = Mining::Scheduled(DEFAULT_POWER);
+
+const DEFAULT_POWER: HashPower = match HashPower::new(1.0, Duration::from_secs(1)) {
+    Ok(power) => power,
+    Err(_) => panic!("a share of 1 and an interval of 1 s are valid"),
+};
+
 impl Config {
     /// The command line's defaults: `127.0.0.1:0`, no data directory, the
     /// network `params`, honest, no peers, tracker or reporting, 8 peers
-    /// wanted and 64 at most, 2 s calls and maintenance, fee 1, 256
+    /// wanted and 64 at most, 2 s calls and maintenance, fee 1, mining on
+    /// a schedule with all of the network's power and a 1 s target block
+    /// interval ([`DEFAULT_MINING`]), 256
     /// connections with a 30 s idle timeout, 4096 reports queued in
     /// batches of 256.
     pub fn new(params: Params) -> Self {
@@ -138,6 +153,7 @@ impl Config {
             call_timeout: Duration::from_secs(2),
             maintenance_interval: Duration::from_secs(2),
             fee: 1,
+            mining: DEFAULT_MINING,
             seed: None,
             limits: Limits::default(),
             report_queue: 4096,
@@ -156,6 +172,7 @@ impl Config {
         config.fee = self.fee;
         config.seed = self.seed;
         config.auto = self.auto.clone();
+        config.mining = self.mining;
         config
     }
 }

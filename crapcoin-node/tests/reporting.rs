@@ -80,6 +80,7 @@ async fn sauron(
 async fn start(extra: &[&str]) -> crapcoin_node::run::Running {
     let mut args = vec![
         "crapcoin-node",
+        "--on-demand",
         "--difficulty",
         "4",
         "--admin-token",

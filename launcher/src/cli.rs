@@ -90,9 +90,28 @@ pub struct Args {
     #[arg(long)]
     pub auto: bool,
 
-    /// Mean milliseconds between two auto-mode transfers of one node.
-    #[arg(long, default_value_t = 2000, value_name = "MS")]
-    pub auto_interval_ms: u64,
+    /// Auto-mode transfers per second across the fleet, spread over the
+    /// honest nodes (a node that cannot pay yet skips its turn). Keep it
+    /// below one per block interval: a block holds one transfer.
+    #[arg(long, default_value_t = 0.5, value_name = "PER_SEC", value_parser = positive_rate)]
+    pub auto_rate: f64,
+
+    /// Mean milliseconds between two auto-mode transfers of one node
+    /// (instead of `--auto-rate`).
+    #[arg(long, value_name = "MS")]
+    pub auto_interval_ms: Option<u64>,
+
+    /// Target block interval T in seconds: blocks arrive network-wide every
+    /// T on average, however many nodes mine (each finds one after T /
+    /// its hash power share).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = positive_secs)]
+    pub block_interval: f64,
+
+    /// The misbehaving nodes' share of the network's hash power, in total
+    /// (split equally among them; the honest nodes share the rest
+    /// equally). Default: every node gets an equal share.
+    #[arg(long, value_name = "SHARE", value_parser = unit_share)]
+    pub attacker_share: Option<f64>,
 
     /// Niceness of node processes (0 to 19). Nodes' proof of work takes
     /// every free cycle; at a lower priority it cannot starve Sauron,
@@ -154,7 +173,77 @@ Examples:
 Logs go to stderr (RUST_LOG, default info); each node logs to NAME.log in
 its data directory.";
 
+/// Each node's hash power share and the target block interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shares {
+    /// Each honest node's share.
+    pub honest: f64,
+    /// Each misbehaving node's share.
+    pub misbehaving: f64,
+    /// The target block interval T.
+    pub block_interval: Duration,
+}
+
 impl Args {
+    /// Checks what clap cannot check field by field.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong, for a usage error (exit 2).
+    pub fn check(&self) -> Result<(), String> {
+        let misbehaving = self.misbehaving_count();
+        if misbehaving == 0 && self.attacker_share.is_some_and(|s| s > 0.0) {
+            return Err("--attacker-share needs misbehaving nodes (-y or --plugin)".to_owned());
+        }
+        if self.honest == 0 && misbehaving == 0 {
+            return Err("no nodes to start: give -x, -y or --plugin".to_owned());
+        }
+        Ok(())
+    }
+
+    /// Misbehaving nodes at start: `-y` plus one per plugin.
+    pub fn misbehaving_count(&self) -> u32 {
+        self.misbehaving
+            .saturating_add(u32::try_from(self.plugins.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Each node's hash power share: the misbehaving nodes split
+    /// `--attacker-share` (default: their head count's share), the honest
+    /// nodes the rest.
+    pub fn shares(&self) -> Shares {
+        let honest = f64::from(self.honest);
+        let misbehaving = f64::from(self.misbehaving_count());
+        let total = honest + misbehaving;
+        let attackers = match self.attacker_share {
+            Some(share) if misbehaving > 0.0 => share,
+            _ if total > 0.0 => misbehaving / total,
+            _ => 0.0,
+        };
+        Shares {
+            honest: if honest > 0.0 {
+                (1.0 - attackers) / honest
+            } else {
+                0.0
+            },
+            misbehaving: if misbehaving > 0.0 {
+                attackers / misbehaving
+            } else {
+                0.0
+            },
+            block_interval: Duration::from_secs_f64(self.block_interval),
+        }
+    }
+
+    /// Mean ms between two auto transfers of one honest node:
+    /// `--auto-interval-ms`, or the fleet's `--auto-rate` spread over the
+    /// honest nodes.
+    pub fn auto_interval_ms(&self) -> u64 {
+        self.auto_interval_ms.unwrap_or_else(|| {
+            let per_node = f64::from(self.honest.max(1)) / self.auto_rate;
+            (per_node * 1000.0).round().clamp(1.0, 1e12) as u64
+        })
+    }
+
     /// The Boss's mean interval.
     pub fn boss_interval(&self) -> Duration {
         Duration::from_secs_f64(self.boss_interval)
@@ -177,6 +266,20 @@ fn existing_file(path: &str) -> Result<PathBuf, String> {
         Ok(path)
     } else {
         Err(format!("no plugin file at {}", path.display()))
+    }
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e6 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive rate per second")),
+    }
+}
+
+fn unit_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share between 0 and 1")),
     }
 }
 
@@ -218,9 +321,44 @@ mod tests {
             &["watercooler", "--plugin", "/nonexistent/libx.so"],
             &["watercooler", "--boss-interval", "0"],
             &["watercooler", "--frobnicate"],
+            &["watercooler", "--block-interval", "0"],
+            &["watercooler", "--block-interval", "-2"],
+            &["watercooler", "--attacker-share", "-0.1"],
+            &["watercooler", "--attacker-share", "1.2"],
+            &["watercooler", "--auto-rate", "0"],
         ] {
             let err = Args::try_parse_from(bad).expect_err("refused");
             assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
         }
+        let lone = Args::try_parse_from(["watercooler", "-x", "3", "--attacker-share", "0.3"])
+            .expect("parses");
+        assert!(lone.check().is_err(), "an attacker share without attackers");
+        let nobody = Args::try_parse_from(["watercooler", "-x", "0"]).expect("parses");
+        assert!(nobody.check().is_err(), "no nodes");
+    }
+
+    #[test]
+    fn shares_add_up_to_the_whole_network() {
+        let args = Args::try_parse_from([
+            "watercooler",
+            "-x",
+            "4",
+            "-y",
+            "2",
+            "--attacker-share",
+            "0.3",
+        ])
+        .expect("parses");
+        args.check().expect("valid");
+        let shares = args.shares();
+        assert!((shares.misbehaving - 0.15).abs() < 1e-12);
+        assert!((shares.honest - 0.175).abs() < 1e-12);
+        assert!((4.0 * shares.honest + 2.0 * shares.misbehaving - 1.0).abs() < 1e-12);
+        // By default every node gets the same share.
+        let equal = Args::try_parse_from(["watercooler", "-x", "3", "-y", "1"]).expect("parses");
+        let shares = equal.shares();
+        assert!((shares.honest - 0.25).abs() < 1e-12 && (shares.misbehaving - 0.25).abs() < 1e-12);
+        // The fleet's rate is spread over the honest nodes.
+        assert_eq!(equal.auto_interval_ms(), 6_000);
     }
 }

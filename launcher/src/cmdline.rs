@@ -8,6 +8,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::cli::Shares;
+
 /// Settings every node gets.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -25,6 +27,8 @@ pub struct Settings {
     pub auto_interval_ms: u64,
     /// Niceness of node processes (0 to 19).
     pub node_nice: i32,
+    /// Each node's hash power share and the target block interval.
+    pub shares: Shares,
     /// The run's seed.
     pub seed: u64,
 }
@@ -128,6 +132,8 @@ pub struct Node<'a> {
     pub start: u32,
     /// Where it finds the network.
     pub bootstrap: Bootstrap<'a>,
+    /// Its hash power share.
+    pub hash_share: f64,
 }
 
 /// The `crapcoin-node` command line of `node`, listening on a free port
@@ -145,6 +151,12 @@ pub fn node(settings: &Settings, node: &Node<'_>) -> Command {
         .args([
             "--seed",
             &derive_seed(node.seed, u64::from(node.start)).to_string(),
+        ]);
+    command
+        .args(["--hash-share", &node.hash_share.to_string()])
+        .args([
+            "--block-interval",
+            &settings.shares.block_interval.as_secs_f64().to_string(),
         ]);
     match node.kind {
         Kind::Honest => command.args(["--behaviour", "honest"]),
@@ -200,6 +212,11 @@ mod tests {
             auto,
             auto_interval_ms: 500,
             node_nice: 19,
+            shares: Shares {
+                honest: 0.2,
+                misbehaving: 0.1,
+                block_interval: std::time::Duration::from_millis(1500),
+            },
             seed: 7,
         }
     }
@@ -249,11 +266,12 @@ mod tests {
                 seed: 11,
                 start: 2,
                 bootstrap,
+                hash_share: 0.25,
             };
             let command = super::node(&settings(auto), &node);
             assert_eq!(command.get_program(), "/bin/crapcoin-node", "{case}");
             let head = format!(
-                "--listen 127.0.0.1:0 --name bigload-1 --data-dir /data/bigload-1 --admin-token t --difficulty 8 --seed {}",
+                "--listen 127.0.0.1:0 --name bigload-1 --data-dir /data/bigload-1 --admin-token t --difficulty 8 --seed {} --hash-share 0.25 --block-interval 1.5",
                 derive_seed(11, 2)
             );
             assert_eq!(args(&command).join(" "), format!("{head} {tail}"), "{case}");

@@ -94,6 +94,8 @@ struct Member {
     url: Option<String>,
     child: Option<Child>,
     starts: u32,
+    /// Its hash power share (kept across restarts).
+    hash_share: f64,
 }
 
 impl Member {
@@ -302,7 +304,16 @@ impl Fleet {
                 format!("shit-{}", inner.next_other)
             };
             let index = inner.members.len() as u64;
+            // A node hired later gets the share its kind got at start, so
+            // the fleet's power grows with hires and shrinks with firings
+            // (T is the target of the starting fleet).
+            let hash_share = if kind.is_honest() {
+                self.settings.shares.honest
+            } else {
+                self.settings.shares.misbehaving
+            };
             inner.members.push(Member {
+                hash_share,
                 data_dir: self.settings.data_dir.join(&name),
                 name: name.clone(),
                 kind,
@@ -392,6 +403,7 @@ impl Fleet {
                     token: &member.token,
                     seed: member.seed,
                     start: member.starts,
+                    hash_share: member.hash_share,
                     bootstrap: match &sauron {
                         Some(url) => Bootstrap::Tracker(url),
                         None => Bootstrap::Peers(&peers),

@@ -10,6 +10,11 @@ use tracing_subscriber::EnvFilter;
 fn main() {
     // clap prints usage errors and exits with status 2.
     let args = Args::parse();
+    if let Err(e) = args.check() {
+        <Args as clap::CommandFactory>::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, e)
+            .exit();
+    }
     let ui = Ui::new(args.plain);
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))

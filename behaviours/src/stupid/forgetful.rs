@@ -1,9 +1,9 @@
-//! The forgetful node: accepts blocks from its peers and never passes them
-//! on.
+//! The forgetful node: accepts blocks and transactions from its peers and
+//! never passes them on.
 //!
 //! **Breaks** gossip. It validates and keeps every block it is sent, and
 //! publishes the blocks it mines itself, but forgets to relay anyone
-//! else's. Where it is the only link between two parts of the network,
+//! else's, and keeps the transactions it is relayed to itself. Where it is the only link between two parts of the network,
 //! neither part hears of the other's blocks by gossip.
 //!
 //! **An honest node must** not depend on any single relay: its periodic
@@ -11,7 +11,7 @@
 //! part's blocks) and syncs from it, so both parts converge anyway.
 
 use crapcoin_core::network::Outgoing;
-use crapcoin_core::{Block, Context, PeerUrl};
+use crapcoin_core::{Block, Context, PeerUrl, Transaction};
 
 /// The forgetful node. See the [module docs](self).
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,6 +23,10 @@ impl crapcoin_core::Behaviour for Behaviour {
     }
 
     fn relay(&self, _ctx: &Context<'_>, _block: &Block, _peers: &[PeerUrl]) -> Vec<Outgoing> {
+        Vec::new()
+    }
+
+    fn relay_tx(&self, _ctx: &Context<'_>, _tx: &Transaction, _peers: &[PeerUrl]) -> Vec<PeerUrl> {
         Vec::new()
     }
 }

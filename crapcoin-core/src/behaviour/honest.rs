@@ -48,6 +48,7 @@ use rand::{Rng, RngCore};
 use super::{Action, AutoAction, Context};
 use crate::block::{Block, BlockHeader};
 use crate::hash::Address;
+use crate::tx::Transaction;
 use crate::wire::{Outgoing, PeerUrl, Status};
 
 /// The timestamp of a block mined on `parent` at `now_ms`: the node's
@@ -70,6 +71,16 @@ pub fn incoming(_ctx: &Context<'_>, block: Block, _from: Option<&PeerUrl>) -> Op
 /// (the engine leaves its sender out), once.
 pub fn relay(_ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
     to_each(block, peers)
+}
+
+/// After a peer's block joined the tree: nothing to do.
+pub fn accepted(_ctx: &Context<'_>, _block: &Block, _from: Option<&PeerUrl>) -> Vec<Action> {
+    Vec::new()
+}
+
+/// A new transaction goes to every peer but its sender, once.
+pub fn relay_tx(_ctx: &Context<'_>, _tx: &Transaction, peers: &[PeerUrl]) -> Vec<PeerUrl> {
+    peers.to_vec()
 }
 
 /// The status served to peers: the true one.

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::peers::Peers;
-use super::{Config, Handle, Inner, LaunchError, Shared, tasks};
+use super::{Config, Handle, Inner, LaunchError, Mining, Shared, tasks};
 use crate::behaviour::{Behaviour, Honest};
 use crate::chain::Chain;
 use crate::clock::Clock;
@@ -142,6 +142,13 @@ impl Builder {
             .network
             .unwrap_or_else(|| Arc::new(memory::Network::default()));
         let (outbox, outbox_rx) = mpsc::channel(config.outbox_capacity.max(1));
+        let (tx_outbox, tx_outbox_rx) = mpsc::channel(config.tx_outbox_capacity.max(1));
+        // On a schedule any miner may find the next block, so every miner
+        // mines every transaction it holds.
+        let grace = match config.mining {
+            Mining::OnDemand => config.remine_foreign,
+            Mining::Scheduled(_) => Some(std::time::Duration::ZERO),
+        };
         let rng = match config.seed {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
@@ -150,7 +157,7 @@ impl Builder {
             chain_id: self.params.chain_id(),
             inner: Mutex::new(Inner {
                 chain: Chain::with_limits(self.params.clone(), config.limits),
-                mempool: Mempool::with_grace(config.mempool_capacity, config.remine_foreign)
+                mempool: Mempool::with_grace(config.mempool_capacity, grace)
                     .with_clock(self.clock.clone()),
                 orphans: OrphanPool::new(config.orphan_capacity),
                 peers: Peers::new(config.max_peers, self.clock.clone()),
@@ -169,6 +176,9 @@ impl Builder {
             mine_wake: Notify::new(),
             outbox,
             dropped_sends: AtomicU64::new(0),
+            tx_outbox,
+            dropped_tx_relays: AtomicU64::new(0),
+            blocks_mined: AtomicU64::new(0),
             ignored_from_banned: AtomicU64::new(0),
             auto_on: AtomicBool::new(config.auto.is_some()),
             syncing: Mutex::new(HashSet::new()),
@@ -182,7 +192,7 @@ impl Builder {
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&shared) as Weak<dyn Inbox>;
         shared.network.attach(&shared.config.url, inbox);
         let handle = Handle { shared };
-        tasks::spawn_all(&handle, outbox_rx);
+        tasks::spawn_all(&handle, outbox_rx, tx_outbox_rx);
         Ok(handle)
     }
 }

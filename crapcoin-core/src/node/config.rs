@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::chain::Limits;
+use crate::power::HashPower;
 use crate::wire::{MAX_PEER_URL_LEN, PeerUrl};
 
 /// Auto mode: the node makes transfers on its own.
@@ -20,6 +21,33 @@ impl Default for AutoConfig {
         Self {
             interval: Duration::from_secs(2),
             max_transfers: None,
+        }
+    }
+}
+
+/// When a node finds blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum Mining {
+    /// A block at once for every transfer this node accepted, and a
+    /// coinbase-only block for every [`crate::Handle::mine`]: no hash power
+    /// model. The default of a node built in code, for tests and tutorials
+    /// that want a block on demand.
+    #[default]
+    OnDemand,
+    /// On a proof-of-work schedule (see [`crate::power`]): the node mines
+    /// all the time on its best tip and finds a block after exponentially
+    /// distributed times of mean `T / share`, each holding the best pending
+    /// transfer or none. [`crate::Handle::mine`] still makes a block on
+    /// demand. What `crapcoin-node` and `watercooler` run.
+    Scheduled(HashPower),
+}
+
+impl Mining {
+    /// The hash power, when on a schedule.
+    pub fn power(&self) -> Option<HashPower> {
+        match self {
+            Self::OnDemand => None,
+            Self::Scheduled(power) => Some(*power),
         }
     }
 }
@@ -72,6 +100,12 @@ pub struct Config {
     pub confirm_timeout: Duration,
     /// Auto mode, if on.
     pub auto: Option<AutoConfig>,
+    /// When the node finds blocks: on demand, or on its hash power's
+    /// schedule.
+    pub mining: Mining,
+    /// Transactions waiting to be relayed at most; more are not relayed
+    /// (and counted).
+    pub tx_outbox_capacity: usize,
     /// Seed of the node's random choices (`None`: from the OS).
     pub seed: Option<u64>,
 }
@@ -121,6 +155,8 @@ impl Config {
             fee: 1,
             confirm_timeout: Duration::from_secs(30),
             auto: None,
+            mining: Mining::OnDemand,
+            tx_outbox_capacity: 4096,
             seed: None,
         }
     }

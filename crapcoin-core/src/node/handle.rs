@@ -14,7 +14,7 @@ use crate::observer::Event;
 use crate::params::Params;
 use crate::state::Account;
 use crate::tx::Transaction;
-use crate::wire::{BlockAck, PeerError, PeerUrl, Status};
+use crate::wire::{BlockAck, PeerError, PeerUrl, Status, TxAck};
 
 /// Longest queue of coinbase-only mining requests.
 const MAX_MINE_JOBS: usize = 64;
@@ -26,6 +26,28 @@ pub struct Mined {
     pub hash: BlockHash,
     /// Its height.
     pub height: u64,
+}
+
+/// Block production as one node sees it ([`Handle::mining_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MiningStats {
+    /// Its hash power share, when it mines on a schedule.
+    pub hash_share: Option<f64>,
+    /// Blocks its miner found since it started.
+    pub mined: u64,
+    /// Blocks of its best chain (genesis not counted) that it mined.
+    pub mined_on_best_chain: u64,
+    /// Blocks in its block tree (genesis not counted): the best chain and
+    /// every side branch it kept.
+    pub known: u64,
+    /// Blocks on its best chain (genesis not counted): its height.
+    pub on_best_chain: u64,
+    /// Blocks it knows that are not on its best chain, over blocks it
+    /// knows: the network's stale rate as this node saw it (0 when it knows
+    /// none).
+    pub stale_rate: f64,
+    /// Transactions it did not relay because its relay queue was full.
+    pub dropped_tx_relays: u64,
 }
 
 /// A running node. Cheap to clone; every clone drives the same node. Call
@@ -302,6 +324,68 @@ impl Handle {
     /// [`PeerError`] when the peer fails to answer or answers invalid data.
     pub async fn sync_from(&self, peer: &PeerUrl) -> Result<(), PeerError> {
         self.shared.sync_from(peer, None).await
+    }
+
+    /// A transaction relayed by `from` (or pushed by anyone): checked,
+    /// pooled and relayed on once. A banned sender is answered
+    /// [`TxAck::Ignored`] unread; a transaction already waiting is answered
+    /// `Duplicate` before its signature is checked. A transaction that
+    /// fails the checks needing no chain (signature, chain id, amount)
+    /// costs `from` a strike; one that does not fit the best chain (nonce,
+    /// balance) is refused without one.
+    ///
+    /// # Errors
+    ///
+    /// [`TxError::Invalid`] or [`TxError::Mempool`].
+    pub async fn receive_tx(
+        &self,
+        tx: Transaction,
+        from: Option<PeerUrl>,
+    ) -> Result<TxAck, TxError> {
+        self.shared.receive_tx(tx, from).await
+    }
+
+    /// [`Handle::receive_tx`] from JSON bytes (size-capped at
+    /// [`crate::tx::MAX_TX_JSON_LEN`]). Bytes that are no transaction
+    /// count as invalid data from `from`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Transaction::from_json`] and [`Handle::receive_tx`].
+    pub async fn receive_tx_json(
+        &self,
+        bytes: &[u8],
+        from: Option<PeerUrl>,
+    ) -> Result<TxAck, TxError> {
+        self.shared.receive_tx_json(bytes, from).await
+    }
+
+    /// Block production as this node sees it: what it mined, what its
+    /// best chain holds, its view of the stale rate. Walks the best chain.
+    pub fn mining_stats(&self) -> MiningStats {
+        let me = self.shared.wallet.address();
+        let inner = self.shared.lock();
+        let chain = &inner.chain;
+        let on_best_chain = chain.height();
+        let known = (chain.len() as u64).saturating_sub(1).max(on_best_chain);
+        let mined_on_best_chain = (1..=on_best_chain)
+            .filter_map(|h| chain.block_at(h))
+            .filter(|b| b.header.miner == me)
+            .count() as u64;
+        let stale_rate = if known == 0 {
+            0.0
+        } else {
+            (known - on_best_chain) as f64 / known as f64
+        };
+        MiningStats {
+            hash_share: self.shared.config.mining.power().map(|p| p.share()),
+            mined: self.shared.blocks_mined.load(Ordering::Relaxed),
+            mined_on_best_chain,
+            known,
+            on_best_chain,
+            stale_rate,
+            dropped_tx_relays: self.shared.dropped_tx_relays.load(Ordering::Relaxed),
+        }
     }
 
     /// A signed transaction from anyone, for this node to mine.

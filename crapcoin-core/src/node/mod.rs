@@ -32,6 +32,7 @@ mod error;
 mod handle;
 mod peers;
 mod receive;
+mod relay;
 mod sync;
 mod tasks;
 mod view;
@@ -66,9 +67,9 @@ pub use crate::clock::now_ms;
 pub use crate::wire::PeerError;
 pub use agree::{AgreementError, NodeTip, wait_for_agreement};
 pub use builder::{Builder, Node};
-pub use config::{AutoConfig, Config};
+pub use config::{AutoConfig, Config, Mining};
 pub use error::{LaunchError, TxError};
-pub use handle::{Handle, Mined};
+pub use handle::{Handle, Mined, MiningStats};
 pub(crate) use peers::Peers;
 
 /// The software version reported in [`Status`].
@@ -85,6 +86,13 @@ pub(crate) struct Inner {
     pub(crate) tracked: HashMap<TxId, Vec<oneshot::Sender<Mined>>>,
     /// Requests for coinbase-only blocks, answered in order.
     pub(crate) mine_jobs: VecDeque<oneshot::Sender<Mined>>,
+}
+
+/// One transaction to relay to one peer.
+#[derive(Debug)]
+pub(crate) struct TxRelay {
+    pub(crate) to: PeerUrl,
+    pub(crate) tx: Arc<Transaction>,
 }
 
 /// Everything a node's tasks and handles share.
@@ -107,6 +115,12 @@ pub(crate) struct Shared {
     pub(crate) mine_wake: Notify,
     pub(crate) outbox: mpsc::Sender<Outgoing>,
     pub(crate) dropped_sends: AtomicU64,
+    /// Transactions waiting to be relayed (bounded).
+    pub(crate) tx_outbox: mpsc::Sender<TxRelay>,
+    /// Relays of transactions dropped because the queue was full.
+    pub(crate) dropped_tx_relays: AtomicU64,
+    /// Blocks this node's miner found.
+    pub(crate) blocks_mined: AtomicU64,
     /// Pushes ignored unread because their sender is banned.
     pub(crate) ignored_from_banned: AtomicU64,
     /// Auto mode makes no move while this is false (see
@@ -162,6 +176,32 @@ impl Shared {
         }
     }
 
+    /// Queues `tx` for every peer but `except` (its sender), as the
+    /// behaviour chooses; what does not fit in the queue is counted and not
+    /// relayed.
+    pub(crate) fn relay_tx(&self, tx: &Transaction, except: Option<&PeerUrl>) {
+        let peers: Vec<PeerUrl> = {
+            let inner = self.lock();
+            inner
+                .peers
+                .urls()
+                .into_iter()
+                .filter(|p| Some(p) != except)
+                .collect()
+        };
+        if peers.is_empty() {
+            return;
+        }
+        let to = self.behaviour.relay_tx(&self.ctx(), tx, &peers);
+        let tx = Arc::new(tx.clone());
+        for to in to {
+            let relay = TxRelay { to, tx: tx.clone() };
+            if self.tx_outbox.try_send(relay).is_err() {
+                self.dropped_tx_relays.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     pub(crate) fn status(&self) -> Status {
         let inner = self.lock();
         Status {
@@ -174,6 +214,7 @@ impl Shared {
             version: VERSION.to_owned(),
             genesis: inner.chain.genesis(),
             url: self.config.url.clone(),
+            hash_share: self.config.mining.power().map(|p| p.share()),
         }
     }
 }
@@ -181,45 +222,59 @@ impl Shared {
 impl Shared {
     /// Accepts a transaction into the mempool after every check a block
     /// would make of it on the current best chain (counting this sender's
-    /// pending transactions).
+    /// pending transactions), then relays it.
     pub(crate) fn submit(
         &self,
         tx: Transaction,
         waiter: Option<oneshot::Sender<Mined>>,
     ) -> Result<TxId, TxError> {
         validate::check_tx(&tx, &self.chain_id)?;
-        let txid = {
-            let mut inner = self.lock();
-            let state = inner.chain.state();
-            let account = state.account(&tx.from);
-            let next = inner.mempool.next_nonce(state, &tx.from);
-            if tx.nonce < account.nonce || tx.nonce > next {
-                return Err(ValidationError::BadNonce {
-                    got: tx.nonce,
-                    want: next,
-                }
-                .into());
-            }
-            let pending = inner.mempool.pending_spend(&tx.from, tx.nonce);
-            let needed = tx.total().ok_or(ValidationError::Overflow)?;
-            let available = account.balance.saturating_sub(pending);
-            if needed > available {
-                return Err(ValidationError::Overspend {
-                    needed,
-                    balance: available,
-                }
-                .into());
-            }
-            let txid = inner.mempool.insert(tx.clone())?;
-            let waiters = inner.tracked.entry(txid).or_default();
-            waiters.extend(waiter);
-            txid
-        };
+        let txid = self.admit(&tx, Some(waiter))?;
         self.emit(&Event::TransferSubmitted {
             txid,
             amount: tx.amount,
         });
         self.mine_wake.notify_one();
+        self.relay_tx(&tx, None);
+        Ok(txid)
+    }
+
+    /// Puts a signature-checked transaction into the mempool if the best
+    /// chain's state lets its sender pay it: as this node's own (`waiter`
+    /// is `Some`: followed to its block, mined at once on demand) or as a
+    /// relayed one (`None`).
+    pub(crate) fn admit(
+        &self,
+        tx: &Transaction,
+        waiter: Option<Option<oneshot::Sender<Mined>>>,
+    ) -> Result<TxId, TxError> {
+        let mut inner = self.lock();
+        let state = inner.chain.state();
+        let account = state.account(&tx.from);
+        let next = inner.mempool.next_nonce(state, &tx.from);
+        if tx.nonce < account.nonce || tx.nonce > next {
+            return Err(ValidationError::BadNonce {
+                got: tx.nonce,
+                want: next,
+            }
+            .into());
+        }
+        let pending = inner.mempool.pending_spend(&tx.from, tx.nonce);
+        let needed = tx.total().ok_or(ValidationError::Overflow)?;
+        let available = account.balance.saturating_sub(pending);
+        if needed > available {
+            return Err(ValidationError::Overspend {
+                needed,
+                balance: available,
+            }
+            .into());
+        }
+        let Some(waiter) = waiter else {
+            return Ok(inner.mempool.insert_foreign(tx.clone())?);
+        };
+        let txid = inner.mempool.insert(tx.clone())?;
+        let waiters = inner.tracked.entry(txid).or_default();
+        waiters.extend(waiter);
         Ok(txid)
     }
 }

@@ -118,6 +118,7 @@ impl Shared {
             address: self.wallet.address(),
             name: self.config.name.clone(),
             behaviour: self.behaviour.name(),
+            hash_share: self.config.mining.power().map(|p| p.share()),
         }
     }
 

@@ -337,7 +337,15 @@ impl Shared {
                 return Err(e);
             }
         };
-        self.accept(checked, Origin::Peer(from)).await
+        let block = checked.block().clone();
+        let ack = self.accept(checked, Origin::Peer(from.clone())).await;
+        if let Ok(BlockAck::Accepted) = ack {
+            let actions = self.behaviour.accepted(&self.ctx(), &block, from.as_ref());
+            if !actions.is_empty() {
+                self.act(actions).await;
+            }
+        }
+        ack
     }
 
     /// Inserts a checked block, stores what it added, then answers.
@@ -433,29 +441,14 @@ impl Shared {
         order: Option<tokio::sync::MutexGuard<'_, ()>>,
         origin: &Origin,
     ) {
-        if !fx.store.is_empty()
-            && let Err(e) = self.store.save_blocks(&fx.store).await
-        {
-            tracing::error!(node = %self.config.name, error = %e, "storing blocks failed");
-        }
-        drop(order);
-        if fx.tip_changed {
-            self.tip_version.fetch_add(1, Ordering::SeqCst);
-            self.mine_wake.notify_one();
-        }
-        for (waiters, mined) in fx.included {
-            for waiter in waiters {
-                let _ = waiter.send(mined);
-            }
-        }
-        self.emit_all(fx.events);
-        for peer in fx.strikes {
-            self.strike(&peer).await;
-        }
+        // Relaying and the miner's new work need nothing from the store:
+        // they go first, so a block crosses a node in the time of its
+        // checks (the ordered store write and the acknowledgements of
+        // included transfers follow).
         if !fx.relay.is_empty() {
             let peers = self.lock().peers.urls();
             let ctx = self.ctx();
-            for (block, from) in fx.relay {
+            for (block, from) in &fx.relay {
                 let messages: Vec<Outgoing> = if *origin == Origin::Mined {
                     self.behaviour.publish(&ctx, block.block(), &peers)
                 } else {
@@ -468,6 +461,25 @@ impl Shared {
                 };
                 self.send(messages);
             }
+        }
+        if fx.tip_changed {
+            self.tip_version.fetch_add(1, Ordering::SeqCst);
+            self.mine_wake.notify_one();
+        }
+        if !fx.store.is_empty()
+            && let Err(e) = self.store.save_blocks(&fx.store).await
+        {
+            tracing::error!(node = %self.config.name, error = %e, "storing blocks failed");
+        }
+        drop(order);
+        for (waiters, mined) in fx.included {
+            for waiter in waiters {
+                let _ = waiter.send(mined);
+            }
+        }
+        self.emit_all(fx.events);
+        for peer in fx.strikes {
+            self.strike(&peer).await;
         }
         if let Some(peer) = fx.fetch_from {
             self.spawn_sync(peer, None);

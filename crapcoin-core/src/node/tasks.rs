@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::receive::Origin;
-use super::{AutoConfig, Handle, Mined, Shared};
+use super::{AutoConfig, Handle, Mined, Mining, Shared, TxRelay};
 use crate::behaviour::{Action, AutoAction, Forge};
 use crate::block::Block;
 use crate::mining;
@@ -20,11 +20,17 @@ use crate::tx::Transaction;
 use crate::validate;
 use crate::wire::{BlockAck, Outgoing, Payload};
 
-pub(super) fn spawn_all(handle: &Handle, outbox: mpsc::Receiver<Outgoing>) {
+pub(super) fn spawn_all(
+    handle: &Handle,
+    outbox: mpsc::Receiver<Outgoing>,
+    tx_outbox: mpsc::Receiver<TxRelay>,
+) {
     let shared = &handle.shared;
     shared.tasks.spawn(maintenance(shared.clone()));
     shared.tasks.spawn(miner(shared.clone()));
-    shared.tasks.spawn(gossip(shared.clone(), outbox));
+    shared
+        .tasks
+        .spawn(gossip(shared.clone(), outbox, tx_outbox));
     if let Some(auto) = shared.config.auto.clone() {
         shared.tasks.spawn(auto_mode(handle.clone(), auto));
     }
@@ -68,110 +74,153 @@ async fn maintenance(shared: Arc<Shared>) {
 enum Work {
     /// A coinbase-only block someone asked for.
     Empty(tokio::sync::oneshot::Sender<Mined>),
-    /// A block holding this transaction.
-    Tx(Transaction),
+    /// A block holding this transaction (or none).
+    Tx(Option<Transaction>),
 }
 
-/// Mines while there is work: requested coinbase-only blocks first, then
-/// the best mempool transaction. Abandons a block as soon as the tip moves.
+/// Mines: requested coinbase-only blocks first, at once; then, on demand,
+/// a block for the best mempool transaction as soon as there is one, or,
+/// on a schedule, a block whenever the node's draw comes up (see
+/// [`crate::power`]). Abandons a block as soon as the tip moves.
 async fn miner(shared: Arc<Shared>) {
     loop {
-        let work = {
-            let mut inner = shared.lock();
-            if let Some(job) = inner.mine_jobs.pop_front() {
-                Some(Work::Empty(job))
-            } else {
-                inner.mempool.select(inner.chain.state()).map(Work::Tx)
-            }
-        };
-        let Some(work) = work else {
-            // Foreign transactions become minable when their grace ends
-            // without anyone waking us: look again now and then.
-            let idle = match shared.config.remine_foreign {
-                Some(grace) if shared.lock().mempool.has_waiting_foreign() => {
-                    grace.max(Duration::from_millis(100)) / 2
+        let job = shared.lock().mine_jobs.pop_front();
+        let work = match (job, shared.config.mining) {
+            (Some(job), _) => Work::Empty(job),
+            (None, Mining::OnDemand) => {
+                let tx = {
+                    let inner = shared.lock();
+                    inner.mempool.select(inner.chain.state())
+                };
+                if tx.is_none() {
+                    idle_on_demand(&shared).await;
+                    if shared.cancel.is_cancelled() {
+                        return;
+                    }
+                    continue;
                 }
-                _ => Duration::from_secs(3600),
-            };
-            tokio::select! {
-                _ = shared.cancel.cancelled() => return,
-                _ = shared.mine_wake.notified() => continue,
-                _ = shared.clock.sleep(idle) => continue,
+                Work::Tx(tx)
+            }
+            (None, Mining::Scheduled(power)) => {
+                // Redrawn on every wake (a new tip, a new transaction, a
+                // request): exact, since the draw is memoryless.
+                let draw = {
+                    let mut rng = shared.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    power.draw(&mut *rng)
+                };
+                let won = async {
+                    match draw {
+                        Some(wait) => shared.clock.sleep(wait).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = shared.cancel.cancelled() => return,
+                    _ = shared.mine_wake.notified() => continue,
+                    _ = won => {}
+                }
+                let inner = shared.lock();
+                Work::Tx(inner.mempool.select(inner.chain.state()))
             }
         };
-        let version = shared.tip_version.load(std::sync::atomic::Ordering::SeqCst);
-        let tip = shared.lock().chain.tip_block().clone();
-        let ctx = shared.ctx();
-        let timestamp = shared
-            .behaviour
-            .block_timestamp(&ctx, &tip.header, shared.clock.now_ms());
-        let mut forge = Forge::new(&shared.params, &tip.header)
-            .miner(shared.wallet.address())
-            .timestamp(timestamp);
         let tx = match &work {
-            Work::Tx(tx) => Some(tx.clone()),
+            Work::Tx(tx) => tx.clone(),
             Work::Empty(_) => None,
         };
-        if let Some(tx) = &tx {
-            forge = forge.tx(tx.clone());
+        let found = mine_on_tip(&shared, tx).await;
+        if shared.cancel.is_cancelled() {
+            return;
         }
-        let mut header = forge.header();
-        header.nonce = shared
-            .rng
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .random();
-        let stale = || {
-            shared.cancel.is_cancelled()
-                || shared.tip_version.load(std::sync::atomic::Ordering::SeqCst) != version
-        };
-        let Some(header) = mining::mine(header, stale).await else {
-            if let Work::Empty(job) = work {
-                shared.lock().mine_jobs.push_front(job);
+        match (work, found) {
+            (Work::Empty(job), Some(mined)) => {
+                let _ = job.send(mined);
             }
-            if shared.cancel.is_cancelled() {
-                return;
-            }
-            continue;
-        };
-        let block = Block { header, tx };
-        let hash = block.hash();
-        let height = block.header.height;
-        let checked = match validate::check(block, &shared.params) {
-            Ok(checked) => checked,
-            Err(e) => {
-                tracing::warn!(node = %shared.config.name, error = %e, "mined an invalid block");
-                continue;
-            }
-        };
-        shared.emit(&Event::BlockMined {
-            hash,
-            height,
-            parent: checked.block().header.prev_hash,
-            tx: checked.txid(),
-        });
-        match shared.accept(checked, Origin::Mined).await {
-            Ok(_) => {
-                if let Work::Empty(job) = work {
-                    let _ = job.send(Mined { hash, height });
-                }
-            }
-            Err(e) => {
-                tracing::debug!(node = %shared.config.name, error = %e, "own block refused");
-                if let Work::Empty(job) = work {
-                    shared.lock().mine_jobs.push_front(job);
-                }
-            }
+            (Work::Empty(job), None) => shared.lock().mine_jobs.push_front(job),
+            (Work::Tx(_), _) => {}
         }
     }
 }
 
-/// Sends queued messages, at most `max_inflight_sends` at once.
-async fn gossip(shared: Arc<Shared>, mut outbox: mpsc::Receiver<Outgoing>) {
+/// Waits, on demand, until there may be something to mine.
+async fn idle_on_demand(shared: &Shared) {
+    // Foreign transactions become minable when their grace ends without
+    // anyone waking us: look again now and then.
+    let idle = match shared.config.remine_foreign {
+        Some(grace) if shared.lock().mempool.has_waiting_foreign() => {
+            grace.max(Duration::from_millis(100)) / 2
+        }
+        _ => Duration::from_secs(3600),
+    };
+    tokio::select! {
+        _ = shared.cancel.cancelled() => {}
+        _ = shared.mine_wake.notified() => {}
+        _ = shared.clock.sleep(idle) => {}
+    }
+}
+
+/// Searches the proof of work for a block holding `tx` on the best tip and
+/// accepts it as our own. `None` when the tip moved first, the node stops,
+/// or the block was refused.
+async fn mine_on_tip(shared: &Arc<Shared>, tx: Option<Transaction>) -> Option<Mined> {
+    let version = shared.tip_version.load(Ordering::SeqCst);
+    let tip = shared.lock().chain.tip_block().clone();
+    let ctx = shared.ctx();
+    let timestamp = shared
+        .behaviour
+        .block_timestamp(&ctx, &tip.header, shared.clock.now_ms());
+    let mut forge = Forge::new(&shared.params, &tip.header)
+        .miner(shared.wallet.address())
+        .timestamp(timestamp);
+    if let Some(tx) = &tx {
+        forge = forge.tx(tx.clone());
+    }
+    let mut header = forge.header();
+    header.nonce = shared
+        .rng
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .random();
+    let stale =
+        || shared.cancel.is_cancelled() || shared.tip_version.load(Ordering::SeqCst) != version;
+    let header = mining::mine(header, stale).await?;
+    let block = Block { header, tx };
+    let hash = block.hash();
+    let height = block.header.height;
+    let checked = match validate::check(block, &shared.params) {
+        Ok(checked) => checked,
+        Err(e) => {
+            tracing::warn!(node = %shared.config.name, error = %e, "mined an invalid block");
+            return None;
+        }
+    };
+    shared.blocks_mined.fetch_add(1, Ordering::Relaxed);
+    shared.emit(&Event::BlockMined {
+        hash,
+        height,
+        parent: checked.block().header.prev_hash,
+        tx: checked.txid(),
+    });
+    match shared.accept(checked, Origin::Mined).await {
+        Ok(_) => Some(Mined { hash, height }),
+        Err(e) => {
+            tracing::debug!(node = %shared.config.name, error = %e, "own block refused");
+            None
+        }
+    }
+}
+
+/// Sends queued messages (blocks, then relayed transactions), at most
+/// `max_inflight_sends` at once.
+async fn gossip(
+    shared: Arc<Shared>,
+    mut outbox: mpsc::Receiver<Outgoing>,
+    mut tx_outbox: mpsc::Receiver<TxRelay>,
+) {
     let mut inflight = JoinSet::new();
     let max = shared.config.max_inflight_sends.max(1);
     loop {
         tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => break,
             Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
             message = outbox.recv(), if inflight.len() < max => {
@@ -181,6 +230,16 @@ async fn gossip(shared: Arc<Shared>, mut outbox: mpsc::Receiver<Outgoing>) {
                     let me = &shared.config.url;
                     let _ = shared
                         .call(shared.network.push_block(&message.to, me, &message.payload))
+                        .await;
+                });
+            }
+            relay = tx_outbox.recv(), if inflight.len() < max => {
+                let Some(relay) = relay else { break };
+                let shared = shared.clone();
+                inflight.spawn(async move {
+                    let me = &shared.config.url;
+                    let _ = shared
+                        .call(shared.network.push_tx(&relay.to, me, &relay.tx))
                         .await;
                 });
             }
@@ -216,8 +275,11 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
                 needed > inner.chain.state().account(&me).balance,
             )
         };
+        // On a schedule, coins come only from the node's own blocks: it
+        // cannot mine at will, so it waits for them.
+        let on_demand = shared.config.mining == Mining::OnDemand;
         if pending {
-            if short {
+            if short && on_demand {
                 let _ = handle.mine().await;
             }
             continue;
@@ -232,9 +294,11 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             shared.behaviour.next_auto(&shared.ctx(), &mut *rng)
         };
         match action {
-            Some(AutoAction::Mine) => {
+            Some(AutoAction::Mine) if on_demand => {
                 let _ = handle.mine().await;
             }
+            // On a schedule the node is mining already.
+            Some(AutoAction::Mine) => {}
             // Submitted, not awaited: the checks above follow it to its
             // block, and re-earn its coins if a reorg takes them.
             Some(AutoAction::Transfer { to, amount }) => match handle.submit_transfer(to, amount) {
@@ -256,11 +320,18 @@ async fn ticker(shared: Arc<Shared>, every: Duration) {
             _ = shared.clock.sleep(every) => {}
         }
         let actions = shared.behaviour.tick(&shared.ctx());
+        shared.act(actions).await;
+    }
+}
+
+impl Shared {
+    /// Carries out a behaviour's own actions, in order.
+    pub(super) async fn act(self: &Arc<Self>, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Send(message) => shared.send(vec![message]),
+                Action::Send(message) => self.send(vec![message]),
                 Action::Broadcast(payload) => {
-                    let messages = shared
+                    let messages = self
                         .lock()
                         .peers
                         .urls()
@@ -270,20 +341,20 @@ async fn ticker(shared: Arc<Shared>, every: Duration) {
                             payload: payload.clone(),
                         })
                         .collect();
-                    shared.send(messages);
+                    self.send(messages);
                 }
                 Action::Release(block) => {
                     // New to us: accepting relays it. Known already (e.g.
                     // withheld after mining): send it to everyone directly.
-                    let relayed = match validate::check(block.clone(), &shared.params) {
+                    let relayed = match validate::check(block.clone(), &self.params) {
                         Ok(checked) => matches!(
-                            shared.accept(checked, Origin::Peer(None)).await,
+                            self.accept(checked, Origin::Peer(None)).await,
                             Ok(BlockAck::Accepted)
                         ),
                         Err(_) => false,
                     };
                     if !relayed {
-                        let messages = shared
+                        let messages = self
                             .lock()
                             .peers
                             .urls()
@@ -293,10 +364,10 @@ async fn ticker(shared: Arc<Shared>, every: Duration) {
                                 payload: Payload::Block(block.clone()),
                             })
                             .collect();
-                        shared.send(messages);
+                        self.send(messages);
                     }
                 }
-                Action::Wipe => shared.wipe().await,
+                Action::Wipe => self.wipe().await,
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{Handle, Shared};
+use super::{Handle, Shared, TxError};
 use crate::behaviour::View;
 use crate::block::{Block, CheckedBlock};
 use crate::hash::{Address, BlockHash};
@@ -14,8 +14,9 @@ use crate::invalid::ValidationError;
 use crate::network::Inbox;
 use crate::params::Params;
 use crate::state::Account;
+use crate::tx::Transaction;
 use crate::wallet::Wallet;
-use crate::wire::{BlockAck, Payload, PeerError, PeerUrl, Status};
+use crate::wire::{BlockAck, Payload, PeerError, PeerUrl, Status, TxAck};
 
 impl View for Shared {
     fn name(&self) -> &str {
@@ -103,6 +104,18 @@ impl Inbox for Shared {
         match payload {
             Payload::Block(block) => node.receive_block(block.clone(), Some(from.clone())).await,
             Payload::Raw(bytes) => node.receive_block_json(bytes, Some(from.clone())).await,
+        }
+    }
+
+    async fn push_tx(
+        self: Arc<Self>,
+        from: &PeerUrl,
+        tx: &Transaction,
+    ) -> Result<TxAck, ValidationError> {
+        match self.receive_tx(tx.clone(), Some(from.clone())).await {
+            Ok(ack) => Ok(ack),
+            Err(TxError::Invalid(e)) => Err(e),
+            Err(_) => Ok(TxAck::Ignored),
         }
     }
 

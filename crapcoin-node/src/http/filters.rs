@@ -95,6 +95,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .boxed();
     let transactions = warp::path!("transactions")
         .and(warp::post())
+        .and(warp::header::optional::<String>(PEER_HEADER))
+        .and(warp::ext::optional::<Caller>())
         .and(body(MAX_TX_BODY))
         .and(with_app(app.clone()))
         .then(handlers::submit_transaction)

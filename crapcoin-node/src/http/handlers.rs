@@ -16,7 +16,7 @@ use warp::reply::Response;
 use super::App;
 use super::models::{
     AckAnswer, Announce, ApiError, AutoRequest, BalanceAnswer, BlocksQuery, MAX_MINE_COUNT,
-    MineRequest, TransferRequest, json, parse_json,
+    MineRequest, TransferRequest, TxAckAnswer, json, parse_json,
 };
 use super::server::Caller;
 
@@ -140,13 +140,28 @@ pub async fn announce(body: Bytes, app: Arc<App>) -> Response {
     )
 }
 
-/// `POST /transactions`: a signed transaction for this node to mine.
-pub async fn submit_transaction(body: Bytes, app: Arc<App>) -> Response {
-    answer((|| {
-        let tx: Transaction = parse_json(&body)?;
-        let txid = app.handle.submit_transaction(tx)?;
-        Ok(json(&serde_json::json!({ "txid": txid })))
-    })())
+/// `POST /transactions`: a signed transaction for this node to mine, or,
+/// with the peer header, one a peer relays: answered `accepted`,
+/// `duplicate` or `ignored`, or the reason it was refused (junk costs the
+/// peer a strike).
+pub async fn submit_transaction(
+    peer: Option<String>,
+    caller: Option<Caller>,
+    body: Bytes,
+    app: Arc<App>,
+) -> Response {
+    answer(
+        async {
+            if let Some(from) = claimed_peer(peer.as_deref(), caller)? {
+                let result = app.handle.receive_tx_json(&body, Some(from)).await?;
+                return Ok(json(&TxAckAnswer { result }));
+            }
+            let tx: Transaction = parse_json(&body)?;
+            let txid = app.handle.submit_transaction(tx)?;
+            Ok(json(&serde_json::json!({ "txid": txid })))
+        }
+        .await,
+    )
 }
 
 /// `GET /balance/{address}`.

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 
-use crapcoin_core::network::{BlockAck, PeerUrl};
+use crapcoin_core::network::{BlockAck, PeerUrl, TxAck};
 use crapcoin_core::node::{PeerError, TxError};
 use crapcoin_core::{Address, ValidationError};
 use serde::de::DeserializeOwned;
@@ -14,7 +14,7 @@ use warp::reply::Response;
 use warp::{Rejection, Reply};
 
 /// Largest body of `POST /transactions` (an honest one is about 400 bytes).
-pub const MAX_TX_BODY: u64 = 2 * 1024;
+pub const MAX_TX_BODY: u64 = crapcoin_core::tx::MAX_TX_JSON_LEN as u64;
 /// Largest body of `POST /peers`, `POST /transfer`, `POST /mine` and other
 /// small admin requests.
 pub const MAX_SMALL_BODY: u64 = 1024;
@@ -166,6 +166,13 @@ pub struct BlocksQuery {
 pub struct AckAnswer {
     /// `accepted`, `duplicate`, `orphan` or `ignored`.
     pub result: BlockAck,
+}
+
+/// `POST /transactions` answer to a peer's relay.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TxAckAnswer {
+    /// `accepted`, `duplicate` or `ignored`.
+    pub result: TxAck,
 }
 
 /// `GET /balance/{address}` answer.

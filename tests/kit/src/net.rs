@@ -4,8 +4,8 @@
 //! [`Network`] of its own.
 
 use async_trait::async_trait;
-use crapcoin_core::network::{BlockAck, Inbox, NetError, Payload};
-use crapcoin_core::{Block, BlockHash, Network, PeerUrl, Status, memory};
+use crapcoin_core::network::{BlockAck, Inbox, NetError, Payload, TxAck};
+use crapcoin_core::{Block, BlockHash, Network, PeerUrl, Status, Transaction, memory};
 
 /// The URL of the in-memory node called `name` (`mem://NAME`).
 pub fn mem_url(name: &str) -> PeerUrl {
@@ -88,6 +88,15 @@ impl<T: Tap> Network for Tapped<T> {
     ) -> Result<BlockAck, NetError> {
         self.tap.pushed(to, payload);
         self.inner.push_block(to, from, payload).await
+    }
+
+    async fn push_tx(
+        &self,
+        to: &PeerUrl,
+        from: &PeerUrl,
+        tx: &Transaction,
+    ) -> Result<TxAck, NetError> {
+        self.inner.push_tx(to, from, tx).await
     }
 
     async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {

@@ -211,9 +211,12 @@ pub fn signal(pid: u32, signal: &str) -> bool {
 }
 
 /// Network arguments every test node process shares: difficulty 4, quick
-/// maintenance, the test admin [`TOKEN`].
+/// maintenance, the test admin [`TOKEN`], and blocks on demand (a test
+/// that wants a proof-of-work schedule passes `--hash-share` and
+/// `--block-interval` and drops `--on-demand` from these).
 pub fn net_args() -> Vec<String> {
     [
+        "--on-demand",
         "--difficulty",
         "4",
         "--maintenance-ms",
