@@ -19,6 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 type U64Gauge = Gauge<u64, AtomicU64>;
+type F64Gauge = Gauge<f64, AtomicU64>;
 
 /// Labels of `crapcoin_blocks_rejected_total`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -45,6 +46,11 @@ struct NodeGauges {
     mempool: U64Gauge,
     auto_on: U64Gauge,
     gossip_dropped: U64Gauge,
+    tx_relays_dropped: U64Gauge,
+    blocks_known: U64Gauge,
+    mined_on_best_chain: U64Gauge,
+    stale_rate: F64Gauge,
+    hash_share: F64Gauge,
 }
 
 /// Counters of one node. Shared behind an `Arc` by the observer list, the
@@ -122,6 +128,31 @@ impl Default for Metrics {
             "crapcoin_auto_on",
             "1 while auto mode runs (configured and not paused), else 0",
             g.auto_on.clone(),
+        );
+        r.register(
+            "crapcoin_blocks_known",
+            "Blocks in the block tree (best chain and side branches, genesis not counted)",
+            g.blocks_known.clone(),
+        );
+        r.register(
+            "crapcoin_blocks_mined_on_best_chain",
+            "Blocks of the best chain this node mined",
+            g.mined_on_best_chain.clone(),
+        );
+        r.register(
+            "crapcoin_stale_rate",
+            "Known blocks off the best chain over known blocks: the network's stale rate as this node sees it",
+            g.stale_rate.clone(),
+        );
+        r.register(
+            "crapcoin_hash_share",
+            "This node's share of the network's hash power (0 when it mines on demand)",
+            g.hash_share.clone(),
+        );
+        r.register(
+            "crapcoin_tx_relays_dropped_total",
+            "Transaction relays dropped because the relay queue was full",
+            g.tx_relays_dropped.clone(),
         );
         r.register(
             "crapcoin_connections_open",
@@ -281,6 +312,12 @@ impl Metrics {
         g.mempool.set(handle.mempool_len() as u64);
         g.auto_on.set(u64::from(handle.auto_on()));
         g.gossip_dropped.set(handle.dropped_sends());
+        let mining = handle.mining_stats();
+        g.tx_relays_dropped.set(mining.dropped_tx_relays);
+        g.blocks_known.set(mining.known);
+        g.mined_on_best_chain.set(mining.mined_on_best_chain);
+        g.stale_rate.set(mining.stale_rate);
+        g.hash_share.set(mining.hash_share.unwrap_or(0.0));
         let mut out = String::with_capacity(4096);
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             // Writing to a String does not fail; the encoder only forwards
@@ -361,6 +398,10 @@ mod tests {
             "crapcoin_blocks_rejected_total{reason=\"bad_pow\"} 0",
             "crapcoin_requests_total{route=\"/status\",method=\"GET\",status=\"200\"} 2",
             "crapcoin_gossip_dropped_total 0",
+            "crapcoin_blocks_known 1",
+            "crapcoin_blocks_mined_on_best_chain 1",
+            "crapcoin_stale_rate 0.0",
+            "crapcoin_tx_relays_dropped_total 0",
             "crapcoin_reports_dropped_total 3",
             "crapcoin_report_batches_failed_total 1",
             "crapcoin_connections_open 0",

@@ -592,7 +592,22 @@ async fn auto_mode_pauses_and_resumes_on_the_admin_route() {
 async fn fake_peer(
     genesis_status: Value,
 ) -> (String, Arc<AtomicUsize>, tokio::sync::oneshot::Sender<()>) {
+    let (url, pushed, _, stop) = fake_peer_counting_txs(genesis_status).await;
+    (url, pushed, stop)
+}
+
+/// [`fake_peer`], also counting the transactions relayed to it.
+async fn fake_peer_counting_txs(
+    genesis_status: Value,
+) -> (
+    String,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let pushed = Arc::new(AtomicUsize::new(0));
+    let relayed = Arc::new(AtomicUsize::new(0));
+    let tx_counter = relayed.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("binds");
@@ -607,6 +622,10 @@ async fn fake_peer(
             counter.fetch_add(1, Ordering::SeqCst);
             warp::reply::json(&json!({"result": "accepted"}))
         }))
+        .or(warp::path!("transactions").and(warp::post()).map(move || {
+            tx_counter.fetch_add(1, Ordering::SeqCst);
+            warp::reply::json(&json!({"result": "accepted"}))
+        }))
         .or(warp::path!("peers").map(|| warp::reply::json(&json!([]))));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(
@@ -617,7 +636,88 @@ async fn fake_peer(
             })
             .run(),
     );
-    (url, pushed, stop)
+    (url, pushed, relayed, stop)
+}
+
+/// A transaction relayed by a peer (the peer header names it) is checked
+/// like a submitted one and like a block: junk is refused with its reason
+/// and never passed on, a new valid one is passed on once, and copies of it
+/// are answered `duplicate` and go no further.
+#[tokio::test]
+async fn relayed_transactions_are_checked_and_passed_on_once() {
+    let node = TestNode::start(1, |_| {}).await;
+    let status = serde_json::to_value(node.handle.status()).expect("json");
+    let (peer_url, _, relayed, stop) = fake_peer_counting_txs(status).await;
+    node.handle
+        .add_peer(peer_url.parse().expect("url"))
+        .await
+        .expect("fake peer added");
+    let relay = |bytes: Vec<u8>| {
+        node.call(
+            warp::test::request()
+                .method("POST")
+                .path("/transactions")
+                .header("x-crapcoin-peer", "http://127.0.0.1:1")
+                .body(bytes),
+        )
+    };
+    let (me, outsider, _) = wallets();
+    let before = node.snapshot(&everyone());
+    let mut forged = node.sign(&me, outsider.address(), 1, 1, 0);
+    forged.amount = 2;
+    let cases = [
+        (
+            "forged",
+            serde_json::to_vec(&forged).expect("json"),
+            400,
+            "bad_signature",
+        ),
+        (
+            "not a transaction",
+            b"{\"amount\": 1}".to_vec(),
+            400,
+            "malformed",
+        ),
+        ("too large", vec![b' '; 3000], 413, "too_large"),
+        (
+            "nonce gap",
+            serde_json::to_vec(&node.sign(&me, outsider.address(), 1, 1, 5)).expect("json"),
+            400,
+            "bad_nonce",
+        ),
+    ];
+    for (name, bytes, status, reason) in cases {
+        let answer = relay(bytes).await;
+        assert_refused(&answer, status, reason);
+        assert_eq!(node.snapshot(&everyone()), before, "{name}");
+    }
+    let good = node.sign(&me, outsider.address(), 1, 1, 0);
+    let bytes = serde_json::to_vec(&good).expect("json");
+    assert_eq!(
+        relay(bytes.clone()).await,
+        (200, json!({"result": "accepted"}))
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            relayed.load(Ordering::SeqCst) == 1
+        })
+        .await,
+        "the new transaction is relayed to the peer once"
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            relay(bytes.clone()).await,
+            (200, json!({"result": "duplicate"}))
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        relayed.load(Ordering::SeqCst),
+        1,
+        "junk and copies are not relayed"
+    );
+    let _ = stop.send(());
+    node.stop().await;
 }
 
 #[tokio::test]

@@ -18,6 +18,9 @@ pub trait Tap: Send + Sync + 'static {
     /// A push to `to`, before it is forwarded.
     fn pushed(&self, _to: &PeerUrl, _payload: &Payload) {}
 
+    /// A transaction relayed from `from` to `to`, before it is forwarded.
+    fn tx_pushed(&self, _to: &PeerUrl, _from: &PeerUrl, _tx: &Transaction) {}
+
     /// A status call to `to` ended, `answered` or not — also when the
     /// caller's timeout dropped it mid-call.
     fn status_done(&self, _to: &PeerUrl, _answered: bool) {}
@@ -96,6 +99,7 @@ impl<T: Tap> Network for Tapped<T> {
         from: &PeerUrl,
         tx: &Transaction,
     ) -> Result<TxAck, NetError> {
+        self.tap.tx_pushed(to, from, tx);
         self.inner.push_tx(to, from, tx).await
     }
 
