@@ -43,6 +43,24 @@ fn bin() -> String {
     std::env::var("CRAPCOIN_NODE_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_crapcoin-node").to_owned())
 }
+/// `--on-demand` when the node binary knows it: the bench asks for every
+/// block itself, and a node on a proof-of-work schedule would mine on its
+/// own meanwhile. Builds from before hash power mine on demand anyway.
+fn mining_args() -> &'static [&'static str] {
+    static ARGS: std::sync::OnceLock<&'static [&'static str]> = std::sync::OnceLock::new();
+    ARGS.get_or_init(|| {
+        let help = Command::new(bin())
+            .arg("--help")
+            .output()
+            .expect("runs crapcoin-node --help");
+        if String::from_utf8_lossy(&help.stdout).contains("--on-demand") {
+            &["--on-demand"]
+        } else {
+            &[]
+        }
+    })
+}
+
 const TOKEN: &str = "bench";
 const DIFFICULTY: u8 = 8;
 const PAGE: usize = 500;
@@ -78,6 +96,7 @@ impl Proc {
         let mut command = Command::new(bin());
         command
             .args(["--difficulty", &difficulty, "--admin-token", TOKEN])
+            .args(mining_args())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped());

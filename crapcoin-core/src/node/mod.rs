@@ -13,8 +13,10 @@
 //!   k+2 while page k+1 is checked (on one blocking-pool thread for the
 //!   whole sync) and page k stored, with pages that grow from 64 blocks to
 //!   the page limit and a last page of 32;
-//! - `tasks`: the miner, the gossip sender, auto mode and the behaviour's
-//!   ticker;
+//! - `relay`: transactions from peers — checked, pooled, passed on once;
+//! - `tasks`: the miner (on demand, or on its hash power's schedule: see
+//!   [`crate::power`]), the gossip sender (blocks and relayed
+//!   transactions), auto mode and the behaviour's ticker;
 //! - `config`, `error`, `builder`, `handle`: [`Config`], the errors,
 //!   [`Node::builder`] and the [`Handle`] it launches;
 //! - `agree`: [`wait_for_agreement`], for nodes run side by side;
