@@ -252,8 +252,23 @@ async fn gossip(
 async fn auto_mode(handle: Handle, auto: AutoConfig) {
     let shared = handle.shared.clone();
     let mut made = 0u64;
+    // The first move comes after a uniform fraction of the interval, so a
+    // fleet started together spreads its moves over the first interval
+    // instead of waiting a whole one (with a fleet-wide rate spread over
+    // many nodes, one node's interval can be minutes).
+    let mut first = true;
     loop {
-        let wait = jittered(&shared, auto.interval);
+        let wait = if first {
+            first = false;
+            let fraction: f64 = shared
+                .rng
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .random_range(0.0..1.0);
+            auto.interval.mul_f64(fraction)
+        } else {
+            jittered(&shared, auto.interval)
+        };
         tokio::select! {
             _ = shared.cancel.cancelled() => return,
             _ = shared.clock.sleep(wait) => {}
