@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::cmdline::Shares;
+
 /// Starts and steers a CrapCoin sandbox network: honest nodes
 /// ("bigload-N"), misbehaving nodes ("shit-N"), optionally Sauron (tracker,
 /// aggregator, dashboard) and the Boss (who fires nodes at random).
@@ -172,17 +174,6 @@ Examples:
 
 Logs go to stderr (RUST_LOG, default info); each node logs to NAME.log in
 its data directory.";
-
-/// Each node's hash power share and the target block interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Shares {
-    /// Each honest node's share.
-    pub honest: f64,
-    /// Each misbehaving node's share.
-    pub misbehaving: f64,
-    /// The target block interval T.
-    pub block_interval: Duration,
-}
 
 impl Args {
     /// Checks what clap cannot check field by field.

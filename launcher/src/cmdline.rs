@@ -7,8 +7,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use crate::cli::Shares;
+use std::time::Duration;
 
 /// Settings every node gets.
 #[derive(Debug, Clone)]
@@ -31,6 +30,17 @@ pub struct Settings {
     pub shares: Shares,
     /// The run's seed.
     pub seed: u64,
+}
+
+/// Each node's hash power share and the target block interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shares {
+    /// Each honest node's share.
+    pub honest: f64,
+    /// Each misbehaving node's share.
+    pub misbehaving: f64,
+    /// The target block interval T.
+    pub block_interval: Duration,
 }
 
 /// Checks a behaviour name against the catalogue.
