@@ -170,7 +170,7 @@ pub fn build_with(name: &str, options: &Options) -> Result<Arc<dyn Behaviour>, U
         "forger" => Arc::new(malicious::Forger::new(seed, every)),
         "chain_liar" => Arc::new(malicious::ChainLiar::default()),
         "peer_poisoner" => Arc::new(malicious::PeerPoisoner::new(seed, 16)),
-        "selfish" => Arc::new(malicious::Selfish::new(every, 4)),
+        "selfish" => Arc::new(malicious::Selfish::new()),
         "equivocator" => Arc::new(malicious::Equivocator::new(seed)),
         "replayer" => Arc::new(malicious::Replayer::new(seed, every)),
         "flooder" => Arc::new(malicious::Flooder::new(seed, every, 30)),
