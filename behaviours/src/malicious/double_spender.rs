@@ -112,7 +112,7 @@ pub struct Behaviour {
 
 impl Behaviour {
     /// A double spender that checks its race every `interval`, waiting
-    /// for 3 confirmations, giving up 6 blocks behind or after 50 ticks
+    /// for 3 confirmations, giving up 6 blocks behind or after 20 ticks
     /// without a confirmed payment; its accomplice's address follows from
     /// `seed`.
     pub fn new(seed: u64, interval: Duration) -> Self {
@@ -122,7 +122,7 @@ impl Behaviour {
             accomplice: Wallet::from_seed(derive_seed(seed, 0xACC0)).address(),
             confirmations: 3,
             give_up_behind: 6,
-            patience: 50,
+            patience: 20,
             state: Mutex::new(State::default()),
         }
     }
