@@ -25,7 +25,7 @@ const CATALOGUE: &[(&str, &str)] = &[
     ("honest", "follows the protocol: the control group"),
     (
         "double_spender",
-        "races two spends of the same coins to two halves of the network",
+        "pays a victim, then replaces the confirmed payment with a private branch",
     ),
     (
         "forger",
@@ -41,7 +41,7 @@ const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "selfish",
-        "withholds the blocks it mines and releases them to orphan honest ones",
+        "selfish mining (Eyal and Sirer): withholds its blocks, races and releases them",
     ),
     (
         "equivocator",
