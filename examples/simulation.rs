@@ -173,7 +173,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let meter = Arc::new(ForkMeter::new(Clock::system()));
 
     let mut nodes: Vec<Handle> = Vec::with_capacity(args.nodes);
-    for i in 0..args.nodes {
+    for (i, share) in shares.iter().copied().enumerate() {
         let name = format!("n{i}");
         let mut config = Config::in_memory(name);
         config.seed = Some(args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
@@ -181,8 +181,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         config.call_timeout = Duration::from_secs(10);
         config.confirm_timeout = Duration::from_secs(120);
         if let Some(t) = block_interval {
-            config.mining = Mining::Scheduled(HashPower::new(shares[i], t)?);
-            meter.set_share(&config.name, shares[i]);
+            config.mining = Mining::Scheduled(HashPower::new(share, t)?);
+            meter.set_share(&config.name, share);
         }
         if i < active {
             config.auto = Some(AutoConfig {
