@@ -12,8 +12,21 @@
 //! cargo run --release --example simulation -- --nodes 10000 --transfers 20
 //! ```
 //!
+//! With `--block-interval SECS` every node mines on its proof-of-work
+//! schedule (`Mining::Scheduled`, equal hash power shares, or the ones
+//! `--shares` gives), as real networks do: blocks arrive at mean interval
+//! T whatever the number of nodes. Without it nodes mine on demand, a
+//! block per transfer (the old model).
+//!
+//! ```text
+//! cargo run --release --example simulation -- --nodes 100 --block-interval 0.5
+//! ```
+//!
 //! Progress goes to stderr; the last line on stdout is one JSON object:
-//! `nodes`, `converged`, `height`, `elapsed_ms`, and more. The exit status
+//! `nodes`, `converged`, `height`, `elapsed_ms`, the fork summary `forks`
+//! (blocks mined, on the best chain, stale rate, mean block interval, each
+//! miner's share of the best chain beside its hash share, propagation
+//! delay: `crapcoin_core::measure::ForkStats`), and more. The exit status
 //! is 0 when the network converged and 1 when it did not.
 //!
 //! Only `K` nodes make transfers (all `N` validate and relay every block):
@@ -26,8 +39,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use crapcoin_core::measure::ForkMeter;
 use crapcoin_core::node::AutoConfig;
-use crapcoin_core::{Config, Event, Handle, Node, Params, TxId, Wallet, memory};
+use crapcoin_core::{
+    Clock, Config, Event, Handle, HashPower, Mining, Node, Params, TxId, Wallet, memory,
+};
 
 /// A network of honest nodes on the in-memory transport.
 #[derive(Parser, Debug)]
@@ -56,6 +72,35 @@ struct Args {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Target block interval T in seconds: mine on a proof-of-work
+    /// schedule (default: on demand, a block per transfer).
+    #[arg(long)]
+    block_interval: Option<f64>,
+    /// Hash power shares of the first nodes, comma-separated (the others
+    /// share what is left equally; default: equal shares).
+    #[arg(long, value_delimiter = ',')]
+    shares: Vec<f64>,
+}
+
+/// Each node's hash power share: the given ones first, the rest equal.
+fn shares(nodes: usize, given: &[f64]) -> anyhow::Result<Vec<f64>> {
+    anyhow::ensure!(given.len() <= nodes, "more --shares than nodes");
+    let taken: f64 = given.iter().sum();
+    anyhow::ensure!(
+        given.iter().all(|s| (0.0..=1.0).contains(s)) && taken <= 1.0 + 1e-9,
+        "--shares must be between 0 and 1 and sum to at most 1"
+    );
+    let rest = nodes - given.len();
+    let each = if rest == 0 {
+        0.0
+    } else {
+        (1.0 - taken).max(0.0) / rest as f64
+    };
+    Ok(given
+        .iter()
+        .copied()
+        .chain(std::iter::repeat_n(each, rest))
+        .collect())
 }
 
 /// Counts what happens across the network, and which transfers were accepted.
@@ -114,15 +159,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // drown the work being measured.
     let maintenance = Duration::from_millis(500 + (args.nodes as u64).min(20_000));
     let per_node = args.transfers.div_ceil(active as u64);
+    let shares = shares(args.nodes, &args.shares)?;
+    let block_interval = match args.block_interval {
+        Some(secs) => {
+            anyhow::ensure!(
+                secs.is_finite() && secs > 0.0,
+                "--block-interval must be positive"
+            );
+            Some(Duration::from_secs_f64(secs))
+        }
+        None => None,
+    };
+    let meter = Arc::new(ForkMeter::new(Clock::system()));
 
     let mut nodes: Vec<Handle> = Vec::with_capacity(args.nodes);
-    for i in 0..args.nodes {
+    for (i, share) in shares.iter().copied().enumerate() {
         let name = format!("n{i}");
         let mut config = Config::in_memory(name);
         config.seed = Some(args.seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         config.maintenance_interval = maintenance;
         config.call_timeout = Duration::from_secs(10);
         config.confirm_timeout = Duration::from_secs(120);
+        if let Some(t) = block_interval {
+            config.mining = Mining::Scheduled(HashPower::new(share, t)?);
+            meter.set_share(&config.name, share);
+        }
         if i < active {
             config.auto = Some(AutoConfig {
                 interval: Duration::from_millis(300),
@@ -135,6 +196,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .wallet(Wallet::from_seed(args.seed.wrapping_add(i as u64)))
             .network(network.clone())
             .tracker(tracker.clone())
+            .observer(meter.clone())
             .observer(move |_: &str, event: &Event| match event {
                 Event::BlockMined { .. } => {
                     observed.mined.fetch_add(1, Ordering::Relaxed);
@@ -251,6 +313,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let supply_ok = supply.is_ok();
     let all_once = all_once.is_ok();
 
+    let best: Vec<_> = chain.iter().map(|b| b.hash()).collect();
+    let forks = meter.summary(&best);
+    eprintln!("forks: {forks}");
     let elapsed_ms = started.elapsed().as_millis();
     for node in nodes {
         node.shutdown().await;
@@ -271,6 +336,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "peak_rss_mib": peak_rss_mib(),
         "calls_lost": network.stats().1,
         "tie_breaks": tie_breaks,
+        "block_interval_ms": block_interval.map(|t| t.as_secs_f64() * 1000.0),
+        "forks": forks,
     });
     println!("{summary}");
     if !converged {

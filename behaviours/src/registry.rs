@@ -25,7 +25,7 @@ const CATALOGUE: &[(&str, &str)] = &[
     ("honest", "follows the protocol: the control group"),
     (
         "double_spender",
-        "races two spends of the same coins to two halves of the network",
+        "pays a victim, then replaces the confirmed payment with a private branch",
     ),
     (
         "forger",
@@ -41,7 +41,7 @@ const CATALOGUE: &[(&str, &str)] = &[
     ),
     (
         "selfish",
-        "withholds the blocks it mines and releases them to orphan honest ones",
+        "selfish mining (Eyal and Sirer): withholds its blocks, races and releases them",
     ),
     (
         "equivocator",
@@ -170,7 +170,7 @@ pub fn build_with(name: &str, options: &Options) -> Result<Arc<dyn Behaviour>, U
         "forger" => Arc::new(malicious::Forger::new(seed, every)),
         "chain_liar" => Arc::new(malicious::ChainLiar::default()),
         "peer_poisoner" => Arc::new(malicious::PeerPoisoner::new(seed, 16)),
-        "selfish" => Arc::new(malicious::Selfish::new(every, 4)),
+        "selfish" => Arc::new(malicious::Selfish::new()),
         "equivocator" => Arc::new(malicious::Equivocator::new(seed)),
         "replayer" => Arc::new(malicious::Replayer::new(seed, every)),
         "flooder" => Arc::new(malicious::Flooder::new(seed, every, 30)),

@@ -70,6 +70,14 @@ pub enum Action {
     Release(Block),
     /// Forget the chain (back to genesis) and the stored blocks.
     Wipe,
+    /// Take a transaction as this node's own, as if submitted to it: into
+    /// its mempool (mined by its miner) and passed on as
+    /// [`Behaviour::relay_tx`] decides. A refused one is logged and
+    /// dropped.
+    Submit(Transaction),
+    /// Send a transaction to every peer without taking it into this
+    /// node's mempool (its miner never mines it).
+    BroadcastTx(Transaction),
 }
 
 /// A node's decision points. Every method defaults to the honest decision.

@@ -43,6 +43,7 @@
 //! | [`network`] | the `Network`, `Tracker` and `Store` traits, and `Inbox`: what a node answers |
 //! | [`behaviour`] | `Behaviour` (decision points), `View` (what it reads), `Context`, `Forge`, and [`behaviour::honest`]: every honest decision |
 //! | [`observer`] | `Event`s and `Observer` hooks |
+//! | [`measure`] | `ForkMeter`: an observer of many nodes summing up forks (stale rate, shares of the best chain, propagation delay, races) |
 //! | [`node`] | the engine: `Node` builder, `Config`, `Handle`, sync, gossip, peers, auto mode |
 //! | [`memory`] | in-memory network, tracker and store for simulations |
 //!
@@ -55,7 +56,8 @@
 //!    `mempool`, `mining`, `power`, `wallet`;
 //! 2. what peers exchange and the time: `wire`, `clock`;
 //! 3. the plug-in traits: `network` (`Network`, `Tracker`, `Store`,
-//!    `Inbox`), `behaviour` (`Behaviour`, `View`), `observer`. They see a
+//!    `Inbox`), `behaviour` (`Behaviour`, `View`), `observer`, and
+//!    `measure` (an observer, reading events and the clock). They see a
 //!    node only through `Inbox` (what it answers) and `View` (what a
 //!    behaviour reads), never the engine's types;
 //! 4. the engine, `node`, which implements `Inbox` and `View`, and beside
@@ -84,6 +86,7 @@ pub mod clock;
 pub mod encode;
 pub mod hash;
 pub mod invalid;
+pub mod measure;
 pub mod memory;
 pub mod mempool;
 pub mod mining;

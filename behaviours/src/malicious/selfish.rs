@@ -1,14 +1,28 @@
-//! The selfish miner: keeps the blocks it mines to itself and releases them
-//! when that throws away the most honest work.
+//! The selfish miner: Eyal and Sirer's strategy ("Majority is not
+//! Enough: Bitcoin Mining is Vulnerable", 2014) with the hash power its
+//! node owns.
 //!
-//! **Attacks** fairness (and transfer confirmation). Every block it mines,
-//! whether its engine's miner found it or it mined one on its own tick, is
-//! kept private: its own chain grows, nobody hears of it, and it mines
-//! ahead to keep a lead of two blocks over the public chain. As soon as
-//! honest nodes have mined on the public chain but still have less than its
-//! private branch, it releases the whole branch at once (also when it holds
-//! [`Behaviour::new`]'s `max_private` blocks): the honest blocks mined
-//! meanwhile are on the shorter branch and get orphaned.
+//! **Attacks** fairness (and transfer confirmation). It mines only when its
+//! engine's schedule says so (run it with `Mining::Scheduled` and its
+//! share α; it forges nothing on its own), always on its own best tip, and
+//! plays the paper's state machine, where the lead is the length of its
+//! private branch minus the public branch's since they forked:
+//!
+//! | event | lead before | what it does |
+//! | --- | --- | --- |
+//! | it finds a block | any, no race | keeps it private (lead + 1) |
+//! | it finds a block | tie race (state 0') | publishes it at once: its branch wins |
+//! | an honest block | 0 | nothing: its engine adopts the longer chain |
+//! | an honest block | 1 | publishes its block: a tie race (state 0') |
+//! | an honest block | 2 | publishes everything: its branch is longer, the honest block is orphaned |
+//! | an honest block | more than 2 | publishes its blocks up to the honest height (keeps lead − 1) |
+//!
+//! During a tie its engine stays on its own block (fork choice keeps the
+//! first seen), so all of its power mines on its branch, and a share γ of
+//! the honest power does too (those that saw its block first). With a share
+//! α above `(1 − γ) / (3 − 2γ)` its share of the best chain is larger than
+//! α: more than its fair reward. Its status and its served chain leave the
+//! withheld blocks out, so that peers do not sync them early.
 //!
 //! **An honest node must** follow the branch with the most work even when
 //! it arrives all at once and replaces blocks it had (a reorg), roll its
@@ -16,40 +30,70 @@
 //! back into its mempool so that they are mined again, not lost.
 
 use std::sync::Mutex;
-use std::time::Duration;
 
 use crapcoin_core::behaviour::{Action, honest};
 use crapcoin_core::network::Outgoing;
-use crapcoin_core::{Block, Context, Forge, PeerUrl};
+use crapcoin_core::{Block, Context, PeerUrl, Status};
 
 use crate::util::lock;
 
 #[derive(Debug, Default)]
 struct Private {
-    /// Blocks mined and not yet released, lowest first.
+    /// Its own blocks not yet published, lowest first, all on its best
+    /// chain.
     withheld: Vec<Block>,
-    /// Highest block height seen from anyone else.
+    /// The highest block height the others know of (their blocks and the
+    /// ones it published).
     public_height: u64,
+    /// The height of a tie race it is in (state 0'), if any.
+    race: Option<u64>,
+}
+
+impl Private {
+    /// Forgets withheld blocks a better branch displaced from the best
+    /// chain (they can never win now).
+    fn drop_displaced(&mut self, ctx: &Context<'_>) {
+        let before = self.withheld.len();
+        self.withheld.retain(|b| {
+            ctx.block_at(b.header.height)
+                .is_some_and(|on| on.hash() == b.hash())
+        });
+        if self.withheld.len() < before {
+            // Whatever it held beyond the displaced one is gone as well.
+            self.withheld.clear();
+        }
+    }
+
+    /// Releases the withheld blocks up to `height`, lowest first.
+    fn release_to(&mut self, height: u64) -> Vec<Action> {
+        let keep = self
+            .withheld
+            .iter()
+            .position(|b| b.header.height > height)
+            .unwrap_or(self.withheld.len());
+        let out: Vec<Block> = self.withheld.drain(..keep).collect();
+        if let Some(last) = out.last() {
+            self.public_height = self.public_height.max(last.header.height);
+        }
+        out.into_iter().map(Action::Release).collect()
+    }
 }
 
 /// The selfish miner. See the [module docs](self).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Behaviour {
-    interval: Duration,
-    max_private: usize,
     state: Mutex<Private>,
 }
 
 impl Behaviour {
-    /// A selfish miner that looks at the race every `interval` and
-    /// releases at the latest when it holds `max_private` (at least 2)
-    /// blocks.
-    pub fn new(interval: Duration, max_private: usize) -> Self {
-        Self {
-            interval,
-            max_private: max_private.max(2),
-            state: Mutex::new(Private::default()),
-        }
+    /// A selfish miner holding nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many of its blocks it holds back right now.
+    pub fn withheld(&self) -> usize {
+        lock(&self.state).withheld.len()
     }
 }
 
@@ -58,68 +102,104 @@ impl crapcoin_core::Behaviour for Behaviour {
         "selfish".to_owned()
     }
 
-    fn publish(&self, _ctx: &Context<'_>, block: &Block, _peers: &[PeerUrl]) -> Vec<Outgoing> {
-        lock(&self.state).withheld.push(block.clone());
+    /// Its own block: private, except in a tie race (or when it is no
+    /// lead at all, e.g. while it catches up).
+    fn publish(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
+        let mut state = lock(&self.state);
+        state.drop_displaced(ctx);
+        let height = block.header.height;
+        if state.withheld.is_empty() {
+            // Everything below it is public.
+            state.public_height = state.public_height.max(height - 1);
+            if state.race == Some(height - 1) || height <= state.public_height {
+                state.race = None;
+                state.public_height = state.public_height.max(height);
+                tracing::debug!(node = ctx.name(), height, "selfish: publishes at once");
+                return honest::publish(ctx, block, peers);
+            }
+        }
+        state.race = None;
+        state.withheld.push(block.clone());
+        tracing::debug!(
+            node = ctx.name(),
+            height,
+            lead = height.saturating_sub(state.public_height),
+            "selfish: withholds"
+        );
         Vec::new()
     }
 
-    fn incoming(&self, _ctx: &Context<'_>, block: Block, from: Option<&PeerUrl>) -> Option<Block> {
-        if from.is_some() {
-            let mut state = lock(&self.state);
-            state.public_height = state.public_height.max(block.header.height);
-        }
-        Some(block)
-    }
-
-    /// Relays others' blocks honestly; its own stay private (a block it
-    /// mined on its tick enters its chain through [`Action::Release`] and
-    /// would otherwise be relayed).
-    fn relay(&self, ctx: &Context<'_>, block: &Block, peers: &[PeerUrl]) -> Vec<Outgoing> {
+    /// Another miner's block: the state machine's answer to it.
+    fn accepted(&self, ctx: &Context<'_>, block: &Block, _from: Option<&PeerUrl>) -> Vec<Action> {
         if block.header.miner == ctx.address() {
             return Vec::new();
         }
-        honest::relay(ctx, block, peers)
-    }
-
-    fn tick_interval(&self) -> Option<Duration> {
-        Some(self.interval)
-    }
-
-    fn tick(&self, ctx: &Context<'_>) -> Vec<Action> {
+        let height = block.header.height;
         let mut state = lock(&self.state);
-        // Blocks a better public branch displaced are worthless now.
-        state.withheld.retain(|b| {
-            ctx.block_at(b.header.height)
-                .is_some_and(|on| on.hash() == b.hash())
-        });
-        let held = state.withheld.len() as u64;
-        let private_height = ctx.height();
-        let fork = private_height.saturating_sub(held);
-        let public_since_fork = state.public_height.saturating_sub(fork);
-        // Release when honest blocks mined since the fork would lose to the
-        // private branch, or when holding more gets too risky.
-        let wins = held > 0 && public_since_fork >= 1 && held > public_since_fork;
-        if wins || state.withheld.len() >= self.max_private {
-            state.withheld.sort_by_key(|b| b.header.height);
-            return state.withheld.drain(..).map(Action::Release).collect();
+        if height <= state.public_height {
+            return Vec::new();
         }
-        // Keep a private lead of two over the public chain: mine on the
-        // private tip, each block on the previous one (the tip moves only
-        // once the engine has taken these in).
-        let me = ctx.address();
-        let mut parent = ctx.tip().header.clone();
-        let mut out = Vec::new();
-        while state.withheld.len() < self.max_private
-            && parent.height < state.public_height.saturating_add(2)
-        {
-            let block = Forge::new(ctx.params(), &parent)
-                .miner(me)
-                .timestamp(ctx.now_ms().max(parent.timestamp))
-                .mine();
-            parent = block.header.clone();
-            state.withheld.push(block.clone());
-            out.push(Action::Release(block));
+        state.public_height = height;
+        if state.race.is_some_and(|r| height > r) {
+            state.race = None;
         }
-        out
+        state.drop_displaced(ctx);
+        let Some(private) = state.withheld.last().map(|b| b.header.height) else {
+            return Vec::new();
+        };
+        let actions = if private < height {
+            // Lead was 0 or the honest branch overtook: adopt (the engine
+            // already did).
+            state.withheld.clear();
+            Vec::new()
+        } else if private == height {
+            // Lead was 1: race.
+            state.race = Some(height);
+            state.release_to(private)
+        } else if private == height + 1 {
+            // Lead was 2: publishing everything wins.
+            state.release_to(private)
+        } else {
+            // Further ahead: match the honest height, keep the rest.
+            state.release_to(height)
+        };
+        if !actions.is_empty() {
+            tracing::debug!(
+                node = ctx.name(),
+                honest_height = height,
+                private,
+                released = actions.len(),
+                "selfish: releases"
+            );
+        }
+        actions
+    }
+
+    /// The status without the withheld blocks.
+    fn serve_status(&self, ctx: &Context<'_>, honest: Status) -> Status {
+        let mut state = lock(&self.state);
+        state.drop_displaced(ctx);
+        let Some(first) = state.withheld.first() else {
+            return honest;
+        };
+        Status {
+            height: first.header.height - 1,
+            tip: first.header.prev_hash,
+            ..honest
+        }
+    }
+
+    /// The chain without the withheld blocks.
+    fn serve_blocks(&self, ctx: &Context<'_>, _from: u64, honest: Vec<Block>) -> Vec<Block> {
+        let mut state = lock(&self.state);
+        state.drop_displaced(ctx);
+        let Some(first) = state.withheld.first() else {
+            return honest;
+        };
+        let cut = first.header.height;
+        honest
+            .into_iter()
+            .filter(|b| b.header.height < cut)
+            .collect()
     }
 }

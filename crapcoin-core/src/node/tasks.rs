@@ -383,6 +383,21 @@ impl Shared {
                     }
                 }
                 Action::Wipe => self.wipe().await,
+                Action::Submit(tx) => {
+                    if let Err(e) = self.submit(tx, None) {
+                        tracing::debug!(node = %self.config.name, error = %e, "behaviour's transaction refused");
+                    }
+                }
+                Action::BroadcastTx(tx) => {
+                    let tx = Arc::new(tx);
+                    let peers = self.lock().peers.urls();
+                    for to in peers {
+                        let relay = TxRelay { to, tx: tx.clone() };
+                        if self.tx_outbox.try_send(relay).is_err() {
+                            self.dropped_tx_relays.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
         }
     }
