@@ -146,7 +146,12 @@ mod tests {
         assert_eq!(power.mean_time(), Some(Duration::from_secs(8)));
         let mut rng = StdRng::seed_from_u64(7);
         let mut draws: Vec<f64> = (0..20_000)
-            .map(|_| power.draw(&mut rng).expect("a positive share").as_secs_f64())
+            .map(|_| {
+                power
+                    .draw(&mut rng)
+                    .expect("a positive share")
+                    .as_secs_f64()
+            })
             .collect();
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         assert!((mean - 8.0).abs() < 0.25, "mean {mean}");
