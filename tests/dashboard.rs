@@ -71,6 +71,7 @@ return {
   header_stale: document.getElementById('stale-rate').textContent.trim(),
   miners: [...document.querySelectorAll('#miners .miner')].map((m) => m.getAttribute('data-node')),
   window: document.getElementById('tree').getAttribute('data-window'),
+  best_height: document.getElementById('best-height').textContent.trim(),
   heights: [...document.querySelectorAll('#tree g.blk')].map((g) => Number(g.getAttribute('data-height'))),
   hashes: [...document.querySelectorAll('#tree g.blk')].map((g) => g.getAttribute('data-hash')),
   badges: [...document.querySelectorAll('#tree g.badge[data-node]')].map((g) => g.getAttribute('data-node')),
@@ -322,6 +323,7 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
                 .as_array()
                 .is_some_and(|h| h.iter().any(|h| h == fake(0x01, honest_height).as_str()));
             let ok = liar_drawn
+                && page["best_height"] == honest_height.to_string().as_str()
                 && !heights.is_empty()
                 && heights.iter().all(in_window)
                 && page["hashes"]

@@ -211,14 +211,22 @@
     state.nodes.set(name, Object.assign(state.nodes.get(name) || {}, row, { name }));
   }
 
+  /**
+   * The highest tip of a live honest node (what the header shows and lags
+   * are measured against); of any live node only when no honest one
+   * lives: a misbehaving node claiming a far height must not set it.
+   */
   function bestHeight() {
     let best = null;
+    let any = null;
     for (const n of state.nodes.values()) {
       if (!n.alive || n.fired) continue;
       const h = num(n.height);
-      if (h !== null && (best === null || h > best)) best = h;
+      if (h === null) continue;
+      if (any === null || h > any) any = h;
+      if (isHonest(n) && (best === null || h > best)) best = h;
     }
-    return best;
+    return best ?? any;
   }
 
   function nodeOrder(a, b) {
@@ -317,6 +325,7 @@
     c.height.textContent = h === null ? "–" : String(h);
     c.height.setAttribute("data-height", h === null ? "" : String(h));
     const lag = best !== null && h !== null && n.alive && !n.fired ? best - h : 0;
+    // A node ahead of the honest best (a fake or private chain) shows no lag.
     if (lag > 0) c.height.setAttribute("data-lag", String(lag));
     else c.height.removeAttribute("data-lag");
 
