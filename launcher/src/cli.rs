@@ -173,16 +173,8 @@ Examples:
 Logs go to stderr (RUST_LOG, default info); each node logs to NAME.log in
 its data directory.";
 
-/// Each node's hash power share and the target block interval.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Shares {
-    /// Each honest node's share.
-    pub honest: f64,
-    /// Each misbehaving node's share.
-    pub misbehaving: f64,
-    /// The target block interval T.
-    pub block_interval: Duration,
-}
+// Defined beside the command lines that carry it (cmdline is below cli).
+pub use crate::cmdline::Shares;
 
 impl Args {
     /// Checks what clap cannot check field by field.

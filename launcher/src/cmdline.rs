@@ -7,8 +7,18 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use crate::cli::Shares;
+/// Each node's hash power share and the target block interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shares {
+    /// Each honest node's share.
+    pub honest: f64,
+    /// Each misbehaving node's share.
+    pub misbehaving: f64,
+    /// The target block interval T.
+    pub block_interval: Duration,
+}
 
 /// Settings every node gets.
 #[derive(Debug, Clone)]

@@ -82,7 +82,7 @@ pub fn propagation(tree: &Tree, window: &Window) -> Propagation {
         .filter(|b| window.contains(b.height))
         .collect();
     // Stable: among one height, the newest report stays first.
-    listed.sort_by(|a, b| b.height.cmp(&a.height));
+    listed.sort_by_key(|b| std::cmp::Reverse(b.height));
     let blocks = listed
         .into_iter()
         .take(PROPAGATION_BLOCKS)
