@@ -2,7 +2,10 @@
 //! `crapcoin-node` processes that use it as their tracker (and report to
 //! it), and a headless Chromium driven over WebDriver. The page must show
 //! what the nodes themselves say (`GET /status`), follow them live as
-//! blocks are mined, and call the network in consensus. A screenshot of
+//! blocks are mined, and call the network in consensus. It draws the
+//! stale rate and the propagation delay over time and the miners' shares;
+//! its block tree follows the honest nodes' tips whatever another node
+//! reports; the Boss's toasts never cover the header. A screenshot of
 //! the page goes to `target/test-artifacts/dashboard.png` (the README uses
 //! it).
 //!
@@ -54,6 +57,52 @@ return {
   histogram: !!document.querySelector('#histogram svg rect'),
 };
 "#;
+
+/// The forks panel, the tree's window, and where the toasts and the
+/// header's figures are.
+const FORKS: &str = r#"
+const rect = (e) => { const r = e.getBoundingClientRect(); return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, w: r.width, h: r.height}; };
+const chart = (id) => { const svg = document.querySelector('#' + id + ' svg'); return svg ? Number(svg.getAttribute('data-points')) : 0; };
+return {
+  stale_points: chart('stale-chart'),
+  delay_points: chart('delay-chart'),
+  delay_lines: document.querySelectorAll('#delay-chart path').length,
+  stale_text: document.getElementById('forks-stale').textContent.trim(),
+  header_stale: document.getElementById('stale-rate').textContent.trim(),
+  miners: [...document.querySelectorAll('#miners .miner')].map((m) => m.getAttribute('data-node')),
+  window: document.getElementById('tree').getAttribute('data-window'),
+  best_height: document.getElementById('best-height').textContent.trim(),
+  heights: [...document.querySelectorAll('#tree g.blk')].map((g) => Number(g.getAttribute('data-height'))),
+  hashes: [...document.querySelectorAll('#tree g.blk')].map((g) => g.getAttribute('data-hash')),
+  badges: [...document.querySelectorAll('#tree g.badge[data-node]')].map((g) => g.getAttribute('data-node')),
+  behind: [...document.querySelectorAll('#tree .behind')].map((p) => p.textContent).join(' | '),
+  prop_heights: [...document.querySelectorAll('#prop-blocks .prop-row')].map((r) => Number(r.getAttribute('data-height'))),
+  toasts: [...document.querySelectorAll('#toasts .toast')].map(rect),
+  figures: [...document.querySelectorAll('header.top, #verdict, .verdict-stats dd')].map(rect),
+};
+"#;
+
+/// Whether two rectangles (as [`FORKS`] reads them) overlap.
+fn overlap(a: &Value, b: &Value) -> bool {
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    f(a, "left") < f(b, "right")
+        && f(b, "left") < f(a, "right")
+        && f(a, "top") < f(b, "bottom")
+        && f(b, "top") < f(a, "bottom")
+}
+
+/// A batch from `node` of `block_mined` events, one per `(hash, parent,
+/// height)`, as an AllSeeingEye sends it.
+fn mined_batch(node: &str, blocks: &[(String, String, u64)]) -> String {
+    let reports: Vec<Value> = blocks
+        .iter()
+        .map(|(hash, parent, height)| {
+            json!({"type": "event", "at_ms": now_ms(), "event": {"kind": "block_mined",
+                   "hash": hash, "parent": parent, "height": height, "tx": null}})
+        })
+        .collect();
+    json!({"node": node, "url": "http://127.0.0.1:9", "reports": reports}).to_string()
+}
 
 /// The Boss panel and n2's liveness cell, and whether anything injected ran.
 const BOSS: &str = r#"
@@ -217,6 +266,83 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
         "heights did not increase: {before:?} -> {after:?}"
     );
 
+    // 2b. The forks panel: the stale rate and the delays drawn over time,
+    // the miners' shares listed (n0 mined every block).
+    wait_for("the forks charts and the miners' shares", || {
+        let browser = &browser;
+        async move {
+            let page = browser.script(FORKS).await;
+            let drawn = page["stale_points"].as_u64().unwrap_or(0) >= 1
+                && page["delay_points"].as_u64().unwrap_or(0) >= 1
+                && page["delay_lines"].as_u64().unwrap_or(0) >= 1
+                && page["stale_text"]
+                    .as_str()
+                    .is_some_and(|t| t.ends_with('%'))
+                && page["header_stale"] == page["stale_text"]
+                && page["miners"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|n| n == "n0"));
+            if drawn { Ok(()) } else { Err(page.to_string()) }
+        }
+    })
+    .await;
+
+    // 2c. Another node reports a branch at old heights and a made-up
+    // chain far ahead (the newest and the highest reports): the tree and
+    // the propagation list still follow the honest tips.
+    let honest_height = after.iter().map(|t| t.1).max().expect("three nodes");
+    let honest_tip = after[0].2.clone();
+    let fake = |tag: u64, i: u64| format!("{tag:02x}{i:062x}");
+    let mut reports = Vec::new();
+    for i in 400..=410 {
+        reports.push((fake(0xfa, i), fake(0xfa, i - 1), i));
+    }
+    let old_from = honest_height.saturating_sub(3).max(1);
+    for i in old_from..=honest_height {
+        reports.push((fake(0x01, i), fake(0x01, i - 1), i));
+    }
+    let response = client
+        .post(format!("{}/api/events", sauron.url))
+        .header("content-type", "application/json")
+        .body(mined_batch("liar", &reports))
+        .send()
+        .await
+        .expect("sauron answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    wait_for("the tree to keep the honest window", || {
+        let (browser, honest_tip) = (&browser, &honest_tip);
+        async move {
+            let page = browser.script(FORKS).await;
+            let heights: Vec<u64> = page["heights"]
+                .as_array()
+                .map(|h| h.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default();
+            let in_window = |h: &u64| *h + 64 > honest_height && *h <= honest_height + 3;
+            // The liar's old branch is in the window: it must be drawn.
+            let liar_drawn = page["hashes"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|h| h == fake(0x01, honest_height).as_str()));
+            let ok = liar_drawn
+                && page["best_height"] == honest_height.to_string().as_str()
+                && !heights.is_empty()
+                && heights.iter().all(in_window)
+                && page["hashes"]
+                    .as_array()
+                    .is_some_and(|h| h.iter().any(|h| h == honest_tip.as_str()))
+                && ["n0", "n1", "n2"].iter().all(|n| {
+                    page["badges"]
+                        .as_array()
+                        .is_some_and(|b| b.iter().any(|b| b == n))
+                })
+                && !page["behind"].as_str().unwrap_or("").contains("n0")
+                && page["prop_heights"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().filter_map(Value::as_u64).all(|h| in_window(&h)));
+            if ok { Ok(()) } else { Err(page.to_string()) }
+        }
+    })
+    .await;
+
     // 3. The live stream carries the nodes' own reports.
     wait_for("stream rows reported by the nodes", || {
         let browser = &browser;
@@ -264,6 +390,27 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
             response.status()
         );
     }
+    // The Boss's toasts (one per firing above) never cover the header.
+    wait_for("toasts clear of the header's figures", || {
+        let browser = &browser;
+        async move {
+            let page = browser.script(FORKS).await;
+            let toasts = page["toasts"].as_array().cloned().unwrap_or_default();
+            let figures = page["figures"].as_array().cloned().unwrap_or_default();
+            assert!(figures.len() >= 3, "header figures: {page}");
+            for t in &toasts {
+                for f in &figures {
+                    assert!(!overlap(t, f), "a toast {t} covers the header {f}");
+                }
+            }
+            if toasts.is_empty() {
+                Err(format!("no toast shown: {page}"))
+            } else {
+                Ok(())
+            }
+        }
+    })
+    .await;
     wait_for("the firings in the node table and the Boss list", || {
         let browser = &browser;
         async move {

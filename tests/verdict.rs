@@ -1,12 +1,58 @@
 //! The command line, bounded: `-x 5 -y 2 --sauron --boss --auto
 //! --duration 60 --seed 7 --report PATH` converges, Sauron sees the run
 //! (its nodes, its control URL, the Boss's firings), the report shows the
-//! faults and the load, and no process it started is left.
+//! faults, the load and the forks (Sauron's figures), and no process it
+//! started is left. Without Sauron, a short run still reports the fork
+//! figures the nodes alone can give, and says what is missing.
 
 use std::time::Duration;
 
+use serde_json::Value;
+
 use kit::http::blocking;
 use kit::process::{Watercooler, await_sauron_nodes, ensure_built, survivors};
+
+/// Checks the report's `mining` figures are there and sane, from
+/// `source`; returns them.
+fn check_mining(report: &Value, source: &str) -> Value {
+    let m = report["mining"].clone();
+    assert_eq!(m["source"], source, "{m:#}");
+    let mined = m["blocks_mined"].as_u64().expect("blocks mined");
+    let on_best = m["blocks_on_best_chain"].as_u64().expect("on best chain");
+    assert!(on_best > 0 && mined > 0, "{m:#}");
+    let stale = m["stale_rate"].as_f64().expect("a stale rate");
+    assert!((0.0..=1.0).contains(&stale), "{m:#}");
+    let interval = m["mean_interval_secs"].as_f64().expect("a mean interval");
+    assert!(interval > 0.0 && interval.is_finite(), "{m:#}");
+    let miners = m["miners"].as_array().expect("miners");
+    assert!(!miners.is_empty(), "{m:#}");
+    let chain_share: f64 = miners
+        .iter()
+        .filter_map(|m| m["best_chain_share"].as_f64())
+        .sum();
+    assert!(
+        (chain_share - 1.0).abs() < 1e-6,
+        "chain shares sum to {chain_share}: {m:#}"
+    );
+    for miner in miners {
+        if let Some(share) = miner["hash_share"].as_f64() {
+            assert!((0.0..=1.0).contains(&share), "{miner}");
+        }
+        assert!(
+            miner["node"].as_str().is_some_and(|n| !n.is_empty()),
+            "{miner}"
+        );
+    }
+    // Every honest node mines on a schedule and says its share.
+    assert!(
+        miners
+            .iter()
+            .filter(|m| m["honest"] == true)
+            .all(|m| m["hash_share"].as_f64().is_some_and(|s| s > 0.0)),
+        "{m:#}"
+    );
+    m
+}
 
 #[test]
 fn sixty_seconds_of_chaos_converge() {
@@ -50,6 +96,8 @@ fn sixty_seconds_of_chaos_converge() {
         assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
     }
     // 60 s of run, up to 30 s of settling, starts and stops.
+    let mining_line = run.expect_line("  mining ", Duration::from_secs(240));
+    assert!(mining_line.contains("stale rate"), "{mining_line}");
     let code = run.wait(Duration::from_secs(240));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
@@ -81,6 +129,19 @@ fn sixty_seconds_of_chaos_converge() {
     assert!(
         count("transfers_included") <= count("transfers_on_chain"),
         "{report:#}"
+    );
+
+    // The forks, measured by Sauron: propagation too.
+    let m = check_mining(&report, "sauron");
+    let p = &m["propagation"];
+    let (median, p90, max) = (
+        p["median_ms"].as_u64().expect("median"),
+        p["p90_ms"].as_u64().expect("p90"),
+        p["max_ms"].as_u64().expect("max"),
+    );
+    assert!(
+        median <= p90 && p90 <= max && p["samples"].as_u64() > Some(0),
+        "{m:#}"
     );
 
     // Sauron saw the run: asked by watercooler before it was stopped.
@@ -123,6 +184,65 @@ fn sixty_seconds_of_chaos_converge() {
         .collect();
     assert!(pids.len() >= 8, "{pids:?}");
     assert_eq!(pids, run.pids(), "the report and the pids file agree");
+    let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
+    assert!(left.is_empty(), "processes left behind: {left:?}");
+}
+
+#[test]
+fn without_sauron_the_nodes_give_the_fork_figures() {
+    ensure_built();
+    let report_dir = tempfile::tempdir().expect("dir");
+    let report_path = report_dir.path().join("report.json");
+    let report_arg = report_path.display().to_string();
+    let args = [
+        "-x",
+        "3",
+        "--auto",
+        "--block-interval",
+        "0.3",
+        "--duration",
+        "8",
+        "--seed",
+        "11",
+        "--report",
+        &report_arg,
+    ];
+    let mut run = Watercooler::start(&args);
+    let line = run.expect_line("not measured      propagation", Duration::from_secs(120));
+    assert!(line.contains("needs Sauron"), "{line}");
+    let code = run.wait(Duration::from_secs(120));
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
+            .expect("report is JSON");
+    assert_eq!(code, Some(0), "{report:#}");
+    let m = check_mining(&report, "nodes");
+    assert_eq!(m["propagation"], Value::Null, "{m:#}");
+    assert!(
+        m["missing"].as_array().is_some_and(|w| w
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("propagation")))),
+        "{m:#}"
+    );
+    // The best chain's blocks are the common chain's, genesis excluded.
+    assert_eq!(
+        m["blocks_on_best_chain"], report["common_height"],
+        "{report:#}"
+    );
+    // Three honest nodes, a third of the power each.
+    let shares: Vec<f64> = m["miners"]
+        .as_array()
+        .expect("miners")
+        .iter()
+        .filter_map(|m| m["hash_share"].as_f64())
+        .collect();
+    assert_eq!(shares.len(), 3, "{m:#}");
+    assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{m:#}");
+    let pids: Vec<u32> = report["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .filter_map(|p| p.as_u64().map(|p| p as u32))
+        .collect();
     let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }

@@ -826,6 +826,7 @@ async fn many_idle_connections_are_bounded_and_others_still_served() {
 
     let args = Args::try_parse_from([
         "crapcoin-node",
+        "--on-demand",
         "--difficulty",
         "4",
         "--max-connections",
@@ -885,6 +886,7 @@ async fn silent_connections_are_closed_after_the_idle_timeout() {
 
     let args = Args::try_parse_from([
         "crapcoin-node",
+        "--on-demand",
         "--difficulty",
         "4",
         "--idle-timeout-ms",

@@ -209,12 +209,26 @@ async fn registrations_are_verified_and_bounded() {
     )
     .await;
     assert_refused(&answer, 400, "malformed");
+    // Nonsense hash shares.
+    for share in [json!(1.5), json!(-0.1), json!("half")] {
+        let body = json!({"url": n.listen_url(), "address": address, "name": "n0",
+                          "behaviour": "honest", "hash_share": share});
+        let answer = post(&c, &url, body.to_string()).await;
+        assert_refused(&answer, 400, "malformed");
+    }
     assert_eq!(s.shared().state().node_count(), 0);
 
-    let answer = post(&c, &url, register("n0", &n.listen_url(), &address)).await;
+    // The node's own GET /status says its share (1: it mines alone on a
+    // schedule); that wins over what the registration announces.
+    let body = json!({"url": n.listen_url(), "address": address, "name": "n0",
+                      "behaviour": "honest", "hash_share": 0.25});
+    let answer = post(&c, &url, body.to_string()).await;
     assert_eq!(answer, (200, json!({"ok": true})));
     let nodes = get(&c, &format!("{}/api/nodes", s.listen_url())).await;
     assert_eq!(nodes[0]["name"], "n0");
+    let status = get(&c, &format!("{}/status", n.listen_url())).await;
+    assert_eq!(nodes[0]["hash_share"], status["hash_share"], "{status}");
+    assert_ne!(nodes[0]["hash_share"], 0.25);
     assert_eq!(nodes[0]["alive"], true);
     assert_eq!(nodes[0]["honest"], true);
     let sample = get(&c, &format!("{url}?count=5")).await;
@@ -349,6 +363,9 @@ async fn blocks_consensus_boss_stream_and_dashboard() {
 
     let blocks = get(&c, &format!("{base}/api/blocks")).await;
     assert_eq!(blocks["blocks"].as_array().expect("blocks").len(), 2);
+    // No registered honest node: the window follows the live ones.
+    assert_eq!(blocks["window"]["anchor"], "live", "{blocks}");
+    assert_eq!(blocks["window"]["anchor_height"], 2, "{blocks}");
     assert_eq!(blocks["blocks"][0]["miner_node"], "n0");
     assert_eq!(blocks["tips"]["n1"], "b".repeat(64));
     let propagation = get(&c, &format!("{base}/api/propagation")).await;
@@ -359,6 +376,13 @@ async fn blocks_consensus_boss_stream_and_dashboard() {
     let consensus = get(&c, &format!("{base}/api/consensus")).await;
     assert_eq!(consensus["verdict"], "no_honest_nodes");
     assert_eq!(consensus["k"], 1);
+    // Nor a best chain to measure forks against.
+    let forks: sauron::state::Forks =
+        serde_json::from_value(get(&c, &format!("{base}/api/forks")).await).expect("typed");
+    assert_eq!(
+        (forks.best_tip, forks.blocks_mined, forks.stale_rate),
+        (None, 0, None)
+    );
 
     let boss = json!({"action": "fired", "node": "n1", "url": null, "at_ms": 5}).to_string();
     assert_eq!(post(&c, &format!("{base}/api/boss"), boss).await.0, 200);

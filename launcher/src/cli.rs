@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::cmdline::Shares;
-
 /// Starts and steers a CrapCoin sandbox network: honest nodes
 /// ("bigload-N"), misbehaving nodes ("shit-N"), optionally Sauron (tracker,
 /// aggregator, dashboard) and the Boss (who fires nodes at random).
@@ -174,6 +172,9 @@ Examples:
 
 Logs go to stderr (RUST_LOG, default info); each node logs to NAME.log in
 its data directory.";
+
+// Defined beside the command lines that carry it (cmdline is below cli).
+pub use crate::cmdline::Shares;
 
 impl Args {
     /// Checks what clap cannot check field by field.

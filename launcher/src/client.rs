@@ -6,8 +6,8 @@
 //! [`Status`], `GET /blocks` with [`BlockJson`] pages and `GET /metrics`
 //! with Prometheus text, read into a typed [`Sample`] in one place
 //! ([`Sample::parse`]). Sauron takes its own [`Boss`] report (made by
-//! [`boss_report`]) and answers with its own types: [`Consensus`], the
-//! [`Node`] rows, [`Page`]s of [`EventRow`]s. Only `GET /api/config`,
+//! [`boss_report`]) and answers with its own types: [`Consensus`],
+//! [`Forks`], the [`Node`] rows, [`Page`]s of [`EventRow`]s. Only `GET /api/config`,
 //! which Sauron answers untyped, is read through [`SauronConfig`].
 //!
 //! Reads are best effort: `None` when the peer does not answer, answers an
@@ -20,7 +20,7 @@ use crapcoin_core::block::BlockJson;
 use crapcoin_node::http::models::AutoRequest;
 use crapcoin_node::sauron::db::EventRow;
 use crapcoin_node::sauron::model::{Boss, BossAction, BossEventBody, Page};
-use crapcoin_node::sauron::state::{Consensus, Node};
+use crapcoin_node::sauron::state::{Consensus, Forks, Node};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -220,6 +220,11 @@ impl Client {
     pub async fn sauron_consensus(&self, sauron: &str) -> Option<Consensus> {
         self.get_json(&format!("{sauron}/api/consensus"), None)
             .await
+    }
+
+    /// Sauron's `GET /api/forks`.
+    pub async fn sauron_forks(&self, sauron: &str) -> Option<Forks> {
+        self.get_json(&format!("{sauron}/api/forks"), None).await
     }
 
     /// A page of Sauron's `boss` events (`GET /api/events?kind=boss`), at

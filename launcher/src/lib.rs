@@ -22,6 +22,7 @@
 //! | [`control`] | stdin commands and the HTTP control API (CORS, for Sauron's dashboard) |
 //! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) as tracked tasks |
 //! | [`watch`] | what the nodes say: polls, positions and counters, node views, the status line, the verdict |
+//! | [`forks`] | the verdict's fork figures (blocks mined, stale rate, interval, miners' shares, propagation): Sauron's, or the nodes' |
 //! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; auto mode; names, data dirs; the run's client and task tracker |
 //! | [`cmdline`] | the node and Sauron command lines, behaviour kinds, derived seeds |
 //! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group; starting a server child and waiting for its `listening on` line |
@@ -78,6 +79,7 @@ pub mod client;
 pub mod cmdline;
 pub mod control;
 pub mod fleet;
+pub mod forks;
 pub mod metrics;
 pub mod sauron;
 pub mod spawn;

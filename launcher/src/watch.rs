@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::client::{Client, Poll, boss_action};
 use crate::fleet::{self, Fleet, Running, Tally};
+use crate::forks::{ChainFacts, Known, Mining};
 use crate::metrics::Sample;
 
 /// Honest nodes agree when their best chains hold the same block at most
@@ -57,6 +58,9 @@ struct Seen {
     samples: BTreeMap<(String, u32), Sample>,
     /// Wallet addresses honest node processes reported (`GET /status`).
     honest_addresses: BTreeSet<Address>,
+    /// Every polled process by wallet address: its member's name, whether
+    /// it is honest, its hash share (to name the miners of the chain).
+    known: BTreeMap<Address, Known>,
 }
 
 /// Watches a fleet's nodes. Shared as `Arc<Watch>`; never holds its lock
@@ -98,6 +102,14 @@ impl Watch {
         if node.honest {
             seen.honest_addresses.insert(poll.status.address);
         }
+        seen.known.insert(
+            poll.status.address,
+            Known {
+                name: node.name.clone(),
+                honest: node.honest,
+                hash_share: poll.status.hash_share,
+            },
+        );
         seen.samples
             .insert((node.name.clone(), node.start), poll.sample);
     }
@@ -305,17 +317,19 @@ fn highest_agreed<T: PartialEq>(chains: &[Vec<T>]) -> Option<usize> {
 /// Transfers on the best chain of the node at `url` from genesis up to
 /// `top`: those whose sender is one of `senders`, and all of them. One
 /// per block (a block carries at most one transfer, and a chain never
-/// holds a transfer twice: nonces). Reads `GET /blocks` pages; `None` if
+/// holds a transfer twice: nonces). In the same pass, each block's miner
+/// and timestamp ([`ChainFacts`]). Reads `GET /blocks` pages; `None` if
 /// the node stops answering or its pages do not reach `top`.
 async fn transfers_on_chain(
     client: &Client,
     url: &str,
     top: u64,
     senders: &BTreeSet<Address>,
-) -> Option<(u64, u64)> {
+) -> Option<(u64, u64, ChainFacts)> {
     let mut from = 0;
     let mut count = 0;
     let mut all = 0;
+    let mut facts = ChainFacts::default();
     while from <= top {
         let blocks = client.blocks(url, from, None).await?;
         let last = blocks.last()?.header.height;
@@ -324,6 +338,7 @@ async fn transfers_on_chain(
             if height > top {
                 break;
             }
+            facts.add(height, block.header.timestamp, block.header.miner);
             if let Some(tx) = &block.tx {
                 all += 1;
                 if senders.contains(&tx.from) {
@@ -336,7 +351,7 @@ async fn transfers_on_chain(
             break;
         }
     }
-    Some((count, all))
+    Some((count, all, facts))
 }
 
 /// What Sauron saw of the run, asked at the end while it still runs.
@@ -352,6 +367,9 @@ pub struct SauronView {
     pub boss_events: BTreeMap<String, u64>,
     /// Its consensus verdict (`GET /api/consensus`).
     pub verdict: Option<String>,
+    /// Its fork figures (`GET /api/forks`), when it had a best chain.
+    #[serde(skip)]
+    pub forks: Option<crapcoin_node::sauron::state::Forks>,
 }
 
 /// Asks Sauron at `url` what it saw. Best effort, bounded.
@@ -369,6 +387,10 @@ async fn ask_sauron(client: &Client, url: String) -> SauronView {
     if let Some(consensus) = client.sauron_consensus(&url).await {
         view.verdict = Some(consensus.verdict.as_str().to_owned());
     }
+    view.forks = client
+        .sauron_forks(&url)
+        .await
+        .filter(|f| f.best_tip.is_some());
     let mut before: Option<i64> = None;
     // At most 20 pages of 500: far more firings than any run makes.
     for _ in 0..20 {
@@ -451,6 +473,10 @@ pub struct Verdict {
     pub seed: u64,
     /// Every process watercooler started.
     pub pids: Vec<u32>,
+    /// Blocks mined and on the best chain, the stale rate, the mean
+    /// interval, miners' shares against hash shares, propagation: from
+    /// Sauron when it ran, else from the nodes (see [`crate::forks`]).
+    pub mining: Mining,
     /// Every node at the end.
     pub nodes: Vec<NodeView>,
     /// What Sauron saw, when it ran (asked before it is stopped).
@@ -470,7 +496,7 @@ impl Verdict {
                 .join(", ")
         };
         format!(
-            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  settling          {:.1} s{}\n  seed              {}",
+            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n{}\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  settling          {:.1} s{}\n  seed              {}",
             if self.converged {
                 "CONVERGED: the honest nodes share one chain"
             } else {
@@ -486,6 +512,7 @@ impl Verdict {
             self.blocks_accepted,
             self.reorgs,
             self.reorg_blocks,
+            self.mining.text(),
             self.firings,
             self.pauses,
             self.rehires,
@@ -544,15 +571,29 @@ impl Watch {
         let honest = self.totals(true);
         let all = self.totals(false);
         let senders = self.honest_addresses();
-        let (transfers_included, transfers_on_chain) = match (common, positions.first()) {
-            (Some(top), Some(p)) => transfers_on_chain(client, &p.url, top, &senders)
-                .await
-                .unwrap_or((0, 0)),
-            _ => (0, 0),
+        let (transfers_included, transfers_on_chain, chain) = match (common, positions.first()) {
+            (Some(top), Some(p)) => match transfers_on_chain(client, &p.url, top, &senders).await {
+                Some((included, on_chain, facts)) => (included, on_chain, Some(facts)),
+                None => (0, 0, None),
+            },
+            _ => (0, 0, None),
         };
         let sauron = match fleet.sauron_url() {
             Some(url) => Some(ask_sauron(client, url).await),
             None => None,
+        };
+        let mining = match sauron.as_ref().and_then(|s| s.forks.as_ref()) {
+            Some(forks) => Mining::from_sauron(forks),
+            None => {
+                let known = self.lock().known.clone();
+                let mut mining = Mining::from_nodes(chain.as_ref(), all.blocks_mined, &known);
+                if sauron.is_some() {
+                    mining
+                        .missing
+                        .push("Sauron's figures: it had no honest best chain at the end".into());
+                }
+                mining
+            }
         };
         let tally = fleet.tally();
         Verdict {
@@ -585,6 +626,7 @@ impl Watch {
             auto_paused,
             seed: fleet.settings().seed,
             pids: fleet.pids(),
+            mining,
             nodes: self.views(),
             sauron,
         }

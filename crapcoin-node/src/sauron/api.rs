@@ -20,7 +20,7 @@ use super::model::{
     self, Boss, EngineEvent, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register, RequestsQuery,
     SampleQuery,
 };
-use super::state::Admit;
+use super::state::{Admit, Polled};
 use super::tasks::{Insert, Job};
 use super::{Shared, StreamItem};
 use crate::http::models::{ApiError, json as ok_json, parse_json, recover};
@@ -121,15 +121,17 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
     let blocks = warp::path!("api" / "blocks")
         .and(warp::get())
         .and(s())
-        .map(|shared: Arc<Shared>| {
-            let (blocks, tips) = shared.state().blocks();
-            ok_json(&json!({ "blocks": blocks, "tips": tips }))
-        })
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().blocks(now_ms())))
         .boxed();
     let propagation = warp::path!("api" / "propagation")
         .and(warp::get())
         .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().propagation()))
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().propagation(now_ms())))
+        .boxed();
+    let forks = warp::path!("api" / "forks")
+        .and(warp::get())
+        .and(s())
+        .map(|shared: Arc<Shared>| ok_json(&shared.state().forks(now_ms())))
         .boxed();
     let rejections = warp::path!("api" / "rejections")
         .and(warp::get())
@@ -187,6 +189,8 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(propagation)
         .unify()
+        .or(forks)
+        .unify()
         .or(rejections)
         .unify()
         .or(consensus)
@@ -233,8 +237,16 @@ async fn register(bytes: Bytes, shared: Arc<Shared>) -> Response {
                     now,
                 );
                 if let Some(node) = &node {
-                    let peers = u64::try_from(status.peers).unwrap_or(u64::MAX);
-                    state.polled(&node.name, status.height, status.tip, peers, now);
+                    if let Some(share) = reg.hash_share {
+                        state.announced_share(&node.name, share);
+                    }
+                    let poll = Polled {
+                        height: status.height,
+                        tip: status.tip,
+                        peers: u64::try_from(status.peers).unwrap_or(u64::MAX),
+                        hash_share: status.hash_share.or(reg.hash_share),
+                    };
+                    state.polled(&node.name, poll, now);
                 }
                 (admit, node.and_then(|n| state.record(&n.name)))
             };

@@ -8,7 +8,7 @@
 //! | [`cli`] | the `sauron` command line ([`cli::Args`]) |
 //! | [`api`] | the routes and handlers: tracker, ingest, read API, stream, dashboard |
 //! | [`model`] | request bodies and queries, the batch checks, engine events typed as far as the state reads them ([`model::EngineEvent`]; the batch types are [`crate::report`]) |
-//! | [`state`] | the in-memory aggregate: the node registry ([`state::nodes`]), the block tree ([`state::tree`]), rejections; the consensus verdict and propagation computed from them |
+//! | [`state`] | the in-memory aggregate: the node registry ([`state::nodes`]), the block tree ([`state::tree`]), rejections; the consensus verdict, propagation and the fork figures ([`state::forks`], `GET /api/forks`) computed from them |
 //! | [`db`] | [`db::Db`]: storage over SQLite or PostgreSQL |
 //! | [`tasks`] | the writer, the status poller, retention, reload on start |
 //!
@@ -29,6 +29,14 @@
 //! - **Restart**: the node table and the recent block, rejection and boss
 //!   events are reloaded from the store, so the dashboard and the tracker
 //!   pick up where they were.
+//! - **Forks are measured from what nodes already report**, on demand:
+//!   `block_mined` names the miner, `block_accepted` says when each node
+//!   saw each block, the status poll gives each node's hash share; the
+//!   best chain is the live honest nodes' majority tip in the tree
+//!   ([`state::forks`]). Nothing is kept for it beyond the tree.
+//! - **The dashboard follows the honest nodes**: `/api/blocks` and the
+//!   propagation list are cut to the [`state::Window`] below the live
+//!   honest nodes' highest tip, whatever any other node reports.
 //! - The server is the node's own accept loop ([`crate::http::server`]):
 //!   bounded connections and idle timeouts come with it.
 

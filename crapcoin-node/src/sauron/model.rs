@@ -314,16 +314,25 @@ pub struct Register {
     /// Its behaviour's name.
     #[serde(default)]
     pub behaviour: String,
+    /// Its share of the network's hash power (`PeerInfo.hash_share`),
+    /// when it mines on a schedule; its `GET /status` wins when it says.
+    #[serde(default)]
+    pub hash_share: Option<f64>,
 }
 
 impl Register {
-    /// Checks the field sizes.
+    /// Checks the field sizes, and that a hash share is in `[0, 1]`.
     ///
     /// # Errors
     ///
     /// 400 `malformed`.
     pub fn check(&self) -> Result<(), ApiError> {
         check_name(&self.name)?;
+        if let Some(share) = self.hash_share
+            && !super::state::nodes::valid_share(share)
+        {
+            return Err(malformed("hash_share must be a number in [0, 1]"));
+        }
         capped("url", self.url.as_str(), MAX_TEXT_LEN)?;
         capped("address", &self.address, 128)?;
         capped("behaviour", &self.behaviour, MAX_NAME_LEN)

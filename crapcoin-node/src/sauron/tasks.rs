@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::db::{Db, DbError, EventRow, NodeRecord, RequestRow};
 use super::model::{BlockFacts, BossEventBody, EngineEvent};
+use super::state::Polled;
 use super::{Shared, StreamItem};
 
 /// Poll nodes heard from within this long (others must register again).
@@ -227,8 +228,13 @@ pub(crate) async fn poller(shared: Arc<Shared>) {
             let mut state = shared.state();
             for (name, status) in results {
                 if let Some(s) = status {
-                    let peers = u64::try_from(s.peers).unwrap_or(u64::MAX);
-                    changed.extend(state.polled(&name, s.height, s.tip, peers, now));
+                    let poll = Polled {
+                        height: s.height,
+                        tip: s.tip,
+                        peers: u64::try_from(s.peers).unwrap_or(u64::MAX),
+                        hash_share: s.hash_share,
+                    };
+                    changed.extend(state.polled(&name, poll, now));
                 }
             }
             changed.extend(state.refresh_liveness(now));

@@ -19,6 +19,8 @@
   const MAX_NODE_ROWS = 300;
   const MAX_BOSS = 40;
   const MAX_LANES = 7;
+  const WINDOW_AHEAD = 3; // heights shown above the honest best tip
+  const MAX_MINERS = 24;
   const SVG_NS = "http://www.w3.org/2000/svg";
   const LANE_COLOURS = ["#4ade80", "#f87171", "#fbbf24", "#c084fc", "#38bdf8", "#fb923c", "#f472b6"];
 
@@ -31,6 +33,7 @@
     blocks: { blocks: [], tips: {} },
     laneOf: new Map(), // block hash -> lane (0: main chain), from the last tree
     propagation: null,
+    forks: null,
     rejections: {},
     boss: [], // newest first
     bossSeen: new Set(),
@@ -208,14 +211,22 @@
     state.nodes.set(name, Object.assign(state.nodes.get(name) || {}, row, { name }));
   }
 
+  /**
+   * The highest tip of a live honest node (what the header shows and lags
+   * are measured against); of any live node only when no honest one
+   * lives: a misbehaving node claiming a far height must not set it.
+   */
   function bestHeight() {
     let best = null;
+    let any = null;
     for (const n of state.nodes.values()) {
       if (!n.alive || n.fired) continue;
       const h = num(n.height);
-      if (h !== null && (best === null || h > best)) best = h;
+      if (h === null) continue;
+      if (any === null || h > any) any = h;
+      if (isHonest(n) && (best === null || h > best)) best = h;
     }
-    return best;
+    return best ?? any;
   }
 
   function nodeOrder(a, b) {
@@ -314,6 +325,7 @@
     c.height.textContent = h === null ? "–" : String(h);
     c.height.setAttribute("data-height", h === null ? "" : String(h));
     const lag = best !== null && h !== null && n.alive && !n.fired ? best - h : 0;
+    // A node ahead of the honest best (a fake or private chain) shows no lag.
     if (lag > 0) c.height.setAttribute("data-lag", String(lag));
     else c.height.removeAttribute("data-lag");
 
@@ -416,6 +428,26 @@
 
   // ---------------------------------------------------------- block tree
 
+  /**
+   * The height the tree and the propagation list follow: the highest tip
+   * of a live honest node (never the newest or highest report of any
+   * node: a misbehaving node reporting old heights, or a fake chain far
+   * ahead, must not move the window). Without one, Sauron's own window
+   * anchor, then the highest block.
+   */
+  function anchorHeight(blocks) {
+    let best = null;
+    for (const n of state.nodes.values()) {
+      if (!n.alive || n.fired || !isHonest(n)) continue;
+      const h = num(n.height);
+      if (h !== null && (best === null || h > best)) best = h;
+    }
+    if (best !== null) return best;
+    const w = state.blocks.window;
+    if (w && num(w.anchor_height) !== null && str(w.anchor) !== "empty") return num(w.anchor_height);
+    return blocks.length ? Math.max(...blocks.map((b) => b.height)) : null;
+  }
+
   function mainTip(blocks, byHash) {
     // The main chain ends at the highest block an honest live node sits on;
     // without one, at the highest block seen.
@@ -459,9 +491,12 @@
     const colW = 54;
     const padL = 14;
     const cols = Math.max(4, Math.floor((width - padL - 10) / colW));
-    const maxH = Math.max(...raw.map((b) => b.height));
-    const minH = Math.max(Math.min(...raw.map((b) => b.height)), maxH - cols + 1);
-    const blocks = raw.filter((b) => b.height >= minH);
+    const anchor = anchorHeight(raw);
+    const top = Math.min(Math.max(...raw.map((b) => b.height)), anchor + WINDOW_AHEAD);
+    const maxH = Math.max(anchor, top);
+    const minH = Math.max(0, maxH - cols + 1);
+    const blocks = raw.filter((b) => b.height >= minH && b.height <= maxH);
+    host.setAttribute("data-window", `${minH}-${maxH}`);
     const byHash = new Map(raw.map((b) => [b.hash, b]));
 
     // Main chain.
@@ -497,6 +532,7 @@
     // Node tips.
     const atTip = new Map(); // hash -> [node]
     const behind = [];
+    const unreported = [];
     for (const n of [...state.nodes.values()].sort(nodeOrder)) {
       if (n.fired) continue;
       const t = str(tipOf(n.name));
@@ -505,7 +541,9 @@
         if (!atTip.has(t)) atTip.set(t, []);
         atTip.get(t).push(n);
       } else {
-        behind.push(n);
+        const h = num(n.height);
+        if (h !== null && h >= minH && h <= maxH) unreported.push(n);
+        else behind.push(n);
       }
     }
 
@@ -514,10 +552,10 @@
     const badgeH = 14;
     const maxBadges = 3;
     const laneH = blockH + 10 + maxBadges * (badgeH + 2);
-    const top = 22;
+    const topY = 22;
     const x = (h) => padL + (h - minH) * colW;
-    const y = (l) => top + l * laneH;
-    const svgH = top + lanes * laneH;
+    const y = (l) => topY + l * laneH;
+    const svgH = topY + lanes * laneH;
     const svg = sv("svg", { width, height: svgH, viewBox: `0 0 ${width} ${svgH}`, class: "tree-svg", role: "img", "aria-label": "block tree" });
 
     // Height axis.
@@ -591,6 +629,10 @@
     }
 
     const kids = [svg];
+    if (unreported.length) {
+      const names = unreported.slice(0, 12).map((n) => `${clip(n.name, 16)} (#${num(n.height) ?? "?"})`);
+      kids.push(el("p", { class: "behind unreported" }, "Tip not reported yet: " + names.join(", ") + (unreported.length > 12 ? ` and ${unreported.length - 12} more` : "")));
+    }
     if (behind.length) {
       const names = behind.slice(0, 12).map((n) => `${clip(n.name, 16)} (#${num(n.height) ?? "?"})`);
       kids.push(el("p", { class: "behind" }, "Not in this window: " + names.join(", ") + (behind.length > 12 ? ` and ${behind.length - 12} more` : "")));
@@ -706,12 +748,18 @@
     }
 
     const list = $("prop-blocks");
-    const recent = blocks.filter((b) => b.delays.length).slice(0, 5);
+    // Highest first, inside the honest window (Sauron lists them so; the
+    // page checks again against its own honest anchor).
+    const anchor = anchorHeight([]);
+    const recent = blocks
+      .filter((b) => b.delays.length && (anchor === null || b.height === null || (b.height <= anchor + WINDOW_AHEAD && b.height > anchor - 64)))
+      .sort((a, c) => (c.height ?? 0) - (a.height ?? 0))
+      .slice(0, 5);
     put(list,
       recent.map((b) => {
         const ds = b.delays.slice().sort((a, c) => a[1] - c[1]);
         const slow = ds[ds.length - 1];
-        return el("div", { class: "prop-row", title: b.hash },
+        return el("div", { class: "prop-row", title: b.hash, "data-height": b.height ?? "" },
           el("span", { class: "prop-h" }, b.height === null ? "#?" : "#" + b.height),
           el("span", { class: "hash mono" }, short(b.hash, 8)),
           el("span", { class: "prop-bar" },
@@ -719,6 +767,153 @@
               el("span", { class: "prop-dot", title: `${node}: ${fmtMs(ms)}`, style: `background:${delayColour(ms)}` }))),
           el("span", { class: "prop-text", title: `slowest: ${slow[0]}` }, `${ds.length} node${ds.length === 1 ? "" : "s"} · slowest ${fmtMs(slow[1])}`));
       }),
+    );
+  };
+
+  // ---------------------------------------------------------------- forks
+
+  function pct(v) {
+    const n = num(v);
+    if (n === null) return "–";
+    return (100 * n).toFixed(n < 0.1 ? 1 : 0) + "%";
+  }
+
+  function staleClass(rate) {
+    if (rate === null) return "";
+    return rate <= 0.05 ? "good" : rate <= 0.25 ? "warn" : "bad";
+  }
+
+  /** A small time chart: `series` [{at, values: {key: number|null}}]. */
+  function timeChart(host, series, opts) {
+    const width = Math.max(200, host.clientWidth || 300);
+    const height = 110;
+    const padL = 34;
+    const padB = 16;
+    const padT = 6;
+    const plotW = width - padL - 6;
+    const plotH = height - padB - padT;
+    const svg = sv("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": opts.label, "data-points": series.length });
+    if (!series.length) {
+      put(host, el("p", { class: "empty" }, opts.empty));
+      return;
+    }
+    const max = opts.max ?? Math.max(1, ...series.flatMap((p) => Object.values(p.values).filter((v) => v !== null)));
+    const t0 = series[0].at;
+    const t1 = series[series.length - 1].at;
+    const step = series.length > 1 ? plotW / (series.length - 1) : plotW;
+    const px = (i) => padL + (series.length > 1 ? i * step : plotW / 2);
+    const py = (v) => padT + plotH - (Math.min(v, max) / max) * plotH;
+    for (const f of [0, 0.5, 1]) {
+      const yv = py(max * f);
+      svg.appendChild(sv("line", { x1: padL, x2: width - 6, y1: yv, y2: yv, class: "grid-line" }));
+      svg.appendChild(sv("text", { x: padL - 4, y: yv + 3, "text-anchor": "end", class: "axis" }, opts.tick(max * f)));
+    }
+    svg.appendChild(sv("text", { x: padL, y: height - 3, class: "axis" }, clock(t0).slice(0, 8)));
+    if (t1 !== t0) svg.appendChild(sv("text", { x: width - 6, y: height - 3, "text-anchor": "end", class: "axis" }, clock(t1).slice(0, 8)));
+    if (opts.bars) {
+      const bw = Math.max(2, Math.min(18, step * 0.7));
+      series.forEach((p, i) => {
+        const v = p.values[opts.bars];
+        if (v === null) return;
+        const yv = py(v);
+        const g = sv("g", null, sv("title", null, `${clock(p.at).slice(0, 8)}: ${opts.tick(v)}${p.note ? " · " + p.note : ""}`));
+        g.appendChild(sv("rect", { x: px(i) - bw / 2, y: yv, width: bw, height: Math.max(1, padT + plotH - yv), rx: 2, fill: opts.colour(v), class: "bar-" + opts.bars }));
+        svg.appendChild(g);
+      });
+    }
+    for (const key of opts.lines || []) {
+      let d = "";
+      series.forEach((p, i) => {
+        const v = p.values[key];
+        if (v === null) return;
+        d += `${d ? "L" : "M"}${px(i).toFixed(1)},${py(v).toFixed(1)}`;
+      });
+      if (d) svg.appendChild(sv("path", { d, class: key }));
+      series.forEach((p, i) => {
+        const v = p.values[key];
+        if (v !== null) svg.appendChild(sv("circle", { cx: px(i), cy: py(v), r: 2, class: key }, sv("title", null, `${key} ${fmtMs(v)} at ${clock(p.at).slice(0, 8)}`)));
+      });
+    }
+    put(host, svg);
+  }
+
+  renderers.forks = function renderForks() {
+    const f = state.forks || {};
+    const rate = num(f.stale_rate);
+    const mined = num(f.blocks_mined);
+    const onBest = num(f.blocks_on_best_chain);
+    const interval = num(f.mean_interval_ms);
+    const p = f.propagation || {};
+    const stale = $("forks-stale");
+    stale.textContent = pct(rate);
+    stale.className = staleClass(rate);
+    const header = $("stale-rate");
+    header.textContent = pct(rate);
+    $("forks-mined").textContent = mined === null ? "–" : `${mined} · ${onBest ?? "?"}`;
+    $("forks-interval").textContent = interval === null ? "–" : fmtMs(interval);
+    $("forks-delay").textContent = num(p.samples) ? `${fmtMs(num(p.median_ms))} · ${fmtMs(num(p.p90_ms))} · ${fmtMs(num(p.max_ms))}` : "–";
+    const from = num(f.from_height);
+    const to = num(f.best_height);
+    $("forks-summary").textContent = to === null ? "no honest best chain yet" : `best chain #${from ?? "?"}–#${to} · ${num(f.stale_blocks) ?? 0} stale`;
+
+    const series = items(f.series).slice(-60).map((s) => ({
+      at: num(s.at_ms) ?? 0,
+      values: {
+        stale: num(s.stale_rate),
+        med: num(s.propagation && s.propagation.median_ms),
+        p90: num(s.propagation && s.propagation.p90_ms),
+      },
+      note: `${num(s.stale_blocks) ?? 0} of ${num(s.blocks_mined) ?? 0} stale`,
+    }));
+    timeChart($("stale-chart"), series, {
+      label: "stale rate over time",
+      empty: "No block mined yet.",
+      max: 1,
+      bars: "stale",
+      tick: (v) => Math.round(100 * v) + "%",
+      colour: (v) => (v <= 0.05 ? "#4ade80" : v <= 0.25 ? "#fbbf24" : "#f87171"),
+    });
+    timeChart($("delay-chart"), series, {
+      label: "propagation delay over time",
+      empty: "No block has travelled yet.",
+      lines: ["p90", "med"],
+      tick: (v) => msLabel(v),
+    });
+
+    const host = $("miners");
+    const miners = items(f.miners)
+      .map((m) => ({
+        node: str(m.node),
+        honest: m.honest === true,
+        behaviour: str(m.behaviour),
+        power: num(m.hash_share),
+        chain: num(m.best_chain_share),
+        mined: num(m.mined) ?? 0,
+        on: num(m.on_best_chain) ?? 0,
+      }))
+      .sort((a, b) => (b.power ?? 0) - (a.power ?? 0) || b.on - a.on || byName(a.node, b.node));
+    if (!miners.length) {
+      put(host, el("p", { class: "empty" }, "No miner yet."));
+      return;
+    }
+    const totalPower = miners.reduce((s, m) => s + (m.power ?? 0), 0) || 1;
+    const bar = (cls, v, title) => {
+      const fill = el("span", { class: "fill" });
+      fill.style.width = v === null ? "0" : Math.max(v > 0 ? 1 : 0, Math.min(100, 100 * v)) + "%";
+      return el("span", { class: "track " + cls, title }, fill);
+    };
+    put(host,
+      miners.slice(0, MAX_MINERS).map((m) => {
+        // Hash shares are each node's own; shown against the fleet's total.
+        const power = m.power === null ? null : m.power / totalPower;
+        return el("div", { class: "miner " + (m.honest ? "honest" : "bad"), "data-node": m.node },
+          el("span", { class: "miner-name", title: `${m.node} (${m.behaviour || "?"})` }, clip(m.node, 22)),
+          el("span", { class: "miner-bars" },
+            bar("power", power, `hash power ${pct(power)}`),
+            bar("chain", m.chain, `best chain ${pct(m.chain)}: ${m.on} of its ${m.mined} blocks`)),
+          el("span", { class: "miner-text" }, pct(power), " → ", el("b", null, pct(m.chain))));
+      }),
+      miners.length > MAX_MINERS ? el("p", { class: "hint" }, `+${miners.length - MAX_MINERS} more miners`) : null,
     );
   };
 
@@ -794,6 +989,7 @@
     const host = $("toasts");
     host.prepend(t);
     while (host.children.length > 4) host.lastChild.remove();
+    fitToasts();
     setTimeout(() => t.classList.add("gone"), 6000);
     setTimeout(() => t.remove(), 6600);
     const r = rowCache.get(b.node);
@@ -939,13 +1135,18 @@
 
   async function loadBlocks() {
     const v = await getJSON("/api/blocks");
-    state.blocks = { blocks: items(v, "blocks"), tips: (v && v.tips) || {} };
+    state.blocks = { blocks: items(v, "blocks"), tips: (v && v.tips) || {}, window: (v && v.window) || null };
     schedule("tree");
   }
 
   async function loadPropagation() {
     state.propagation = await getJSON("/api/propagation");
     schedule("propagation");
+  }
+
+  async function loadForks() {
+    state.forks = await getJSON("/api/forks");
+    schedule("forks");
   }
 
   async function loadRejections() {
@@ -1028,9 +1229,24 @@
       });
   }
 
+  /**
+   * Toasts stack up from the bottom right and never reach the header's
+   * figures: the stack is cut to the room below the verdict banner.
+   */
+  function fitToasts() {
+    const host = $("toasts");
+    const bottom = Math.max(0, $("verdict").getBoundingClientRect().bottom);
+    host.style.maxHeight = Math.max(0, window.innerHeight - bottom - 24) + "px";
+    // The oldest toast is on top: drop it while it would reach the banner.
+    while (host.lastElementChild && host.lastElementChild.getBoundingClientRect().top < bottom + 8) {
+      host.lastElementChild.remove();
+    }
+  }
+
   function note(text, bad) {
     const t = el("div", { class: "toast " + (bad ? "boss-fired" : "info") }, text);
     $("toasts").prepend(t);
+    fitToasts();
     setTimeout(() => t.remove(), 5000);
   }
 
@@ -1072,6 +1288,7 @@
       if (kind.startsWith("block_") || kind === "reorg") {
         soon("blocks", loadBlocks, 400);
         soon("propagation", loadPropagation, 800);
+        soon("forks", loadForks, 1200);
       }
       if (kind === "block_rejected") soon("rejections", loadRejections, 400);
       if (kind === "boss") addBoss(v, true);
@@ -1116,12 +1333,15 @@
   let resizeTimer = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(() => schedule("tree", "propagation"), 150);
+    resizeTimer = setTimeout(() => {
+      fitToasts();
+      schedule("tree", "propagation", "forks");
+    }, 150);
   });
 
-  schedule("nodes", "consensus", "tree", "propagation", "rejections", "boss", "stream");
+  schedule("nodes", "consensus", "tree", "propagation", "forks", "rejections", "boss", "stream");
   every(POLL_FAST_MS, () => Promise.all([loadNodes(), loadConsensus()]));
-  every(POLL_SLOW_MS, () => Promise.allSettled([loadBlocks(), loadPropagation(), loadRejections()]));
+  every(POLL_SLOW_MS, () => Promise.allSettled([loadBlocks(), loadPropagation(), loadForks(), loadRejections()]));
   every(10000, () => Promise.allSettled([loadConfig(), loadBoss()]));
   // The stream polls only while the live connection is down.
   every(POLL_FAST_MS, () => (state.live && state.stream.length ? Promise.resolve() : loadStream()));

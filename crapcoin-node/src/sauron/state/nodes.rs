@@ -15,7 +15,7 @@ use crate::sauron::model::BossAction;
 pub const ALIVE_MS: u64 = 5_000;
 
 /// One node as Sauron knows it (`GET /api/nodes` rows).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Node {
     /// Its name.
     pub name: String,
@@ -43,6 +43,12 @@ pub struct Node {
     /// Whether its URL was verified by a registration (only those are
     /// polled and handed out as peers).
     pub registered: bool,
+    /// Its share of the network's hash power, as its `GET /status` (or
+    /// its registration) last said; absent while unknown or when it
+    /// mines on demand. `/api/forks` sets it beside its share of the
+    /// best chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_share: Option<f64>,
 }
 
 /// A node's address in JSON: its hex, or `""` while unknown.
@@ -83,6 +89,7 @@ impl Node {
             alive: false,
             fired: false,
             registered: false,
+            hash_share: None,
         }
     }
 
@@ -110,6 +117,24 @@ impl Node {
             tip: self.tip.map(|t| t.to_string()),
         }
     }
+}
+
+/// What one `GET /status` poll of a node said.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Polled {
+    /// Height of its best chain.
+    pub height: u64,
+    /// Its best tip.
+    pub tip: BlockHash,
+    /// How many peers it knows.
+    pub peers: u64,
+    /// Its hash power share, when it mines on a schedule.
+    pub hash_share: Option<f64>,
+}
+
+/// Whether `share` is a hash power share: finite, in `[0, 1]`.
+pub fn valid_share(share: f64) -> bool {
+    share.is_finite() && (0.0..=1.0).contains(&share)
 }
 
 /// Outcome of adding a node to a full table.
@@ -230,24 +255,32 @@ impl Nodes {
 
     /// A status poll answered: updates the node; returns it when a shown
     /// field changed.
-    pub fn polled(
-        &mut self,
-        name: &str,
-        height: u64,
-        tip: BlockHash,
-        peers: u64,
-        now_ms: u64,
-    ) -> Option<Node> {
+    pub fn polled(&mut self, name: &str, poll: Polled, now_ms: u64) -> Option<Node> {
         let node = self.nodes.get_mut(name)?;
         let was_alive = node.alive;
         node.last_seen_ms = now_ms;
         node.alive = true;
-        let changed =
-            node.height != height || node.tip != Some(tip) || node.peers != peers || !was_alive;
-        node.height = height;
-        node.tip = Some(tip);
-        node.peers = peers;
+        let share = poll.hash_share.filter(|s| valid_share(*s));
+        let changed = node.height != poll.height
+            || node.tip != Some(poll.tip)
+            || node.peers != poll.peers
+            || node.hash_share != share
+            || !was_alive;
+        node.height = poll.height;
+        node.tip = Some(poll.tip);
+        node.peers = poll.peers;
+        node.hash_share = share;
         changed.then(|| node.clone())
+    }
+
+    /// The hash share a registration announced, kept until a poll says
+    /// otherwise (a share outside `[0, 1]` is ignored).
+    pub fn announced_share(&mut self, name: &str, share: f64) {
+        if let Some(node) = self.nodes.get_mut(name)
+            && valid_share(share)
+        {
+            node.hash_share = Some(share);
+        }
     }
 
     /// A block event of `name` put `tip` at `height` on its best chain:
@@ -358,6 +391,24 @@ impl Nodes {
             .collect()
     }
 
+    /// Live nodes: alive and not fired.
+    pub fn live(&self, now_ms: u64) -> Vec<&Node> {
+        self.nodes
+            .values()
+            .filter(|n| !n.fired && n.alive_at(now_ms))
+            .collect()
+    }
+
+    /// The node called `name`.
+    pub fn get(&self, name: &str) -> Option<&Node> {
+        self.nodes.get(name)
+    }
+
+    /// Every node, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.nodes.values()
+    }
+
     /// Live honest nodes: alive, not fired, behaviour `honest`.
     pub fn live_honest(&self, now_ms: u64) -> Vec<&Node> {
         self.nodes
@@ -385,7 +436,16 @@ mod tests {
         );
         // `a` died long ago: evicted for `c`.
         let later = ALIVE_MS + 5;
-        nodes.polled("b", 1, BlockHash([0xbb; 32]), 0, later);
+        let poll = super::Polled {
+            height: 1,
+            tip: BlockHash([0xbb; 32]),
+            peers: 0,
+            hash_share: Some(0.5),
+        };
+        assert_eq!(
+            nodes.polled("b", poll, later).and_then(|n| n.hash_share),
+            Some(0.5)
+        );
         assert_eq!(
             nodes.register("c", "http://c", a, "honest", later).0,
             Admit::Evicted("a".into())

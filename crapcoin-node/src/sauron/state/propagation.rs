@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use crapcoin_core::BlockHash;
 use serde::{Deserialize, Serialize};
 
+use super::Window;
 use super::tree::Tree;
 
 /// Upper bounds (ms) of the propagation histogram's buckets; the last
@@ -20,7 +21,8 @@ const PROPAGATION_BLOCKS: usize = 100;
 /// `GET /api/propagation`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Propagation {
-    /// The newest blocks (at most 100), newest first.
+    /// The blocks of the honest window (at most 100), highest first (then
+    /// newest report first).
     pub blocks: Vec<BlockDelays>,
     /// Every delay sample of the tree, bucketed by [`HISTOGRAM_BOUNDS_MS`].
     pub histogram: Vec<Bucket>,
@@ -52,8 +54,9 @@ pub struct Bucket {
     pub le_ms: Option<u64>,
 }
 
-/// The propagation figures of `tree`.
-pub fn propagation(tree: &Tree) -> Propagation {
+/// The propagation figures of `tree`; the blocks listed are those inside
+/// `window`.
+pub fn propagation(tree: &Tree, window: &Window) -> Propagation {
     let mut counts = [0u64; HISTOGRAM_BOUNDS_MS.len() + 1];
     let mut samples = 0u64;
     for block in tree.iter() {
@@ -74,8 +77,14 @@ pub fn propagation(tree: &Tree) -> Propagation {
             le_ms: HISTOGRAM_BOUNDS_MS.get(i).copied(),
         })
         .collect();
-    let blocks = tree
+    let mut listed: Vec<_> = tree
         .newest_first()
+        .filter(|b| window.contains(b.height))
+        .collect();
+    // Stable: among one height, the newest report stays first.
+    listed.sort_by_key(|b| std::cmp::Reverse(b.height));
+    let blocks = listed
+        .into_iter()
         .take(PROPAGATION_BLOCKS)
         .map(|b| BlockDelays {
             delays_ms: b.accepts().iter().cloned().collect(),

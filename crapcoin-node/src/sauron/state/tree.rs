@@ -28,12 +28,23 @@ pub struct BlockEntry {
     /// Per node, the delay from `first_seen_ms` to its accept, ms.
     #[serde(skip)]
     pub(super) accepts: Vec<(String, u64)>,
+    /// Whether Sauron only learnt it by asking a node (no node reported
+    /// it yet): its `first_seen_ms` is then when Sauron asked, not when
+    /// it was mined, so the interval and delay figures leave it out.
+    #[serde(skip)]
+    pub(super) learnt: bool,
 }
 
 impl BlockEntry {
     /// Per node, the delay from `first_seen_ms` to its accept, ms.
     pub fn accepts(&self) -> &[(String, u64)] {
         &self.accepts
+    }
+
+    /// Whether a node reported it (rather than Sauron learning it by
+    /// asking): only then is `first_seen_ms` a report's time.
+    pub fn reported(&self) -> bool {
+        !self.learnt
     }
 }
 
@@ -57,8 +68,13 @@ impl Tree {
 
     /// Adds `block` first seen at `at_ms` unless the tree has it; the
     /// oldest blocks go when it is full.
-    fn insert(&mut self, block: BlockFacts, at_ms: u64) {
-        if self.blocks.contains_key(&block.hash) {
+    fn insert(&mut self, block: BlockFacts, at_ms: u64, learnt: bool) {
+        if let Some(entry) = self.blocks.get_mut(&block.hash) {
+            // A learnt block's time was a guess: the first report's wins.
+            if entry.learnt && !learnt {
+                entry.learnt = false;
+                entry.first_seen_ms = at_ms;
+            }
             return;
         }
         self.order.push_back(block.hash);
@@ -71,6 +87,7 @@ impl Tree {
                 first_seen_ms: at_ms,
                 miner_node: None,
                 accepts: Vec::new(),
+                learnt,
             },
         );
         while self.order.len() > self.max {
@@ -83,7 +100,7 @@ impl Tree {
     /// `node` reported `block` at `at_ms`: mined it (`mined`) or accepted
     /// it, which is a delay sample.
     pub fn reported(&mut self, node: &str, block: BlockFacts, at_ms: u64, mined: bool) {
-        self.insert(block, at_ms);
+        self.insert(block, at_ms, false);
         let Some(entry) = self.blocks.get_mut(&block.hash) else {
             return;
         };
@@ -111,7 +128,22 @@ impl Tree {
     /// A block learnt by asking a node (not reported): it joins the tree
     /// so the consensus check can walk through it, without a delay sample.
     pub fn learn(&mut self, block: BlockFacts, now_ms: u64) {
-        self.insert(block, now_ms);
+        self.insert(block, now_ms, true);
+    }
+
+    /// The block `hash`, when the tree holds it.
+    pub fn get(&self, hash: &BlockHash) -> Option<&BlockEntry> {
+        self.blocks.get(hash)
+    }
+
+    /// How many blocks the tree holds.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether the tree is empty.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
     }
 
     /// The first block of the chain ending at `tip` that the tree lacks,
