@@ -156,7 +156,9 @@ async fn ingest(db: &Db, label: &str, bodies: &[Vec<u8>], url: &str) {
 }
 
 async fn status_latency(sauron: Option<&str>) -> (Duration, Duration) {
-    let mut args = vec!["crapcoin-node", "--difficulty", "4"];
+    // On demand: a node mining on its schedule would add its own work to
+    // the latency measured.
+    let mut args = vec!["crapcoin-node", "--on-demand", "--difficulty", "4"];
     if let Some(url) = sauron {
         args.extend(["--sauron", url]);
     }
