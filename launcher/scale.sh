@@ -9,10 +9,11 @@
 #
 # Environment: BIN (default target/release), DURATION (s of load, default
 # 60), SETTLE (s, default 60), INTERVAL_MS (mean ms between one node's auto
-# moves, default 2000 as in watercooler; raise it with N to keep the
-# network's transfer rate), SEED (default 1), OUT (directory for logs and
+# moves; default: none, watercooler's fleet-wide `--auto-rate`; builds from
+# before hash power need it), SEED (default 1), OUT (directory for logs and
 # reports, default a fresh temporary one); WATERCOOLER_NODE_NICE is passed
-# on to watercooler.
+# on to watercooler. Every other option is watercooler's default (block
+# interval 1 s, equal hash shares).
 #
 # Every run is bounded (DURATION + SETTLE + 300 s), and watercooler stops
 # every process it started; the script ends only watercooler, by PID.
@@ -42,10 +43,11 @@ summed_mib() {
 
 printf '%-6s %-10s %-16s %-10s %s\n' nodes "up (s)" "RSS/PSS (MiB)" converged verdict
 for n in "$@"; do
-    interval=${INTERVAL_MS:-2000}
+    rate=()
+    [ -z "${INTERVAL_MS:-}" ] || rate=(--auto-interval-ms "$INTERVAL_MS")
     log="$OUT/run-$n.log"
     report="$OUT/report-$n.json"
-    "$BIN/watercooler" -x "$n" --sauron --auto --auto-interval-ms "$interval" \
+    "$BIN/watercooler" -x "$n" --sauron --auto "${rate[@]}" \
         --duration "$DURATION" --settle "$SETTLE" --seed "$SEED" \
         --data-dir "$OUT/data-$n" --report "$report" --plain >"$log" 2>&1 </dev/null &
     pid=$!
@@ -69,9 +71,17 @@ for n in "$@"; do
         summary=$(python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(r["converged"], "common height %d, tips %d at %d..%d, %d reorgs, %d transfers submitted, %d included, settled in %.1f s, auto paused on %s" % (
+line = "common height %d, tips %d at %d..%d, %d reorgs, %d transfers submitted, %d included, settled in %.1f s, auto paused on %s" % (
     r["common_height"], r["tips"], r["min_height"], r["max_height"], r["reorgs"],
-    r["transfers_submitted"], r["transfers_included"], r["settle_secs"], r.get("auto_paused")))
+    r["transfers_submitted"], r["transfers_included"], r["settle_secs"], r.get("auto_paused"))
+m = r.get("mining")
+if m:
+    fmt = lambda v, f: "-" if v is None else f % v
+    p = m.get("propagation") or {}
+    line += "; %d blocks mined, %d on the best chain, stale rate %s, mean interval %s, propagation median/p90/max %s/%s/%s ms" % (
+        m["blocks_mined"], m["blocks_on_best_chain"], fmt(None if m.get("stale_rate") is None else 100 * m["stale_rate"], "%.1f %%"),
+        fmt(m.get("mean_interval_secs"), "%.2f s"), p.get("median_ms", "-"), p.get("p90_ms", "-"), p.get("max_ms", "-"))
+print(r["converged"], line)
 ' "$report")
     else
         summary="- no report (see $log)"
