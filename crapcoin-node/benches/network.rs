@@ -19,7 +19,8 @@
 //!    and on a 2-worker runtime;
 //! 4. idle RSS of one node, without and with a data directory;
 //! 5. the delay of a block along a line of 50 node processes (median and
-//!    p99 over the runs).
+//!    p99 over the runs), without data directories (`line`) and with each
+//!    node storing in SQLite (`line-sqlite`).
 //!
 //! `CRAPCOIN_NODE_BIN=target/dist/crapcoin-node` runs another build of the
 //! node (the bench's own code is unaffected).
@@ -402,7 +403,11 @@ async fn idle_bench() {
     );
 }
 
-async fn line_bench(client: &reqwest::Client, len: usize, runs: usize) {
+/// A block along a line of `len` nodes, `runs` times; with `stored`, each
+/// node keeps its chain in SQLite (as watercooler's nodes do), so every
+/// hop also writes the block to disk.
+async fn line_bench(client: &reqwest::Client, len: usize, runs: usize, stored: bool) {
+    let dirs = tempfile::tempdir().expect("dir");
     let mut line: Vec<Proc> = Vec::with_capacity(len);
     for i in 0..len {
         let mut args = vec![
@@ -411,10 +416,13 @@ async fn line_bench(client: &reqwest::Client, len: usize, runs: usize) {
             "--max-peers".to_owned(),
             "2".to_owned(),
         ];
+        if stored {
+            let dir = dirs.path().join(format!("n{i}"));
+            args.extend(["--data-dir".to_owned(), dir.display().to_string()]);
+        }
         if let Some(prev) = line.last() {
             args.extend(["--peer".to_owned(), prev.url.clone()]);
         }
-        let _ = i;
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         line.push(Proc::start(&args));
     }
@@ -466,8 +474,9 @@ async fn line_bench(client: &reqwest::Client, len: usize, runs: usize) {
     delays.sort();
     let median = delays[delays.len() / 2];
     let p99 = delays[(delays.len() * 99 / 100).min(delays.len() - 1)];
+    let storage = if stored { "SQLite" } else { "no data dir" };
     println!(
-        "| block along a line of {len} nodes ({runs} blocks) | median {} | p99 {} | max {} |",
+        "| block along a line of {len} nodes, {storage} ({runs} blocks) | median {} | p99 {} | max {} |",
         ms(median),
         ms(p99),
         ms(delays[delays.len() - 1])
@@ -490,7 +499,8 @@ fn main() {
             .build()
             .expect("client");
         // `cargo bench ... --bench network -- sync http` runs only those
-        // parts (idle, sync, http, line); no names runs them all.
+        // parts (idle, sync, http, line, line-sqlite); no names runs them
+        // all.
         let parts: Vec<String> = std::env::args()
             .skip(1)
             .filter(|a| !a.starts_with("--"))
@@ -511,7 +521,10 @@ fn main() {
             http_bench(&client).await;
         }
         if run("line") {
-            line_bench(&client, 50, 100).await;
+            line_bench(&client, 50, 100, false).await;
+        }
+        if run("line-sqlite") {
+            line_bench(&client, 50, 100, true).await;
         }
     });
 }
