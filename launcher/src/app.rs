@@ -120,6 +120,9 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
             auto: args.auto,
             auto_interval_ms: args.auto_interval_ms(),
             shares: args.shares(),
+            maintenance_ms: crate::cmdline::maintenance_ms(
+                u64::from(args.honest) + u64::from(args.misbehaving_count()),
+            ),
             node_nice: i32::from(args.node_nice),
             seed,
         },

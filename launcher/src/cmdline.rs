@@ -28,6 +28,9 @@ pub struct Settings {
     pub node_nice: i32,
     /// Each node's hash power share and the target block interval.
     pub shares: Shares,
+    /// Mean ms between two peer-maintenance rounds of a node (see
+    /// [`maintenance_ms`]).
+    pub maintenance_ms: u64,
     /// The run's seed.
     pub seed: u64,
 }
@@ -41,6 +44,16 @@ pub struct Shares {
     pub misbehaving: f64,
     /// The target block interval T.
     pub block_interval: Duration,
+}
+
+/// A node's peer-maintenance interval in a fleet of `nodes`: the node's
+/// default of 2 s up to 100 nodes, then longer in proportion (at most
+/// 30 s). Each round asks every peer for its status, so a fleet's
+/// maintenance load grows with its size: 500 nodes at 2 s ask about 4,000
+/// statuses a second of two cores, which starved everything else. Gossip
+/// carries the blocks; maintenance only finds dead peers and late chains.
+pub fn maintenance_ms(nodes: u64) -> u64 {
+    (2_000 * nodes.div_ceil(100).max(1)).min(30_000)
 }
 
 /// Checks a behaviour name against the catalogue.
@@ -163,6 +176,7 @@ pub fn node(settings: &Settings, node: &Node<'_>) -> Command {
             &derive_seed(node.seed, u64::from(node.start)).to_string(),
         ]);
     command
+        .args(["--maintenance-ms", &settings.maintenance_ms.to_string()])
         .args(["--hash-share", &node.hash_share.to_string()])
         .args([
             "--block-interval",
@@ -222,6 +236,7 @@ mod tests {
             auto,
             auto_interval_ms: 500,
             node_nice: 19,
+            maintenance_ms: 2_000,
             shares: Shares {
                 honest: 0.2,
                 misbehaving: 0.1,
@@ -281,11 +296,20 @@ mod tests {
             let command = super::node(&settings(auto), &node);
             assert_eq!(command.get_program(), "/bin/crapcoin-node", "{case}");
             let head = format!(
-                "--listen 127.0.0.1:0 --name bigload-1 --data-dir /data/bigload-1 --admin-token t --difficulty 8 --seed {} --hash-share 0.25 --block-interval 1.5",
+                "--listen 127.0.0.1:0 --name bigload-1 --data-dir /data/bigload-1 --admin-token t --difficulty 8 --seed {} --maintenance-ms 2000 --hash-share 0.25 --block-interval 1.5",
                 derive_seed(11, 2)
             );
             assert_eq!(args(&command).join(" "), format!("{head} {tail}"), "{case}");
         }
+    }
+
+    #[test]
+    fn maintenance_slows_down_with_the_fleet() {
+        assert_eq!(maintenance_ms(5), 2_000);
+        assert_eq!(maintenance_ms(100), 2_000);
+        assert_eq!(maintenance_ms(101), 4_000);
+        assert_eq!(maintenance_ms(500), 10_000);
+        assert_eq!(maintenance_ms(100_000), 30_000);
     }
 
     #[test]
