@@ -114,6 +114,11 @@ impl Mempool {
         self.txs.contains_key(id)
     }
 
+    /// The waiting transaction with this id.
+    pub fn get(&self, id: &TxId) -> Option<&Transaction> {
+        self.txs.get(id).map(|p| &p.tx)
+    }
+
     /// Every waiting transaction, in no order.
     pub fn iter(&self) -> impl Iterator<Item = &Transaction> {
         self.txs.values().map(|p| &p.tx)

@@ -23,6 +23,9 @@ const MAX_BANNED: usize = 1024;
 /// Maintenance rounds between two tracker registrations.
 const REGISTER_EVERY: u64 = 5;
 
+/// Own waiting transactions passed on again per maintenance round, at most.
+const MAX_REBROADCAST: usize = 64;
+
 #[derive(Debug, Clone, Default)]
 struct PeerState {
     failures: u32,
@@ -304,6 +307,28 @@ impl Shared {
         }
         if round % REGISTER_EVERY == 0 {
             let _ = self.call(self.tracker.register(&self.info())).await;
+        }
+        self.rebroadcast();
+    }
+
+    /// Passes the transactions this node accepted and still waits for to
+    /// its peers again, as a wallet rebroadcasts its unconfirmed payments:
+    /// a peer may have refused one the first time (it had not yet seen the
+    /// block that funds it), and a node without hash power could otherwise
+    /// wait forever. Peers that hold it answer `duplicate` and pass it no
+    /// further. Lowest ids first, at most [`MAX_REBROADCAST`] a round.
+    fn rebroadcast(&self) {
+        let txs: Vec<crate::tx::Transaction> = {
+            let inner = self.lock();
+            let mut ids: Vec<_> = inner.tracked.keys().copied().collect();
+            ids.sort_unstable();
+            ids.iter()
+                .filter_map(|id| inner.mempool.get(id).cloned())
+                .take(MAX_REBROADCAST)
+                .collect()
+        };
+        for tx in &txs {
+            self.relay_tx(tx, None);
         }
     }
 
