@@ -15,9 +15,12 @@ use kit::chain::params;
 use kit::net::{Tap, Tapped};
 use kit::time::holds_within;
 
+/// A relay: who pushed which transaction to whom.
+type Push = (PeerUrl, PeerUrl, TxId);
+
 /// Counts relays per (sender, receiver, transaction).
 #[derive(Clone, Default)]
-struct Relays(Arc<Mutex<HashMap<(PeerUrl, PeerUrl, TxId), usize>>>);
+struct Relays(Arc<Mutex<HashMap<Push, usize>>>);
 
 impl Tap for Relays {
     fn tx_pushed(&self, to: &PeerUrl, from: &PeerUrl, tx: &Transaction) {
