@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use behaviours::registry;
 use crapcoin_core::network::Payload;
-use crapcoin_core::node::AutoConfig;
+use crapcoin_core::node::{AutoConfig, Mining};
 use crapcoin_core::observer::DropReason;
 use crapcoin_core::{
-    Address, Behaviour, Block, BlockHash, Config, Event, Handle, Node, Params, PeerUrl, State,
-    Transaction, TxId, ValidationError, Wallet, memory,
+    Address, Behaviour, Block, BlockHash, Config, Event, Handle, HashPower, Node, Params, PeerUrl,
+    State, Transaction, TxId, ValidationError, Wallet, memory,
 };
 
 use crate::chain;
@@ -199,6 +199,12 @@ pub struct Scenario {
     pub transfers: u64,
     /// Longest wait for the honest nodes to agree after the run.
     pub converge_within: Duration,
+    /// The hash power of a misbehaving node whose behaviour is `selfish`:
+    /// a selfish miner acts only on the blocks its schedule gives it (the
+    /// other nodes mine on demand). By default a block every 40 ms, about
+    /// the honest nodes' pace while their transfers last, so it often
+    /// holds a lead of two when an honest block comes and wins the race.
+    pub selfish_power: HashPower,
     make_bad: MakeBad,
 }
 
@@ -219,6 +225,8 @@ impl Scenario {
             auto_interval: Duration::from_millis(80),
             transfers: 6,
             converge_within: Duration::from_secs(20),
+            selfish_power: HashPower::new(1.0, Duration::from_millis(40))
+                .expect("a valid share and interval"),
             make_bad: Arc::new(move |i| {
                 registry::build_with(
                     &owned,
@@ -309,6 +317,9 @@ impl Scenario {
                     .expect("a bad node");
                 (self.make_bad)(i)
             };
+            if !honest && behaviour.name() == "selfish" {
+                config.mining = Mining::Scheduled(self.selfish_power);
+            }
             let log = events.clone();
             let observer = move |node: &str, event: &Event| {
                 log.push(Record {
