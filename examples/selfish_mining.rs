@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use crapcoin_core::measure::{ForkMeter, ForkStats};
+use crapcoin_core::measure::{ForkMeter, ForkStats, selfish_revenue};
 use crapcoin_core::{Behaviour, Clock, Config, Handle, HashPower, Mining, Node, Params, memory};
 
 /// Selfish mining for several shares α.
@@ -59,14 +59,6 @@ struct Args {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-}
-
-/// The paper's relative revenue of a selfish miner with share `alpha`
-/// when a share `gamma` of honest power mines on its branch in a tie.
-fn revenue(alpha: f64, gamma: f64) -> f64 {
-    let a = alpha;
-    (a * (1.0 - a).powi(2) * (4.0 * a + gamma * (1.0 - 2.0 * a)) - a.powi(3))
-        / (1.0 - a * (1.0 + (2.0 - a) * a))
 }
 
 /// One run's result.
@@ -108,10 +100,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             row.alpha,
             row.mined_share,
             row.share,
-            revenue(row.alpha, 0.0),
+            selfish_revenue(row.alpha, 0.0),
             row.gamma.map_or("-".to_owned(), |g| format!("{g:.2}")),
-            row.gamma
-                .map_or("-".to_owned(), |g| format!("{:.3}", revenue(row.alpha, g))),
+            row.gamma.map_or("-".to_owned(), |g| format!(
+                "{:.3}",
+                selfish_revenue(row.alpha, g)
+            )),
             row.stats.stale_rate * 100.0,
             row.stats.on_best_chain,
         );
@@ -124,9 +118,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 "alpha": r.alpha,
                 "selfish_share": r.share,
                 "selfish_mined_share": r.mined_share,
-                "revenue_gamma_0": revenue(r.alpha, 0.0),
+                "revenue_gamma_0": selfish_revenue(r.alpha, 0.0),
                 "gamma": r.gamma,
-                "revenue_gamma": r.gamma.map(|g| revenue(r.alpha, g)),
+                "revenue_gamma": r.gamma.map(|g| selfish_revenue(r.alpha, g)),
                 "stats": r.stats,
             })
         })

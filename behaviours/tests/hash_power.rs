@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use behaviours::malicious::double_spender::Outcome;
 use behaviours::malicious::{DoubleSpender, Selfish};
-use crapcoin_core::measure::ForkMeter;
+use crapcoin_core::measure::{ForkMeter, selfish_revenue};
 use crapcoin_core::{
     Behaviour, Clock, Config, Handle, HashPower, Mining, Node, Params, TxId, memory,
 };
@@ -80,13 +80,6 @@ impl Net {
     }
 }
 
-/// The paper's relative revenue R(α, γ).
-fn revenue(alpha: f64, gamma: f64) -> f64 {
-    let a = alpha;
-    (a * (1.0 - a).powi(2) * (4.0 * a + gamma * (1.0 - 2.0 * a)) - a.powi(3))
-        / (1.0 - a * (1.0 + (2.0 - a) * a))
-}
-
 /// One selfish node `s` with share `alpha`, two honest nodes sharing the
 /// rest, until the honest chain holds `blocks`. Returns the selfish
 /// share of the (longest) best chain, its share of blocks mined, γ, and
@@ -111,7 +104,7 @@ async fn selfish_run(alpha: f64, blocks: u64, seed: u64) -> (f64, f64, Option<f6
     let gamma = net.meter.race(&["s"]).gamma();
     eprintln!(
         "alpha {alpha}: selfish share {share:.3} (R(a,0) = {:.3}), of blocks mined {:.3}, gamma {gamma:?}; {stats}",
-        revenue(alpha, 0.0),
+        selfish_revenue(alpha, 0.0),
         mined as f64 / stats.blocks_mined.max(1) as f64
     );
     net.shutdown().await;

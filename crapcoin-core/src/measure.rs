@@ -18,6 +18,9 @@
 //!   nodes on top of a height where that group and another competed, on
 //!   whose block they built (the `γ` of selfish mining).
 //!
+//! [`selfish_revenue`] is the paper's closed form to set the measured
+//! shares against.
+//!
 //! Memory is bounded: at most [`ForkMeter::with_capacity`]'s blocks are
 //! recorded (the default [`DEFAULT_MAX_BLOCKS`]) and at most
 //! [`MAX_DELAYS`] propagation samples; what comes after is counted in
@@ -406,9 +409,30 @@ impl RaceStats {
     }
 }
 
+/// Eyal and Sirer's relative revenue R(α, γ) of a selfish miner with
+/// hash power share `alpha` when a share `gamma` of the honest power mines
+/// on its branch during a tie ("Majority is not Enough", 2014): its
+/// expected share of the best chain's blocks.
+pub fn selfish_revenue(alpha: f64, gamma: f64) -> f64 {
+    let a = alpha;
+    (a * (1.0 - a).powi(2) * (4.0 * a + gamma * (1.0 - 2.0 * a)) - a.powi(3))
+        / (1.0 - a * (1.0 + (2.0 - a) * a))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The paper's landmarks: at γ = 0 selfish mining pays exactly its
+    /// share at α = 1/3 (the threshold (1 − γ) / (3 − 2γ)), at γ = 1/2 at
+    /// α = 1/4; R(0.45, 0) ≈ 0.652.
+    #[test]
+    fn selfish_revenue_meets_the_papers_thresholds() {
+        assert!((selfish_revenue(1.0 / 3.0, 0.0) - 1.0 / 3.0).abs() < 1e-12);
+        assert!((selfish_revenue(0.25, 0.5) - 0.25).abs() < 1e-12);
+        assert!((selfish_revenue(0.45, 0.0) - 0.652).abs() < 1e-3);
+        assert!(selfish_revenue(0.1, 0.0) < 0.1);
+    }
 
     fn hash(n: u8) -> BlockHash {
         BlockHash([n; 32])
