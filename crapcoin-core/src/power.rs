@@ -53,9 +53,8 @@ impl HashPower {
     /// [`HashPowerError`] for a share outside `[0, 1]` (or not a number)
     /// and for a zero interval.
     pub const fn new(share: f64, block_interval: Duration) -> Result<Self, HashPowerError> {
-        // Written so that NaN fails too.
-        if !(share >= 0.0 && share <= 1.0) {
-            return Err(HashPowerError::Share(share));
+        if let Err(e) = Self::check_share(share) {
+            return Err(e);
         }
         if block_interval.is_zero() {
             return Err(HashPowerError::Interval);
@@ -64,6 +63,21 @@ impl HashPower {
             share,
             block_interval,
         })
+    }
+
+    /// `share` when it is a share of the network's hash power: a number
+    /// from 0 to 1 (command lines check theirs with this).
+    ///
+    /// # Errors
+    ///
+    /// [`HashPowerError::Share`] otherwise (NaN included).
+    pub const fn check_share(share: f64) -> Result<f64, HashPowerError> {
+        // Written so that NaN fails too.
+        if share >= 0.0 && share <= 1.0 {
+            Ok(share)
+        } else {
+            Err(HashPowerError::Share(share))
+        }
     }
 
     /// The miner's share of the network's hash power.

@@ -309,9 +309,7 @@ fn hash_share(text: &str) -> Result<f64, String> {
     let share: f64 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))?;
-    HashPower::new(share, Duration::from_secs(1))
-        .map(|p| p.share())
-        .map_err(|e| e.to_string())
+    HashPower::check_share(share).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -269,10 +269,10 @@ fn positive_rate(s: &str) -> Result<f64, String> {
 }
 
 fn unit_share(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a share between 0 and 1")),
-    }
+    let share: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a share between 0 and 1"))?;
+    crapcoin_core::HashPower::check_share(share).map_err(|e| e.to_string())
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
