@@ -152,6 +152,12 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The node's seeded random generator, for one choice (held briefly;
+    /// a panic elsewhere leaves it usable).
+    pub(crate) fn rng(&self) -> MutexGuard<'_, StdRng> {
+        self.rng.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn ctx(&self) -> Context<'_> {
         Context::new(self)
     }

@@ -336,7 +336,7 @@ impl Shared {
     async fn discover(&self) {
         let mut peers = self.lock().peers.urls();
         {
-            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rng = self.rng();
             peers.shuffle(&mut *rng);
         }
         let mut candidates: Vec<PeerUrl> = Vec::new();

@@ -42,11 +42,7 @@ pub(super) fn spawn_all(
 /// `base` scaled by a random factor in [0.5, 1.5), so nodes started
 /// together do not act in lockstep.
 fn jittered(shared: &Shared, base: Duration) -> Duration {
-    let factor = shared
-        .rng
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .random_range(0.5..1.5);
+    let factor = shared.rng().random_range(0.5..1.5);
     base.mul_f64(factor)
 }
 
@@ -105,7 +101,7 @@ async fn miner(shared: Arc<Shared>) {
                 // Redrawn on every wake (a new tip, a new transaction, a
                 // request): exact, since the draw is memoryless.
                 let draw = {
-                    let mut rng = shared.rng.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut rng = shared.rng();
                     power.draw(&mut *rng)
                 };
                 let won = async {
@@ -175,11 +171,7 @@ async fn mine_on_tip(shared: &Arc<Shared>, tx: Option<Transaction>) -> Option<Mi
         forge = forge.tx(tx.clone());
     }
     let mut header = forge.header();
-    header.nonce = shared
-        .rng
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .random();
+    header.nonce = shared.rng().random();
     let stale =
         || shared.cancel.is_cancelled() || shared.tip_version.load(Ordering::SeqCst) != version;
     let header = mining::mine(header, stale).await?;
@@ -260,11 +252,7 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
     loop {
         let wait = if first {
             first = false;
-            let fraction: f64 = shared
-                .rng
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .random_range(0.0..1.0);
+            let fraction: f64 = shared.rng().random_range(0.0..1.0);
             auto.interval.mul_f64(fraction)
         } else {
             jittered(&shared, auto.interval)
@@ -305,7 +293,7 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             continue;
         }
         let action = {
-            let mut rng = shared.rng.lock().unwrap_or_else(|p| p.into_inner());
+            let mut rng = shared.rng();
             shared.behaviour.next_auto(&shared.ctx(), &mut *rng)
         };
         match action {
