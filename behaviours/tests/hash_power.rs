@@ -163,7 +163,10 @@ async fn double_spend_run(
     let attacker = Arc::new(
         DoubleSpender::new(seed, Duration::from_millis(20))
             .confirmations(k)
-            .give_up_behind(6),
+            .give_up_behind(6)
+            // 200 ticks of 20 ms: 80 block intervals, time enough for the
+            // payment's k confirmations at the honest nodes' share.
+            .patience(200),
     );
     let net = Net::launch(
         vec![

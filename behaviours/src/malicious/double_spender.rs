@@ -5,8 +5,9 @@
 //!
 //! **Attacks** the ledger (and whoever accepts a payment after k
 //! confirmations). Run it with `Mining::Scheduled` and its share β; it
-//! forges nothing on its own. Once it has coins (and the block that paid
-//! them is `k` deep), at tip F it signs two transfers of its whole balance
+//! forges nothing on its own. Once it has coins (and a peer's block sits
+//! on top of the last block it published, so its peers hold its coins
+//! too), at tip F it signs two transfers of its whole balance
 //! with one nonce: the payment to a victim (any other account), sent to
 //! every peer without keeping it, and the conflicting spend to its
 //! accomplice, taken into its own mempool and relayed to nobody. From then
@@ -158,15 +159,17 @@ impl Behaviour {
         lock(&self.state).outcomes.iter().cloned().collect()
     }
 
-    /// Starts an attempt at the current tip, if it has coins that are
-    /// `k` deep and a victim.
+    /// Starts an attempt at the current tip, if it has coins, a block
+    /// on top of its last published one (its peers hold those coins: a
+    /// deeper wait starves a majority miner, which finds most blocks
+    /// itself) and a victim.
     fn arm(&self, ctx: &Context<'_>, state: &mut State) -> Vec<Action> {
         let me = ctx.address();
         let account = ctx.account(&me);
         let fee = ctx.fee();
         let tip = ctx.height();
         if account.balance < fee.saturating_add(2)
-            || tip < state.last_published.saturating_add(self.confirmations)
+            || tip <= state.last_published
             || ctx.peers().is_empty()
         {
             return Vec::new();
