@@ -16,11 +16,12 @@
 //! deeper side block waits unchecked until its branch could win, as a
 //! switch checks every block of the branch anyway.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use crate::block::CheckedBlock;
 use crate::hash::BlockHash;
+use crate::maps::{Map, Set};
 use crate::params::Params;
 use crate::state::{State, Undo};
 use crate::validate::{self, ValidationError};
@@ -103,7 +104,7 @@ impl Default for Limits {
 pub struct Chain {
     params: Params,
     genesis: BlockHash,
-    entries: HashMap<BlockHash, Entry>,
+    entries: Map<BlockHash, Entry>,
     /// Best chain: `active[h]` is the block at height `h`.
     active: Vec<BlockHash>,
     /// `undos[h - 1]` takes back `active[h]`.
@@ -111,7 +112,7 @@ pub struct Chain {
     state: State,
     /// Side entries by arrival order.
     side: BTreeMap<u64, BlockHash>,
-    invalid: HashMap<BlockHash, ValidationError>,
+    invalid: Map<BlockHash, ValidationError>,
     invalid_order: VecDeque<BlockHash>,
     seq: u64,
     limits: Limits,
@@ -127,7 +128,7 @@ impl Chain {
     pub fn with_limits(params: Params, limits: Limits) -> Self {
         let genesis = Arc::new(params.genesis());
         let hash = genesis.hash();
-        let mut entries = HashMap::new();
+        let mut entries = Map::default();
         entries.insert(
             hash,
             Entry {
@@ -145,7 +146,7 @@ impl Chain {
             undos: Vec::new(),
             state: State::new(),
             side: BTreeMap::new(),
-            invalid: HashMap::new(),
+            invalid: Map::default(),
             invalid_order: VecDeque::new(),
             seq: 1,
             limits,
@@ -647,7 +648,7 @@ impl Chain {
     }
 
     /// Hashes known to be invalid (bounded).
-    pub fn invalid_hashes(&self) -> HashSet<BlockHash> {
+    pub fn invalid_hashes(&self) -> Set<BlockHash> {
         self.invalid.keys().copied().collect()
     }
 }

@@ -5,15 +5,26 @@
 //! [`Clock::sleep`], [`Clock::sleep_until`], [`Clock::timeout`] and
 //! [`Clock::interval`] for every wait — and no other module of the engine
 //! names `SystemTime`, `Instant::now` or `tokio::time`. That makes time a
-//! seam: today there is one kind of clock, the system's
-//! ([`Clock::system`]); a virtual clock for simulations, or a skewed one
-//! for a node whose clock is wrong, goes behind the same methods without
-//! the engine changing.
+//! seam with two kinds of clock behind it:
+//!
+//! - [`Clock::system`]: the operating system's time and tokio's timers.
+//! - [`Clock::simulated`]: virtual time, for simulations. It runs on a
+//!   tokio runtime whose time is paused (a current-thread runtime built
+//!   with `start_paused(true)`): every sleep, timeout and interval waits
+//!   on virtual time, which jumps to the next timer as soon as every task
+//!   waits, so a simulated minute passes in however long the work in it
+//!   takes. Its timestamps count from a fixed epoch, so nothing a node
+//!   stamps depends on when the run happened; a [`Skew`] shifts one
+//!   node's timestamps (a node whose clock is wrong). On a virtual clock
+//!   the engine also does inline the work it would send to blocking
+//!   threads ([`Clock::is_virtual`]), whose timing no seed controls.
 //!
 //! The bottom layer of the engine, with [`crate::wire`]: it imports no
 //! other module of the crate.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch by the system clock (what
@@ -33,13 +44,42 @@ pub struct Clock {
     kind: Kind,
 }
 
-/// The kinds of clock. One today; the enum is where a virtual or skewed
-/// clock joins it.
-#[derive(Debug, Clone, Copy, Default)]
+/// The kinds of clock.
+#[derive(Debug, Clone, Default)]
 enum Kind {
     /// The operating system's clocks and tokio's timers.
     #[default]
     System,
+    /// Tokio's paused time: timestamps count from `epoch_ms` at `origin`,
+    /// shifted by `skew`.
+    Virtual {
+        epoch_ms: u64,
+        origin: tokio::time::Instant,
+        skew: Skew,
+    },
+}
+
+/// A shift of a simulated clock's timestamps, in milliseconds (positive:
+/// the clock runs ahead). Shared: the clock and whoever set it up read
+/// the same value, so a run can change a node's skew while it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Skew(Arc<AtomicI64>);
+
+impl Skew {
+    /// A skew of `ms` milliseconds.
+    pub fn new(ms: i64) -> Self {
+        Self(Arc::new(AtomicI64::new(ms)))
+    }
+
+    /// Sets the skew to `ms` milliseconds.
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    /// The skew in milliseconds.
+    pub fn get(&self) -> i64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A [`Clock::timeout`] whose deadline passed before the future finished.
@@ -53,35 +93,67 @@ impl Clock {
         Self { kind: Kind::System }
     }
 
-    /// Milliseconds since the Unix epoch: what block timestamps are
-    /// stamped with and checked against.
-    pub fn now_ms(&self) -> u64 {
-        match self.kind {
-            Kind::System => now_ms(),
+    /// A virtual clock whose time is tokio's (paused) time, its
+    /// timestamps `epoch_ms` at the moment it is made, shifted by `skew`.
+    /// Make it inside the runtime that runs the simulation; every clock
+    /// of one run made at the same virtual moment with the same epoch
+    /// reads the same time (but for its skew).
+    ///
+    /// Virtual only when that runtime's time is paused
+    /// (`tokio::runtime::Builder::start_paused`, tokio's `test-util`
+    /// feature): on a running clock it still works, at real speed.
+    pub fn simulated(epoch_ms: u64, skew: Skew) -> Self {
+        Self {
+            kind: Kind::Virtual {
+                epoch_ms,
+                origin: tokio::time::Instant::now(),
+                skew,
+            },
         }
     }
 
-    /// The current instant, for deadlines and ages (monotonic).
+    /// Whether this is a simulated clock: then the engine runs inline
+    /// what it would otherwise hand to blocking threads, so a run's
+    /// order of events depends on its seed alone.
+    pub fn is_virtual(&self) -> bool {
+        matches!(self.kind, Kind::Virtual { .. })
+    }
+
+    /// Milliseconds since the Unix epoch: what block timestamps are
+    /// stamped with and checked against.
+    pub fn now_ms(&self) -> u64 {
+        match &self.kind {
+            Kind::System => now_ms(),
+            Kind::Virtual {
+                epoch_ms,
+                origin,
+                skew,
+            } => {
+                let elapsed = u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX);
+                epoch_ms
+                    .saturating_add(elapsed)
+                    .saturating_add_signed(skew.get())
+            }
+        }
+    }
+
+    /// The current instant, for deadlines and ages (monotonic; virtual
+    /// on a simulated clock).
     pub fn now(&self) -> Instant {
         match self.kind {
             Kind::System => Instant::now(),
+            Kind::Virtual { .. } => tokio::time::Instant::now().into_std(),
         }
     }
 
     /// Waits for `duration`.
     pub async fn sleep(&self, duration: Duration) {
-        match self.kind {
-            Kind::System => tokio::time::sleep(duration).await,
-        }
+        tokio::time::sleep(duration).await;
     }
 
     /// Waits until `deadline` (at once when it has passed).
     pub async fn sleep_until(&self, deadline: Instant) {
-        match self.kind {
-            Kind::System => {
-                tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
-            }
-        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
     }
 
     /// Runs `future` for at most `duration`.
@@ -94,11 +166,9 @@ impl Clock {
         duration: Duration,
         future: F,
     ) -> Result<F::Output, Elapsed> {
-        match self.kind {
-            Kind::System => tokio::time::timeout(duration, future)
-                .await
-                .map_err(|_| Elapsed),
-        }
+        tokio::time::timeout(duration, future)
+            .await
+            .map_err(|_| Elapsed)
     }
 
     /// A ticker firing every `period`, the first tick at once.
@@ -107,10 +177,8 @@ impl Clock {
     ///
     /// When `period` is zero.
     pub fn interval(&self, period: Duration) -> Interval {
-        match self.kind {
-            Kind::System => Interval {
-                inner: tokio::time::interval(period),
-            },
+        Interval {
+            inner: tokio::time::interval(period),
         }
     }
 }
@@ -149,5 +217,29 @@ mod tests {
             )
             .await;
         assert_eq!(slow, Err(Elapsed));
+    }
+
+    /// Virtual time jumps: an hour of sleeps passes at once, timestamps
+    /// count from the epoch, and a skew shifts them alone.
+    #[tokio::test(start_paused = true)]
+    async fn simulated_time_jumps_to_the_next_timer() {
+        let skew = Skew::new(0);
+        let clock = Clock::simulated(1_000_000, skew.clone());
+        assert!(clock.is_virtual() && !Clock::system().is_virtual());
+        let wall = Instant::now();
+        let start = clock.now();
+        for _ in 0..60 {
+            clock.sleep(Duration::from_secs(60)).await;
+        }
+        assert_eq!(clock.now() - start, Duration::from_secs(3600));
+        assert_eq!(clock.now_ms(), 1_000_000 + 3_600_000);
+        assert!(
+            wall.elapsed() < Duration::from_secs(60),
+            "an hour of virtual time took {:?}",
+            wall.elapsed()
+        );
+        skew.set(-5_000);
+        assert_eq!(clock.now_ms(), 1_000_000 + 3_600_000 - 5_000);
+        assert_eq!(clock.now() - start, Duration::from_secs(3600));
     }
 }

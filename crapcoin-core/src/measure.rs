@@ -29,7 +29,6 @@
 //! Layer 3, beside [`crate::observer`]: it reads events and the time
 //! through a [`Clock`], nothing of the engine.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -37,6 +36,7 @@ use serde::Serialize;
 
 use crate::clock::Clock;
 use crate::hash::BlockHash;
+use crate::maps::{Map, Set};
 use crate::observer::{Event, Observer};
 
 /// Blocks a [`ForkMeter`] records by default.
@@ -58,9 +58,9 @@ struct Mined {
 #[derive(Debug, Default)]
 struct Records {
     names: Vec<String>,
-    index: HashMap<String, u32>,
-    shares: HashMap<String, f64>,
-    blocks: HashMap<BlockHash, Mined>,
+    index: Map<String, u32>,
+    shares: Map<String, f64>,
+    blocks: Map<BlockHash, Mined>,
     /// Microseconds from mining to a node's first acceptance.
     delays: Vec<u64>,
     dropped: u64,
@@ -124,8 +124,8 @@ impl ForkMeter {
     /// left out).
     pub fn summary<'a>(&self, best_chain: impl IntoIterator<Item = &'a BlockHash>) -> ForkStats {
         let records = self.lock();
-        let best: HashSet<BlockHash> = best_chain.into_iter().copied().collect();
-        let mut per_miner: HashMap<u32, (u64, u64)> = HashMap::new();
+        let best: Set<BlockHash> = best_chain.into_iter().copied().collect();
+        let mut per_miner: Map<u32, (u64, u64)> = Map::default();
         let mut best_times: Vec<(u64, Instant)> = Vec::new();
         for (hash, block) in &records.blocks {
             let entry = per_miner.entry(block.miner).or_default();
@@ -179,6 +179,16 @@ impl ForkMeter {
         }
     }
 
+    /// Every propagation delay recorded so far (from mining to another
+    /// node's first acceptance), in milliseconds, in the order seen.
+    pub fn delays_ms(&self) -> Vec<f64> {
+        self.lock()
+            .delays
+            .iter()
+            .map(|&micros| micros as f64 / 1000.0)
+            .collect()
+    }
+
     /// Race data between `group` and everyone else: at every height where
     /// a block of the group and a block of another miner compete, the
     /// blocks the others mined next on one of them, split by whose block
@@ -186,12 +196,12 @@ impl ForkMeter {
     /// others' power that mined on the group's branch during a tie.
     pub fn race(&self, group: &[&str]) -> RaceStats {
         let records = self.lock();
-        let members: HashSet<u32> = group
+        let members: Set<u32> = group
             .iter()
             .filter_map(|name| records.index.get(*name).copied())
             .collect();
         // Per height: (group blocks, other blocks).
-        let mut by_height: HashMap<u64, (HashSet<BlockHash>, HashSet<BlockHash>)> = HashMap::new();
+        let mut by_height: Map<u64, (Set<BlockHash>, Set<BlockHash>)> = Map::default();
         for (hash, block) in &records.blocks {
             let entry = by_height.entry(block.height).or_default();
             if members.contains(&block.miner) {

@@ -3,27 +3,31 @@
 //! process for experiments and tests.
 //!
 //! The [`Network`] delivers calls straight to the target node's
-//! [`Inbox`] after a random latency, and loses a configurable share of
-//! them (the caller then sees [`NetError::Lost`]).
+//! [`Inbox`] after a random latency ([`LinkDelay`], plus a fixed one-way
+//! delay between regions), and loses a configurable share of them (the
+//! caller then sees [`NetError::Lost`]). It is also where faults live that
+//! a kernel would otherwise make: a partition into groups (calls across
+//! are lost), an isolated node, and a paused one (calls to and from it
+//! wait until it resumes). A node sees the network through its own view
+//! ([`Network::view`]), so every call knows where it comes from.
 //!
 //! Beside the engine, above the traits: this module knows nodes only
 //! through [`Inbox`], never the engine's types, so the engine can use it
 //! for its builder defaults without a loop.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rand::rngs::StdRng;
-use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 
 use crate::block::{Block, CheckedBlock};
 use crate::clock::Clock;
 use crate::hash::BlockHash;
 use crate::invalid::ValidationError;
+use crate::maps::{Map, Set};
 use crate::network::{self, Inbox, Snapshot, StoreError};
 use crate::tx::Transaction;
 use crate::wire::{
@@ -32,7 +36,7 @@ use crate::wire::{
 
 #[derive(Debug)]
 struct Hub {
-    nodes: Mutex<HashMap<PeerUrl, Weak<dyn Inbox>>>,
+    nodes: Mutex<Map<PeerUrl, Weak<dyn Inbox>>>,
     knobs: Mutex<Knobs>,
     /// Where latencies are waited out.
     clock: Clock,
@@ -41,11 +45,61 @@ struct Hub {
     lost: AtomicU64,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Knobs {
-    min_latency: Duration,
-    max_latency: Duration,
+    delay: LinkDelay,
     loss: f64,
+    /// Each node's region, an index into `one_way`.
+    region: Map<PeerUrl, usize>,
+    /// One-way delay between regions, added to the link's draw.
+    one_way: Vec<Vec<Duration>>,
+    /// Each node's side of a partition (none: no partition).
+    side: Map<PeerUrl, usize>,
+    /// Paused nodes and when they resume (virtual or real instant).
+    paused: Map<PeerUrl, Instant>,
+}
+
+/// How long one call takes on a link, before any delay between regions.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LinkDelay {
+    /// Always the same.
+    Constant(Duration),
+    /// Uniform in `min..=max`.
+    Uniform {
+        /// Shortest.
+        min: Duration,
+        /// Longest.
+        max: Duration,
+    },
+    /// Exponential with this mean (capped at 100 means).
+    Exponential {
+        /// The mean.
+        mean: Duration,
+    },
+}
+
+impl LinkDelay {
+    /// One draw.
+    pub fn draw(&self, rng: &mut impl Rng) -> Duration {
+        match *self {
+            Self::Constant(d) => d,
+            Self::Uniform { min, max } if max > min => rng.random_range(min..=max),
+            Self::Uniform { min, .. } => min,
+            Self::Exponential { mean } => {
+                let u: f64 = rng.random_range(f64::EPSILON..1.0);
+                mean.mul_f64((-u.ln()).min(100.0))
+            }
+        }
+    }
+
+    /// The mean of the draws.
+    pub fn mean(&self) -> Duration {
+        match *self {
+            Self::Constant(d) => d,
+            Self::Uniform { min, max } => (min + max.max(min)) / 2,
+            Self::Exponential { mean } => mean,
+        }
+    }
 }
 
 /// An in-memory network: every node attached to a clone of the same
@@ -53,6 +107,8 @@ struct Knobs {
 #[derive(Debug, Clone)]
 pub struct Network {
     hub: Arc<Hub>,
+    /// Whose view this is: calls come from here (see [`Network::view`]).
+    from: Option<PeerUrl>,
 }
 
 impl Default for Network {
@@ -71,25 +127,84 @@ impl Network {
     pub fn seeded(seed: u64) -> Self {
         Self {
             hub: Arc::new(Hub {
-                nodes: Mutex::new(HashMap::new()),
+                nodes: Mutex::new(Map::default()),
                 knobs: Mutex::new(Knobs {
-                    min_latency: Duration::ZERO,
-                    max_latency: Duration::ZERO,
+                    delay: LinkDelay::Constant(Duration::ZERO),
                     loss: 0.0,
+                    region: Map::default(),
+                    one_way: Vec::new(),
+                    side: Map::default(),
+                    paused: Map::default(),
                 }),
                 rng: Mutex::new(StdRng::seed_from_u64(seed)),
                 clock: Clock::system(),
                 delivered: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
             }),
+            from: None,
+        }
+    }
+
+    /// The network as the node at `url` sees it: the same network, whose
+    /// calls come from `url` (partitions, regions and pauses apply to
+    /// them). Give each node its own view.
+    pub fn view(&self, url: &PeerUrl) -> Self {
+        Self {
+            hub: self.hub.clone(),
+            from: Some(url.clone()),
         }
     }
 
     /// Sets each call's latency to a uniform draw in `min..=max`.
     pub fn set_latency(&self, min: Duration, max: Duration) {
+        self.set_link_delay(LinkDelay::Uniform {
+            min,
+            max: max.max(min),
+        });
+    }
+
+    /// Sets how long each call takes (before delays between regions).
+    pub fn set_link_delay(&self, delay: LinkDelay) {
+        self.knobs().delay = delay;
+    }
+
+    /// Sets the one-way delay between regions (`one_way[a][b]`, added to
+    /// every call from region `a` to region `b`) and each node's region.
+    /// Nodes without one, or with one outside the matrix, get none added.
+    pub fn set_regions(&self, one_way: Vec<Vec<Duration>>, region: Vec<(PeerUrl, usize)>) {
         let mut knobs = self.knobs();
-        knobs.min_latency = min;
-        knobs.max_latency = max.max(min);
+        knobs.one_way = one_way;
+        knobs.region = region.into_iter().collect();
+    }
+
+    /// Splits the network: calls between nodes on different sides are
+    /// lost. The nodes of no side form one more side together.
+    pub fn partition(&self, sides: &[Vec<PeerUrl>]) {
+        let mut knobs = self.knobs();
+        knobs.side = sides
+            .iter()
+            .enumerate()
+            .flat_map(|(i, side)| side.iter().map(move |url| (url.clone(), i + 1)))
+            .collect();
+    }
+
+    /// Cuts `url` off from every other node (a partition of its own,
+    /// on top of any partition in force).
+    pub fn isolate(&self, url: &PeerUrl) {
+        let mut knobs = self.knobs();
+        let alone = knobs.side.values().max().copied().unwrap_or(0) + 1;
+        knobs.side.insert(url.clone(), alone);
+    }
+
+    /// Ends every partition and isolation.
+    pub fn heal(&self) {
+        self.knobs().side.clear();
+    }
+
+    /// Pauses `url` until `until`: calls to it and from it wait until
+    /// then (as a stopped process's would), then go on.
+    pub fn pause(&self, url: &PeerUrl, until: Instant) {
+        self.knobs().paused.insert(url.clone(), until);
     }
 
     /// Sets the share of calls lost, from 0.0 to 1.0.
@@ -139,18 +254,35 @@ impl Network {
         self.hub.knobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits the call's latency, then finds the target, or loses the call.
+    /// Waits out a pause of the caller or the target, then the call's
+    /// latency, then finds the target, or loses the call.
     async fn transit(&self, to: &PeerUrl) -> Result<Arc<dyn Inbox>, NetError> {
-        let knobs = *self.knobs();
-        let (latency, lost) = {
-            let mut rng = self.hub.rng.lock().unwrap_or_else(|p| p.into_inner());
-            let latency = if knobs.max_latency > knobs.min_latency {
-                rng.random_range(knobs.min_latency..=knobs.max_latency)
-            } else {
-                knobs.min_latency
+        let (latency, lost, resume) = {
+            let knobs = self.knobs();
+            let from = self.from.as_ref();
+            let side = |url: Option<&PeerUrl>| url.and_then(|u| knobs.side.get(u)).copied();
+            let cut =
+                !knobs.side.is_empty() && side(from).unwrap_or(0) != side(Some(to)).unwrap_or(0);
+            let region = |url: Option<&PeerUrl>| url.and_then(|u| knobs.region.get(u)).copied();
+            let between = match (region(from), region(Some(to))) {
+                (Some(a), Some(b)) => knobs
+                    .one_way
+                    .get(a)
+                    .and_then(|row| row.get(b))
+                    .copied()
+                    .unwrap_or_default(),
+                _ => Duration::ZERO,
             };
-            (latency, knobs.loss > 0.0 && rng.random_bool(knobs.loss))
+            let paused = |url: Option<&PeerUrl>| url.and_then(|u| knobs.paused.get(u)).copied();
+            let resume = paused(from).max(paused(Some(to)));
+            let mut rng = self.hub.rng.lock().unwrap_or_else(|p| p.into_inner());
+            let latency = knobs.delay.draw(&mut *rng) + between;
+            let lost = cut || (knobs.loss > 0.0 && rng.random_bool(knobs.loss));
+            (latency, lost, resume)
         };
+        if let Some(until) = resume.filter(|until| *until > self.hub.clock.now()) {
+            self.hub.clock.sleep_until(until).await;
+        }
         if !latency.is_zero() {
             self.hub.clock.sleep(latency).await;
         }
@@ -256,7 +388,16 @@ const MAX_TRACKED: usize = 1_000_000;
 /// An in-memory tracker: registrations and random samples of them.
 #[derive(Debug, Clone)]
 pub struct Tracker {
-    inner: Arc<Mutex<(HashMap<PeerUrl, PeerInfo>, StdRng)>>,
+    inner: Arc<Mutex<Registry>>,
+}
+
+/// Registrations in order of arrival (a sample picks indices: O(sample),
+/// not O(registrations)), and where each URL sits.
+#[derive(Debug)]
+struct Registry {
+    index: Map<PeerUrl, usize>,
+    nodes: Vec<PeerInfo>,
+    rng: StdRng,
 }
 
 impl Default for Tracker {
@@ -269,14 +410,21 @@ impl Tracker {
     /// A tracker whose samples follow `seed`.
     pub fn seeded(seed: u64) -> Self {
         Self {
-            inner: Arc::new(Mutex::new((HashMap::new(), StdRng::seed_from_u64(seed)))),
+            inner: Arc::new(Mutex::new(Registry {
+                index: Map::default(),
+                nodes: Vec::new(),
+                rng: StdRng::seed_from_u64(seed),
+            })),
         }
     }
 
     /// Every registered node.
     pub fn registered(&self) -> Vec<PeerInfo> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.0.values().cloned().collect()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .nodes
+            .clone()
     }
 }
 
@@ -284,23 +432,32 @@ impl Tracker {
 impl network::Tracker for Tracker {
     async fn register(&self, me: &PeerInfo) -> Result<(), NetError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.0.len() >= MAX_TRACKED && !inner.0.contains_key(&me.url) {
+        let Registry { index, nodes, .. } = &mut *inner;
+        if let Some(&at) = index.get(&me.url) {
+            nodes[at] = me.clone();
+            return Ok(());
+        }
+        if nodes.len() >= MAX_TRACKED {
             return Err(NetError::Refused {
                 status: 429,
                 reason: "tracker_full".into(),
             });
         }
-        inner.0.insert(me.url.clone(), me.clone());
+        index.insert(me.url.clone(), nodes.len());
+        nodes.push(me.clone());
         Ok(())
     }
 
     async fn sample(&self, me: &PeerUrl, count: usize) -> Result<Vec<PeerUrl>, NetError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let (nodes, rng) = &mut *inner;
-        let urls: Vec<&PeerUrl> = nodes.keys().filter(|u| *u != me).collect();
-        Ok(urls
-            .choose_multiple(rng, count)
-            .map(|u| (*u).clone())
+        let Registry { nodes, rng, .. } = &mut *inner;
+        let amount = count.saturating_add(1).min(nodes.len());
+        Ok(rand::seq::index::sample(rng, nodes.len(), amount)
+            .into_iter()
+            .map(|i| &nodes[i].url)
+            .filter(|url| *url != me)
+            .take(count)
+            .cloned()
             .collect())
     }
 }
@@ -308,8 +465,8 @@ impl network::Tracker for Tracker {
 #[derive(Debug, Default)]
 struct StoreInner {
     blocks: Vec<Arc<CheckedBlock>>,
-    hashes: HashSet<BlockHash>,
-    peers: HashSet<PeerUrl>,
+    hashes: Set<BlockHash>,
+    peers: Set<PeerUrl>,
 }
 
 /// An in-memory store. Clones share contents, so a test can "restart" a

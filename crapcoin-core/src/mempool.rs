@@ -10,11 +10,12 @@
 //! for 18 heights). A transfer is the business of the node that accepted it,
 //! as a wallet's is in any real network.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
 use crate::hash::{Address, TxId};
+use crate::maps::{Map, Set};
 use crate::state::State;
 use crate::tx::Transaction;
 
@@ -60,13 +61,13 @@ struct Pending {
 /// Pending transactions, at most one per (sender, nonce).
 #[derive(Debug, Clone)]
 pub struct Mempool {
-    txs: HashMap<TxId, Pending>,
+    txs: Map<TxId, Pending>,
     capacity: usize,
     /// When foreign transactions become minable (`None`: never).
     grace: Option<Duration>,
     /// Ids of transactions accepted here, remembered past their inclusion
     /// so they count as local again if a reorg returns them (bounded).
-    local_ids: HashSet<TxId>,
+    local_ids: Set<TxId>,
     local_order: VecDeque<TxId>,
     /// Where the ages of foreign transactions are read.
     clock: Clock,
@@ -83,10 +84,10 @@ impl Mempool {
     /// transactions become minable after `grace` (`None`: never).
     pub fn with_grace(capacity: usize, grace: Option<Duration>) -> Self {
         Self {
-            txs: HashMap::new(),
+            txs: Map::default(),
             capacity,
             grace,
-            local_ids: HashSet::new(),
+            local_ids: Set::default(),
             local_order: VecDeque::new(),
             clock: Clock::system(),
         }

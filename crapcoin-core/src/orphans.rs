@@ -1,9 +1,10 @@
 //! A bounded pool of blocks whose parent has not arrived yet.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::block::CheckedBlock;
 use crate::hash::BlockHash;
+use crate::maps::Map;
 use crate::wire::PeerUrl;
 
 /// An orphan and who sent it (whom to ask for its ancestors).
@@ -27,10 +28,10 @@ pub struct Orphan {
 /// Blocks from unnamed callers count as one sender.
 #[derive(Debug, Clone)]
 pub struct OrphanPool {
-    by_hash: HashMap<BlockHash, Orphan>,
-    by_parent: HashMap<BlockHash, Vec<BlockHash>>,
+    by_hash: Map<BlockHash, Orphan>,
+    by_parent: Map<BlockHash, Vec<BlockHash>>,
     order: VecDeque<BlockHash>,
-    per_sender: HashMap<Option<PeerUrl>, usize>,
+    per_sender: Map<Option<PeerUrl>, usize>,
     capacity: usize,
 }
 
@@ -38,10 +39,10 @@ impl OrphanPool {
     /// An empty pool holding at most `capacity` blocks.
     pub fn new(capacity: usize) -> Self {
         Self {
-            by_hash: HashMap::new(),
-            by_parent: HashMap::new(),
+            by_hash: Map::default(),
+            by_parent: Map::default(),
             order: VecDeque::new(),
-            per_sender: HashMap::new(),
+            per_sender: Map::default(),
             capacity: capacity.max(1),
         }
     }

@@ -1,12 +1,11 @@
 //! Account state: balances and nonces, with apply and undo.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::block::Block;
 use crate::hash::Address;
 use crate::invalid::ValidationError;
+use crate::maps::Map;
 
 /// One account's state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,7 +28,7 @@ pub struct Undo {
 /// Balances and nonces of every account on one chain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct State {
-    accounts: HashMap<Address, Account>,
+    accounts: Map<Address, Account>,
     supply: u64,
 }
 

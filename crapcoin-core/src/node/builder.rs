@@ -1,7 +1,7 @@
 //! [`Node::builder`] → [`Builder`] → [`Builder::launch`] → [`Handle`].
 //! The in-memory network and store of [`crate::memory`] are the defaults.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -16,6 +16,7 @@ use super::{Config, Handle, Inner, LaunchError, Mining, Shared, tasks};
 use crate::behaviour::{Behaviour, Honest};
 use crate::chain::Chain;
 use crate::clock::Clock;
+use crate::maps::{Map, Set};
 use crate::memory;
 use crate::mempool::Mempool;
 use crate::network::{Inbox, Network, Store, Tracker};
@@ -161,7 +162,7 @@ impl Builder {
                     .with_clock(self.clock.clone()),
                 orphans: OrphanPool::new(config.orphan_capacity),
                 peers: Peers::new(config.max_peers, self.clock.clone()),
-                tracked: HashMap::new(),
+                tracked: Map::default(),
                 mine_jobs: VecDeque::new(),
             }),
             params: self.params,
@@ -181,7 +182,7 @@ impl Builder {
             blocks_mined: AtomicU64::new(0),
             ignored_from_banned: AtomicU64::new(0),
             auto_on: AtomicBool::new(config.auto.is_some()),
-            syncing: Mutex::new(HashSet::new()),
+            syncing: Mutex::new(Set::default()),
             rng: Mutex::new(rng),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),

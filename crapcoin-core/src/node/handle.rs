@@ -466,6 +466,7 @@ impl Handle {
 
     async fn confirm(&self, rx: oneshot::Receiver<Mined>) -> Result<Mined, TxError> {
         tokio::select! {
+            biased;
             _ = self.shared.cancel.cancelled() => Err(TxError::ShuttingDown),
             r = self.shared.clock.timeout(self.shared.config.confirm_timeout, rx) => match r {
                 Err(_) => Err(TxError::Timeout),

@@ -39,7 +39,7 @@ mod sync;
 mod tasks;
 mod view;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -53,6 +53,7 @@ use crate::chain::Chain;
 use crate::clock::Clock;
 use crate::hash::{BlockHash, TxId};
 use crate::invalid::ValidationError;
+use crate::maps::{Map, Set};
 use crate::mempool::Mempool;
 use crate::network::{Network, Store, Tracker};
 use crate::observer::{Event, Observer};
@@ -85,7 +86,7 @@ pub(crate) struct Inner {
     pub(crate) peers: Peers,
     /// Transactions this node accepted and has not yet seen included, with
     /// whoever waits for their block.
-    pub(crate) tracked: HashMap<TxId, Vec<oneshot::Sender<Mined>>>,
+    pub(crate) tracked: Map<TxId, Vec<oneshot::Sender<Mined>>>,
     /// Requests for coinbase-only blocks, answered in order.
     pub(crate) mine_jobs: VecDeque<oneshot::Sender<Mined>>,
 }
@@ -129,7 +130,7 @@ pub(crate) struct Shared {
     /// [`Handle::set_auto`]).
     pub(crate) auto_on: AtomicBool,
     /// Peers a sync is running from (one sync per peer at a time).
-    pub(crate) syncing: Mutex<HashSet<PeerUrl>>,
+    pub(crate) syncing: Mutex<Set<PeerUrl>>,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) cancel: CancellationToken,
     pub(crate) tasks: TaskTracker,

@@ -4,7 +4,6 @@
 //! it has sent invalid data [`super::Config::max_strikes`] times. Fetching
 //! a peer's chain is `sync`'s job.
 
-use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,6 +12,7 @@ use rand::seq::SliceRandom;
 
 use super::Shared;
 use crate::clock::Clock;
+use crate::maps::{Map, Set};
 use crate::observer::{DropReason, Event};
 use crate::wire::{NetError, PeerError, PeerInfo, PeerUrl, Status};
 
@@ -35,8 +35,8 @@ struct PeerState {
 /// The peer table: at most `max` peers, plus a bounded ban list.
 #[derive(Debug, Clone)]
 pub(crate) struct Peers {
-    map: HashMap<PeerUrl, PeerState>,
-    banned: HashMap<PeerUrl, Instant>,
+    map: Map<PeerUrl, PeerState>,
+    banned: Map<PeerUrl, Instant>,
     max: usize,
     /// Where ban deadlines are read.
     clock: Clock,
@@ -45,8 +45,8 @@ pub(crate) struct Peers {
 impl Peers {
     pub(crate) fn new(max: usize, clock: Clock) -> Self {
         Self {
-            map: HashMap::new(),
-            banned: HashMap::new(),
+            map: Map::default(),
+            banned: Map::default(),
             max,
             clock,
         }
@@ -110,6 +110,7 @@ impl Shared {
         fut: impl Future<Output = Result<T, NetError>>,
     ) -> Result<T, NetError> {
         tokio::select! {
+            biased;
             _ = self.cancel.cancelled() => Err(NetError::Timeout),
             r = self.clock.timeout(self.config.call_timeout, fut) => r.unwrap_or(Err(NetError::Timeout)),
         }
@@ -217,7 +218,7 @@ impl Shared {
     pub(crate) async fn bootstrap(self: &Arc<Self>) {
         let _ = self.call(self.tracker.register(&self.info())).await;
         // What each new seed answered: its sync starts from that.
-        let mut statuses = HashMap::new();
+        let mut statuses = Map::default();
         for seed in self.config.seeds.clone() {
             match self.try_add_peer(seed.clone(), false).await {
                 Ok(Some(status)) => {
@@ -340,7 +341,7 @@ impl Shared {
             peers.shuffle(&mut *rng);
         }
         let mut candidates: Vec<PeerUrl> = Vec::new();
-        let mut seen: HashSet<PeerUrl> = HashSet::new();
+        let mut seen: Set<PeerUrl> = Set::default();
         for peer in peers.iter().take(3) {
             if let Ok(theirs) = self.call(self.network.peers(peer)).await {
                 for url in theirs.into_iter().take(MAX_DISCOVERED_PER_PEER) {

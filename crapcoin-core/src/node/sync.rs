@@ -72,6 +72,7 @@ impl Shared {
         let started = self.clock.now();
         let before = self.lock().chain.height();
         let result = tokio::select! {
+            biased;
             _ = self.cancel.cancelled() => Ok(()),
             r = self.clock.timeout(self.config.sync_timeout, self.sync_steps(peer, status)) => {
                 r.unwrap_or(Err(PeerError::Unreachable(NetError::Timeout)))
@@ -210,6 +211,20 @@ impl Shared {
         checked: tokio::sync::mpsc::Sender<Vec<CheckedBlock>>,
     ) -> Result<(), PeerError> {
         let (params, chain_id) = (self.params.clone(), self.chain_id);
+        if self.clock.is_virtual() {
+            // In simulation every check runs inline, in the same order on
+            // every run.
+            while let Some(page) = pages.recv().await {
+                let page = match check_run(page, &params, chain_id) {
+                    Ok(page) => page,
+                    Err(bad) => return Err(self.refuse(bad, peer).await),
+                };
+                if !page.is_empty() && checked.send(page).await.is_err() {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let checking = self.tasks.spawn_blocking(move || {
             while let Some(page) = pages.blocking_recv() {
                 let page = check_run(page, &params, chain_id)?;
@@ -312,7 +327,8 @@ impl Shared {
     ) -> Result<Vec<CheckedBlock>, PeerError> {
         // A long run is checked on a blocking-pool thread, so this node's
         // runtime thread stays free meanwhile.
-        let checked = if blocks.len() >= OFF_THREAD_CHECK {
+        // (In simulation it runs inline: see `Clock::is_virtual`.)
+        let checked = if blocks.len() >= OFF_THREAD_CHECK && !self.clock.is_virtual() {
             let (params, chain_id) = (self.params.clone(), self.chain_id);
             let checking = self
                 .tasks

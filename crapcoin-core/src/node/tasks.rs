@@ -48,6 +48,7 @@ fn jittered(shared: &Shared, base: Duration) -> Duration {
 
 async fn maintenance(shared: Arc<Shared>) {
     tokio::select! {
+        biased;
         _ = shared.cancel.cancelled() => return,
         _ = shared.bootstrap() => {}
     }
@@ -55,10 +56,12 @@ async fn maintenance(shared: Arc<Shared>) {
     loop {
         let wait = jittered(&shared, shared.config.maintenance_interval);
         tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => return,
             _ = shared.clock.sleep(wait) => {}
         }
         tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => return,
             _ = shared.maintain(round) => {}
         }
@@ -111,6 +114,7 @@ async fn miner(shared: Arc<Shared>) {
                     }
                 };
                 tokio::select! {
+                    biased;
                     _ = shared.cancel.cancelled() => return,
                     _ = shared.mine_wake.notified() => continue,
                     _ = won => {}
@@ -148,6 +152,7 @@ async fn idle_on_demand(shared: &Shared) {
         _ => Duration::from_secs(3600),
     };
     tokio::select! {
+        biased;
         _ = shared.cancel.cancelled() => {}
         _ = shared.mine_wake.notified() => {}
         _ = shared.clock.sleep(idle) => {}
@@ -211,6 +216,8 @@ async fn gossip(
     let mut inflight = JoinSet::new();
     let max = shared.config.max_inflight_sends.max(1);
     loop {
+        // Biased: finished sends first (they free slots), then blocks
+        // before transactions; and the same order on every run.
         tokio::select! {
             biased;
             _ = shared.cancel.cancelled() => break,
@@ -258,6 +265,7 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             jittered(&shared, auto.interval)
         };
         tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => return,
             _ = shared.clock.sleep(wait) => {}
         }
@@ -319,6 +327,7 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
 async fn ticker(shared: Arc<Shared>, every: Duration) {
     loop {
         tokio::select! {
+            biased;
             _ = shared.cancel.cancelled() => return,
             _ = shared.clock.sleep(every) => {}
         }
