@@ -144,11 +144,11 @@ impl LinkDelay {
             LinkDelay::Constant(_) => LinkDelay::Constant(mean),
             LinkDelay::Exponential { .. } => LinkDelay::Exponential { mean },
             LinkDelay::Uniform { min, max } => {
-                let old = self.mean().as_secs_f64();
+                let old = self.mean().as_nanos() as f64;
                 if old <= 0.0 {
                     return LinkDelay::Uniform { min: mean, max: mean };
                 }
-                let factor = mean.as_secs_f64() / old;
+                let factor = mean.as_nanos() as f64 / old;
                 LinkDelay::Uniform {
                     min: scale(*min, factor),
                     max: scale(*max, factor),
@@ -159,7 +159,8 @@ impl LinkDelay {
 }
 
 fn scale(d: Duration, factor: f64) -> Duration {
-    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::ZERO)
+    // Float to integer casts saturate: no panic, whatever the factor.
+    Duration::from_nanos((d.as_nanos() as f64 * factor).round() as u64)
 }
 
 /// The latency model (`[latency]`).
