@@ -146,7 +146,10 @@ impl LinkDelay {
             LinkDelay::Uniform { min, max } => {
                 let old = self.mean().as_nanos() as f64;
                 if old <= 0.0 {
-                    return LinkDelay::Uniform { min: mean, max: mean };
+                    return LinkDelay::Uniform {
+                        min: mean,
+                        max: mean,
+                    };
                 }
                 let factor = mean.as_nanos() as f64 / old;
                 LinkDelay::Uniform {
@@ -415,12 +418,15 @@ struct RawTransfers {
     max: Option<Spanned<i64>>,
 }
 
+/// One group of a partition as written: node or group names.
+type SpannedNames = Spanned<Vec<Spanned<String>>>;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
     at_ms: Spanned<f64>,
     kind: Spanned<String>,
-    groups: Option<Spanned<Vec<Spanned<Vec<Spanned<String>>>>>>,
+    groups: Option<Spanned<Vec<SpannedNames>>>,
     node: Option<Spanned<String>>,
     for_ms: Option<Spanned<f64>>,
     skew_ms: Option<Spanned<i64>>,
@@ -481,7 +487,7 @@ impl<'a> Lines<'a> {
 
     /// A TOML or serde error as a [`ScenarioError`], naming the key of its
     /// line when the message does not.
-    fn from_toml(&self, e: &toml::de::Error) -> ScenarioError {
+    fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
         let message = e.message().trim();
         let Some(span) = e.span() else {
             return ScenarioError::new(0, message);
@@ -514,7 +520,11 @@ fn ms_value(ms: f64) -> Result<Duration, String> {
     Ok(Duration::from_nanos((ms * 1e6).round() as u64))
 }
 
-fn positive_ms(lines: &Lines<'_>, key: &str, value: &Spanned<f64>) -> Result<Duration, ScenarioError> {
+fn positive_ms(
+    lines: &Lines<'_>,
+    key: &str,
+    value: &Spanned<f64>,
+) -> Result<Duration, ScenarioError> {
     let d = ms(lines, key, value)?;
     if d.is_zero() {
         return Err(lines.err(value, format!("`{key}` must be positive")));
@@ -534,7 +544,11 @@ fn int_in(
     } else {
         Err(lines.err(
             value,
-            format!("`{key}` = {v} is out of range {}..={}", range.start(), range.end()),
+            format!(
+                "`{key}` = {v} is out of range {}..={}",
+                range.start(),
+                range.end()
+            ),
         ))
     }
 }
@@ -591,10 +605,8 @@ impl Scenario {
     /// As [`Scenario::parse`].
     pub fn parse_with_memory(text: &str, available: u64) -> Result<Scenario, ScenarioError> {
         let lines = Lines::new(text);
-        let raw: RawScenario = toml::from_str(text).map_err(|e| lines.from_toml(&e))?;
-        let scenario = build(&lines, raw)?;
-        check_size(&scenario, available)?;
-        Ok(scenario)
+        let raw: RawScenario = toml::from_str(text).map_err(|e| lines.toml_error(&e))?;
+        build(&lines, raw, available)
     }
 
     /// Reads and parses a scenario file (at most [`MAX_FILE_BYTES`]); a
@@ -688,7 +700,11 @@ impl Scenario {
             for &seed in &self.seeds {
                 let mut scenario = applied.clone();
                 scenario.seeds = vec![seed];
-                runs.push(Run { seed, value, scenario });
+                runs.push(Run {
+                    seed,
+                    value,
+                    scenario,
+                });
             }
         }
         runs
@@ -759,35 +775,7 @@ fn apply(s: &mut Scenario, param: &SweepParam, v: f64) -> Result<(), String> {
     Ok(())
 }
 
-fn check_size(s: &Scenario, available: u64) -> Result<(), ScenarioError> {
-    let values = s.sweep.as_ref().map_or(1, |w| w.values.len());
-    let runs = values.saturating_mul(s.seeds.len());
-    if runs > MAX_RUNS {
-        return Err(ScenarioError::new(
-            0,
-            format!(
-                "sweep too large: {values} values × {} seeds = {runs} runs, more than {MAX_RUNS}",
-                s.seeds.len()
-            ),
-        ));
-    }
-    let nodes = s.node_count() as u64;
-    let need = nodes.saturating_mul(NODE_MEMORY_ESTIMATE);
-    if need > available {
-        return Err(ScenarioError::new(
-            0,
-            format!(
-                "too large for this machine: {nodes} nodes × {} KiB = {} MiB per run, {} MiB available",
-                NODE_MEMORY_ESTIMATE / 1024,
-                need / (1024 * 1024),
-                available / (1024 * 1024)
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn build(lines: &Lines<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+fn build(lines: &Lines<'_>, raw: RawScenario, available: u64) -> Result<Scenario, ScenarioError> {
     let name = match &raw.name {
         Some(n) if !scenario_name_ok(n.get_ref()) => {
             return Err(lines.err(
@@ -822,7 +810,11 @@ fn build(lines: &Lines<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError>
             };
             match ms_f {
                 None => None,
-                Some(f) => Some(positive_ms(lines, "block_interval_ms", &Spanned::new(v.span(), f))?),
+                Some(f) => Some(positive_ms(
+                    lines,
+                    "block_interval_ms",
+                    &Spanned::new(v.span(), f),
+                )?),
             }
         }
     };
@@ -833,7 +825,13 @@ fn build(lines: &Lines<'_>, raw: RawScenario) -> Result<Scenario, ScenarioError>
     };
 
     let latency = latency(lines, raw.latency.as_ref())?;
-    let groups = groups(lines, &raw.nodes, &latency, block_interval.is_some())?;
+    let groups = groups(
+        lines,
+        &raw.nodes,
+        &latency,
+        block_interval.is_some(),
+        available,
+    )?;
 
     let loss = match &raw.loss {
         Some(l) => {
@@ -956,7 +954,10 @@ fn latency(lines: &Lines<'_>, raw: Option<&Spanned<RawLatency>>) -> Result<Laten
         return Ok(Latency::default());
     };
     let raw = spanned.get_ref();
-    let kind = raw.kind.as_ref().map_or("uniform", |k| k.get_ref().as_str());
+    let kind = raw
+        .kind
+        .as_ref()
+        .map_or("uniform", |k| k.get_ref().as_str());
     // Every key of another kind is refused, so a typo is not silently ignored.
     let keys: [(&str, &Option<Spanned<f64>>); 4] = [
         ("ms", &raw.ms),
@@ -983,7 +984,9 @@ fn latency(lines: &Lines<'_>, raw: Option<&Spanned<RawLatency>>) -> Result<Laten
             if !allowed.contains(&key) {
                 return Err(lines.err(
                     v,
-                    format!("[latency] `{key}` does not apply to kind {kind:?} (it takes {allowed:?})"),
+                    format!(
+                        "[latency] `{key}` does not apply to kind {kind:?} (it takes {allowed:?})"
+                    ),
                 ));
             }
         }
@@ -1005,7 +1008,10 @@ fn latency(lines: &Lines<'_>, raw: Option<&Spanned<RawLatency>>) -> Result<Laten
                 let min = need("min_ms", &raw.min_ms)?;
                 let max = need("max_ms", &raw.max_ms)?;
                 if min > max {
-                    let at = raw.max_ms.as_ref().map_or(lines.of(spanned), |m| lines.of(m));
+                    let at = raw
+                        .max_ms
+                        .as_ref()
+                        .map_or(lines.of(spanned), |m| lines.of(m));
                     return Err(ScenarioError::new(
                         at,
                         "[latency] `max_ms` is below `min_ms`",
@@ -1026,7 +1032,10 @@ fn latency(lines: &Lines<'_>, raw: Option<&Spanned<RawLatency>>) -> Result<Laten
     })
 }
 
-fn regions(lines: &Lines<'_>, raw: &RawRegions) -> Result<(Vec<String>, Vec<Vec<Duration>>), ScenarioError> {
+fn regions(
+    lines: &Lines<'_>,
+    raw: &RawRegions,
+) -> Result<(Vec<String>, Vec<Vec<Duration>>), ScenarioError> {
     let names = raw.names.get_ref();
     if names.is_empty() {
         return Err(lines.err(&raw.names, "[latency.regions] `names` is empty"));
@@ -1034,14 +1043,20 @@ fn regions(lines: &Lines<'_>, raw: &RawRegions) -> Result<(Vec<String>, Vec<Vec<
     if names.len() > MAX_REGIONS {
         return Err(lines.err(
             &raw.names,
-            format!("[latency.regions] `names` has {} regions, more than {MAX_REGIONS}", names.len()),
+            format!(
+                "[latency.regions] `names` has {} regions, more than {MAX_REGIONS}",
+                names.len()
+            ),
         ));
     }
     let mut seen = BTreeSet::new();
     for n in names {
         let name = n.get_ref();
         if name.is_empty() || name.len() > 64 {
-            return Err(lines.err(n, "[latency.regions] `names`: a region name has 1 to 64 characters"));
+            return Err(lines.err(
+                n,
+                "[latency.regions] `names`: a region name has 1 to 64 characters",
+            ));
         }
         if !seen.insert(name.as_str()) {
             return Err(lines.err(n, format!("[latency.regions] `names` lists {name:?} twice")));
@@ -1084,9 +1099,13 @@ fn groups(
     raw: &[Spanned<RawGroup>],
     latency: &Latency,
     mining: bool,
+    available: u64,
 ) -> Result<Vec<Group>, ScenarioError> {
     if raw.is_empty() {
-        return Err(ScenarioError::new(0, "no [[nodes]]: a scenario needs at least one group"));
+        return Err(ScenarioError::new(
+            0,
+            "no [[nodes]]: a scenario needs at least one group",
+        ));
     }
     if raw.len() > MAX_GROUPS {
         return Err(lines.err(
@@ -1110,7 +1129,10 @@ fn groups(
             ));
         }
         if !names.insert(name.clone()) {
-            return Err(lines.err(&g.name, format!("[[nodes]] `name` = {name:?} is used twice")));
+            return Err(lines.err(
+                &g.name,
+                format!("[[nodes]] `name` = {name:?} is used twice"),
+            ));
         }
         let count = match &g.count {
             Some(c) => int_in(lines, "count", c, 1..=MAX_NODES as i64)? as usize,
@@ -1122,6 +1144,19 @@ fn groups(
             return Err(ScenarioError::new(
                 at,
                 format!("`count`: {total} nodes in all, more than {MAX_NODES}"),
+            ));
+        }
+        let need = (total as u64).saturating_mul(NODE_MEMORY_ESTIMATE);
+        if need > available {
+            let at = g.count.as_ref().map_or(lines.of(spanned), |c| lines.of(c));
+            return Err(ScenarioError::new(
+                at,
+                format!(
+                    "`count`: too large for this machine: {total} nodes × {} KiB = {} MiB per run, {} MiB available",
+                    NODE_MEMORY_ESTIMATE / 1024,
+                    need / (1024 * 1024),
+                    available / (1024 * 1024)
+                ),
             ));
         }
         let behaviour = match &g.behaviour {
@@ -1192,7 +1227,11 @@ fn groups(
         ));
     }
     let left = (1.0 - given).max(0.0);
-    let each = if missing > 0 { left / missing as f64 } else { 0.0 };
+    let each = if missing > 0 {
+        left / missing as f64
+    } else {
+        0.0
+    };
     let mut groups = Vec::with_capacity(out.len());
     for (spanned, mut g) in out {
         if g.hash_share.is_nan() {
@@ -1224,7 +1263,10 @@ fn node_node(
     if !nodes.contains_key(node.get_ref()) {
         return Err(lines.err(
             node,
-            format!("fault {kind:?}: `node` = {:?} is not a node of this scenario", node.get_ref()),
+            format!(
+                "fault {kind:?}: `node` = {:?} is not a node of this scenario",
+                node.get_ref()
+            ),
         ));
     }
     Ok(node.get_ref().clone())
@@ -1245,7 +1287,11 @@ fn faults(
         return Ok(Vec::new());
     }
     let all: Vec<String> = scenario.nodes().into_iter().map(|n| n.name).collect();
-    let index: BTreeMap<String, usize> = all.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+    let index: BTreeMap<String, usize> = all
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i))
+        .collect();
     let mut faults = Vec::with_capacity(raw.len());
     for spanned in raw {
         let f = spanned.get_ref();
@@ -1338,7 +1384,9 @@ fn faults(
             FaultKind::Restart { node } if !down.remove(node.as_str()) => {
                 return Err(ScenarioError::new(
                     f.line,
-                    format!("fault \"restart\": `node` = {node:?} has no earlier crash to restart from"),
+                    format!(
+                        "fault \"restart\": `node` = {node:?} has no earlier crash to restart from"
+                    ),
                 ));
             }
             _ => {}
@@ -1377,7 +1425,9 @@ fn partition(
             } else {
                 return Err(lines.err(
                     entry,
-                    format!("fault \"partition\": `groups` names {name:?}, neither a node nor a group"),
+                    format!(
+                        "fault \"partition\": `groups` names {name:?}, neither a node nor a group"
+                    ),
                 ));
             };
             for i in expanded {
@@ -1453,13 +1503,27 @@ fn sweep(lines: &Lines<'_>, raw: &Spanned<RawSweep>, s: &Scenario) -> Result<Swe
     if values.len() > MAX_SWEEP_VALUES {
         return Err(lines.err(
             &r.values,
-            format!("[sweep] `values` has {} entries, more than {MAX_SWEEP_VALUES}", values.len()),
+            format!(
+                "[sweep] `values` has {} entries, more than {MAX_SWEEP_VALUES}",
+                values.len()
+            ),
         ));
     }
     if parameter == SweepParam::BlockIntervalMs && s.block_interval.is_none() {
         return Err(lines.err(
             &r.parameter,
             "[sweep] `parameter` = \"block_interval_ms\" with nodes mining on demand",
+        ));
+    }
+    let runs = values.len().saturating_mul(s.seeds.len());
+    if runs > MAX_RUNS {
+        return Err(lines.err(
+            &r.values,
+            format!(
+                "[sweep] `values`: sweep too large: {} values × {} seeds = {runs} runs, more than {MAX_RUNS}",
+                values.len(),
+                s.seeds.len()
+            ),
         ));
     }
     let mut out = Vec::with_capacity(values.len());
@@ -1487,6 +1551,7 @@ mod tests {
         assert!(Scenario::parse_with_memory(SMALL, ten_nodes).is_ok());
         let e = Scenario::parse_with_memory(SMALL, ten_nodes - 1).expect_err("one byte short");
         assert!(e.reason.contains("too large for this machine"), "{e}");
+        assert_eq!(e.line, 3, "the line of `count`");
     }
 
     #[test]

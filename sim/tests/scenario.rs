@@ -11,7 +11,9 @@ use crapcoin_sim::scenario::{
 use proptest::prelude::*;
 
 fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
 }
 
 /// A valid scenario the refusal cases below start from (one key changed).
@@ -59,7 +61,10 @@ fn base_is_valid() {
     assert_eq!(s.name, "base");
     assert_eq!(s.seeds, vec![1, 2]);
     assert_eq!(s.groups.len(), 2);
-    assert_eq!(s.groups[1].hash_share, 0.5, "the group without a share takes the rest");
+    assert_eq!(
+        s.groups[1].hash_share, 0.5,
+        "the group without a share takes the rest"
+    );
     assert_eq!(s.groups[1].region.as_deref(), Some("eu"));
 }
 
@@ -119,7 +124,9 @@ fn nodes_are_expanded_in_group_order() {
     let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
     assert_eq!(
         names,
-        ["honest-0", "honest-1", "honest-2", "honest-3", "evil-0", "evil-1"]
+        [
+            "honest-0", "honest-1", "honest-2", "honest-3", "evil-0", "evil-1"
+        ]
     );
     assert_eq!(nodes[0].group, 0);
     assert_eq!(nodes[5].group, 1);
@@ -198,7 +205,10 @@ fn faults_at_the_same_time_keep_their_file_order() {
     );
     let s = Scenario::parse(&text).expect("faults");
     let kinds: Vec<&FaultKind> = s.faults.iter().map(|f| &f.kind).collect();
-    assert!(matches!(kinds[0], FaultKind::ClockSkew { skew_ms: -3000, .. }));
+    assert!(matches!(
+        kinds[0],
+        FaultKind::ClockSkew { skew_ms: -3000, .. }
+    ));
     assert!(matches!(kinds[1], FaultKind::Crash { .. }));
     assert!(matches!(kinds[2], FaultKind::Heal));
     assert!(matches!(kinds[3], FaultKind::Isolate { .. }));
@@ -220,7 +230,10 @@ fn hash_share_sweep_keeps_the_other_groups_in_proportion() {
 
 #[test]
 fn latency_sweep_moves_the_mean_and_keeps_the_shape() {
-    let text = BASE.replace("[stop]", "[sweep]\nparameter = \"latency_ms\"\nvalues = [21, 105]\n\n[stop]");
+    let text = BASE.replace(
+        "[stop]",
+        "[sweep]\nparameter = \"latency_ms\"\nvalues = [21, 105]\n\n[stop]",
+    );
     let s = Scenario::parse(&text).expect("latency sweep");
     let runs = s.runs();
     assert_eq!(runs.len(), 4);
@@ -231,7 +244,10 @@ fn latency_sweep_moves_the_mean_and_keeps_the_shape() {
             max: Duration::from_millis(200)
         }
     );
-    assert_eq!(runs[0].scenario.latency.link.mean(), Duration::from_millis(21));
+    assert_eq!(
+        runs[0].scenario.latency.link.mean(),
+        Duration::from_millis(21)
+    );
 }
 
 /// One refusal: the text, the line the error must name, and a word of the
@@ -261,21 +277,81 @@ fn refusals() -> Vec<Bad> {
         word,
     };
     vec![
-        bad("unknown top-level key", "seeds = [1, 2]", "seeds = [1, 2]\ncolour = 3", 3, "colour"),
-        bad("unknown group key", "count = 2\n", "count = 2\nspeed = 9\n", 13, "speed"),
+        bad(
+            "unknown top-level key",
+            "seeds = [1, 2]",
+            "seeds = [1, 2]\ncolour = 3",
+            3,
+            "colour",
+        ),
+        bad(
+            "unknown group key",
+            "count = 2\n",
+            "count = 2\nspeed = 9\n",
+            13,
+            "speed",
+        ),
         bad("unknown table", "[latency]\n", "[latancy]\n", 16, "latancy"),
         bad("syntax error", "count = 4", "count = = 4", 7, "count"),
         bad("wrong type", "count = 4", "count = \"four\"", 7, "count"),
-        bad("negative latency", "min_ms = 1", "min_ms = -1", 18, "min_ms"),
+        bad(
+            "negative latency",
+            "min_ms = 1",
+            "min_ms = -1",
+            18,
+            "min_ms",
+        ),
         bad("NaN latency", "max_ms = 20", "max_ms = nan", 19, "max_ms"),
         bad("max below min", "max_ms = 20", "max_ms = 0.5", 19, "max_ms"),
-        bad("key of another latency kind", "max_ms = 20", "max_ms = 20\nmean_ms = 4", 20, "mean_ms"),
-        bad("unknown latency kind", "kind = \"uniform\"", "kind = \"gaussian\"", 17, "kind"),
-        bad("negative region latency", "[[5, 40], [40, 5]]", "[[5, 40], [-40, 5]]", 23, "one_way_ms"),
-        bad("region matrix not square", "[[5, 40], [40, 5]]", "[[5, 40], [40]]", 23, "one_way_ms"),
-        bad("unknown region", "region = \"eu\"", "region = \"asia\"", 14, "region"),
-        bad("zero hash share", "hash_share = 0.5", "hash_share = 0", 8, "hash_share"),
-        bad("negative hash share", "hash_share = 0.5", "hash_share = -0.5", 8, "hash_share"),
+        bad(
+            "key of another latency kind",
+            "max_ms = 20",
+            "max_ms = 20\nmean_ms = 4",
+            20,
+            "mean_ms",
+        ),
+        bad(
+            "unknown latency kind",
+            "kind = \"uniform\"",
+            "kind = \"gaussian\"",
+            17,
+            "kind",
+        ),
+        bad(
+            "negative region latency",
+            "[[5, 40], [40, 5]]",
+            "[[5, 40], [-40, 5]]",
+            23,
+            "one_way_ms",
+        ),
+        bad(
+            "region matrix not square",
+            "[[5, 40], [40, 5]]",
+            "[[5, 40], [40]]",
+            23,
+            "one_way_ms",
+        ),
+        bad(
+            "unknown region",
+            "region = \"eu\"",
+            "region = \"asia\"",
+            14,
+            "region",
+        ),
+        bad(
+            "zero hash share",
+            "hash_share = 0.5",
+            "hash_share = 0",
+            8,
+            "hash_share",
+        ),
+        bad(
+            "negative hash share",
+            "hash_share = 0.5",
+            "hash_share = -0.5",
+            8,
+            "hash_share",
+        ),
         bad(
             "shares above one",
             "region = \"eu\"",
@@ -290,41 +366,223 @@ fn refusals() -> Vec<Bad> {
             10,
             "hash_share",
         ),
-        bad("unknown behaviour", "behaviour = \"selfish\"", "behaviour = \"saint\"", 13, "behaviour"),
-        bad("duplicate group name", "name = \"evil\"", "name = \"honest\"", 11, "name"),
-        bad("bad group name", "name = \"evil\"", "name = \"Evil One\"", 11, "name"),
+        bad(
+            "unknown behaviour",
+            "behaviour = \"selfish\"",
+            "behaviour = \"saint\"",
+            13,
+            "behaviour",
+        ),
+        bad(
+            "duplicate group name",
+            "name = \"evil\"",
+            "name = \"honest\"",
+            11,
+            "name",
+        ),
+        bad(
+            "bad group name",
+            "name = \"evil\"",
+            "name = \"Evil One\"",
+            11,
+            "name",
+        ),
         bad("zero nodes", "count = 2", "count = 0", 12, "count"),
         bad("too many nodes", "count = 2", "count = 199997", 12, "count"),
-        bad("loss of one", "block_interval_ms = 1000", "block_interval_ms = 1000\nloss = 1.0", 4, "loss"),
-        bad("negative loss", "block_interval_ms = 1000", "block_interval_ms = 1000\nloss = -0.1", 4, "loss"),
-        bad("difficulty too high", "block_interval_ms = 1000", "block_interval_ms = 1000\ndifficulty = 25", 4, "difficulty"),
-        bad("difficulty zero", "block_interval_ms = 1000", "block_interval_ms = 1000\ndifficulty = 0", 4, "difficulty"),
-        bad("max_peers zero", "block_interval_ms = 1000", "block_interval_ms = 1000\nmax_peers = 0", 4, "max_peers"),
-        bad("block interval zero", "block_interval_ms = 1000", "block_interval_ms = 0", 3, "block_interval_ms"),
-        bad("block interval word", "block_interval_ms = 1000", "block_interval_ms = \"fast\"", 3, "block_interval_ms"),
-        bad("seed and seeds", "name = \"base\"", "name = \"base\"\nseed = 4", 3, "seed"),
-        bad("negative seed", "seeds = [1, 2]", "seeds = [1, -2]", 2, "seeds"),
-        bad("duplicate seed", "seeds = [1, 2]", "seeds = [1, 1]", 2, "seeds"),
+        bad(
+            "loss of one",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nloss = 1.0",
+            4,
+            "loss",
+        ),
+        bad(
+            "negative loss",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nloss = -0.1",
+            4,
+            "loss",
+        ),
+        bad(
+            "difficulty too high",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\ndifficulty = 25",
+            4,
+            "difficulty",
+        ),
+        bad(
+            "difficulty zero",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\ndifficulty = 0",
+            4,
+            "difficulty",
+        ),
+        bad(
+            "max_peers zero",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nmax_peers = 0",
+            4,
+            "max_peers",
+        ),
+        bad(
+            "block interval zero",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 0",
+            3,
+            "block_interval_ms",
+        ),
+        bad(
+            "block interval word",
+            "block_interval_ms = 1000",
+            "block_interval_ms = \"fast\"",
+            3,
+            "block_interval_ms",
+        ),
+        bad(
+            "seed and seeds",
+            "name = \"base\"",
+            "name = \"base\"\nseed = 4",
+            3,
+            "seed",
+        ),
+        bad(
+            "negative seed",
+            "seeds = [1, 2]",
+            "seeds = [1, -2]",
+            2,
+            "seeds",
+        ),
+        bad(
+            "duplicate seed",
+            "seeds = [1, 2]",
+            "seeds = [1, 1]",
+            2,
+            "seeds",
+        ),
         bad("empty seeds", "seeds = [1, 2]", "seeds = []", 2, "seeds"),
-        bad("unknown fault node", "node = \"honest-1\"", "node = \"honest-9\"", 28, "node"),
-        bad("unknown fault kind", "kind = \"crash\"", "kind = \"explode\"", 27, "kind"),
-        bad("restart without crash", "kind = \"crash\"", "kind = \"pause\"\nfor_ms = 10", 31, "restart"),
-        bad("restart before its crash", "at_ms = 1000", "at_ms = 3000", 30, "restart"),
-        bad("negative fault time", "at_ms = 1000", "at_ms = -1", 26, "at_ms"),
-        bad("fault key of another kind", "node = \"honest-1\"", "node = \"honest-1\"\nskew_ms = 5", 29, "skew_ms"),
-        add("pause without duration", "[[faults]]\nat_ms = 5\nkind = \"pause\"\nnode = \"evil-0\"\n", 35, "for_ms"),
-        add("pause of zero", "[[faults]]\nat_ms = 5\nkind = \"pause\"\nnode = \"evil-0\"\nfor_ms = 0\n", 39, "for_ms"),
-        add("skew too far", "[[faults]]\nat_ms = 5\nkind = \"clock_skew\"\nnode = \"evil-0\"\nskew_ms = 99999999999999\n", 39, "skew_ms"),
-        add("crash twice", "[[faults]]\nat_ms = 1500\nkind = \"crash\"\nnode = \"honest-1\"\n", 35, "crash"),
-        add("partition naming unknown nodes", "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\"], [\"ghost-1\"]]\n", 38, "ghost-1"),
-        add("partition with an empty group", "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\"], []]\n", 38, "empty"),
-        add("partition without groups", "[[faults]]\nat_ms = 5\nkind = \"partition\"\n", 35, "groups"),
-        add("partition splitting nothing", "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\", \"evil\"]]\n", 38, "nothing"),
-        add("node in two partition groups", "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\"], [\"honest-2\"]]\n", 38, "honest-2"),
-        add("isolate a group", "[[faults]]\nat_ms = 5\nkind = \"isolate\"\nnode = \"evil\"\n", 38, "node"),
-        bad("stop without time or height", "height = 10", "# nothing", 35, "height"),
-        bad("stop at height zero", "height = 10", "height = 0", 36, "height"),
-        bad("stop time zero", "height = 10", "time_ms = 0", 36, "time_ms"),
+        bad(
+            "unknown fault node",
+            "node = \"honest-1\"",
+            "node = \"honest-9\"",
+            28,
+            "node",
+        ),
+        bad(
+            "unknown fault kind",
+            "kind = \"crash\"",
+            "kind = \"explode\"",
+            27,
+            "kind",
+        ),
+        bad(
+            "restart without crash",
+            "kind = \"crash\"",
+            "kind = \"pause\"\nfor_ms = 10",
+            31,
+            "restart",
+        ),
+        bad(
+            "restart before its crash",
+            "at_ms = 1000",
+            "at_ms = 3000",
+            30,
+            "restart",
+        ),
+        bad(
+            "negative fault time",
+            "at_ms = 1000",
+            "at_ms = -1",
+            26,
+            "at_ms",
+        ),
+        bad(
+            "fault key of another kind",
+            "node = \"honest-1\"",
+            "node = \"honest-1\"\nskew_ms = 5",
+            29,
+            "skew_ms",
+        ),
+        add(
+            "pause without duration",
+            "[[faults]]\nat_ms = 5\nkind = \"pause\"\nnode = \"evil-0\"\n",
+            35,
+            "for_ms",
+        ),
+        add(
+            "pause of zero",
+            "[[faults]]\nat_ms = 5\nkind = \"pause\"\nnode = \"evil-0\"\nfor_ms = 0\n",
+            39,
+            "for_ms",
+        ),
+        add(
+            "skew too far",
+            "[[faults]]\nat_ms = 5\nkind = \"clock_skew\"\nnode = \"evil-0\"\nskew_ms = 99999999999999\n",
+            39,
+            "skew_ms",
+        ),
+        add(
+            "crash twice",
+            "[[faults]]\nat_ms = 1500\nkind = \"crash\"\nnode = \"honest-1\"\n",
+            35,
+            "crash",
+        ),
+        add(
+            "partition naming unknown nodes",
+            "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\"], [\"ghost-1\"]]\n",
+            38,
+            "ghost-1",
+        ),
+        add(
+            "partition with an empty group",
+            "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\"], []]\n",
+            38,
+            "empty",
+        ),
+        add(
+            "partition without groups",
+            "[[faults]]\nat_ms = 5\nkind = \"partition\"\n",
+            35,
+            "groups",
+        ),
+        add(
+            "partition splitting nothing",
+            "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\", \"evil\"]]\n",
+            38,
+            "nothing",
+        ),
+        add(
+            "node in two partition groups",
+            "[[faults]]\nat_ms = 5\nkind = \"partition\"\ngroups = [[\"honest\"], [\"honest-2\"]]\n",
+            38,
+            "honest-2",
+        ),
+        add(
+            "isolate a group",
+            "[[faults]]\nat_ms = 5\nkind = \"isolate\"\nnode = \"evil\"\n",
+            38,
+            "node",
+        ),
+        bad(
+            "stop without time or height",
+            "height = 10",
+            "# nothing",
+            35,
+            "height",
+        ),
+        bad(
+            "stop at height zero",
+            "height = 10",
+            "height = 0",
+            36,
+            "height",
+        ),
+        bad(
+            "stop time zero",
+            "height = 10",
+            "time_ms = 0",
+            36,
+            "time_ms",
+        ),
         bad("no stop", "[stop]\nheight = 10\n", "", 0, "stop"),
         Bad {
             case: "no nodes",
@@ -332,23 +590,72 @@ fn refusals() -> Vec<Bad> {
             line: 0,
             word: "nodes",
         },
-        add("unknown sweep parameter", "[sweep]\nparameter = \"colour\"\nvalues = [1]\n", 36, "parameter"),
-        add("sweep of an unknown group's share", "[sweep]\nparameter = \"hash_share:ghost\"\nvalues = [0.1]\n", 36, "ghost"),
-        add("sweep value impossible", "[sweep]\nparameter = \"loss\"\nvalues = [0.1,\n 1.5]\n", 38, "values"),
-        add("sweep share above what the others hold", "[sweep]\nparameter = \"hash_share:honest\"\nvalues = [1.0]\n", 37, "values"),
-        add("empty sweep", "[sweep]\nparameter = \"loss\"\nvalues = []\n", 37, "values"),
-        add("sweep too large", &format!("[sweep]\nparameter = \"loss\"\nvalues = [{}]\n", vec!["0.1"; 501].join(", ")), 0, "too large"),
-        add("sweep with too many values", &format!("[sweep]\nparameter = \"loss\"\nvalues = [{}]\n", vec!["0.1"; 1001].join(", ")), 37, "values"),
+        add(
+            "unknown sweep parameter",
+            "[sweep]\nparameter = \"colour\"\nvalues = [1]\n",
+            36,
+            "parameter",
+        ),
+        add(
+            "sweep of an unknown group's share",
+            "[sweep]\nparameter = \"hash_share:ghost\"\nvalues = [0.1]\n",
+            36,
+            "ghost",
+        ),
+        add(
+            "sweep value impossible",
+            "[sweep]\nparameter = \"loss\"\nvalues = [0.1,\n 1.5]\n",
+            38,
+            "values",
+        ),
+        add(
+            "sweep share above what the others hold",
+            "[sweep]\nparameter = \"hash_share:honest\"\nvalues = [1.0]\n",
+            37,
+            "values",
+        ),
+        add(
+            "empty sweep",
+            "[sweep]\nparameter = \"loss\"\nvalues = []\n",
+            37,
+            "values",
+        ),
+        add(
+            "sweep too large",
+            &format!(
+                "[sweep]\nparameter = \"loss\"\nvalues = [{}]\n",
+                vec!["0.1"; 501].join(", ")
+            ),
+            37,
+            "too large",
+        ),
+        add(
+            "sweep with too many values",
+            &format!(
+                "[sweep]\nparameter = \"loss\"\nvalues = [{}]\n",
+                vec!["0.1"; 1001].join(", ")
+            ),
+            37,
+            "values",
+        ),
     ]
 }
 
 #[test]
 fn bad_input_is_refused_with_its_line_and_key() {
     let mut failures = Vec::new();
-    for Bad { case, text, line, word } in refusals() {
+    for Bad {
+        case,
+        text,
+        line,
+        word,
+    } in refusals()
+    {
         match Scenario::parse(&text) {
             Ok(_) => failures.push(format!("{case}: accepted")),
-            Err(ScenarioError { line: got, reason, .. }) => {
+            Err(ScenarioError {
+                line: got, reason, ..
+            }) => {
                 if got != line || !reason.contains(word) {
                     failures.push(format!(
                         "{case}: line {got} (want {line}), reason {reason:?} (want {word:?})"
@@ -369,7 +676,7 @@ fn too_many_seeds_and_nodes_are_refused() {
     assert!(e.reason.contains("seeds"), "{e}");
 
     let e = Scenario::parse_with_memory(BASE, 1024).expect_err("6 nodes in 1 KiB");
-    assert_eq!(e.line, 0);
+    assert_eq!(e.line, 7, "the count that no longer fits");
     assert!(e.reason.contains("too large"), "{e}");
 }
 
@@ -390,7 +697,11 @@ fn load_refuses_large_files_and_names_the_file() {
     std::fs::write(&named, BASE.replace("count = 4", "count = -4")).expect("write");
     let e = Scenario::load(&named).expect_err("negative count");
     assert_eq!(e.line, 7);
-    assert!(e.to_string().starts_with(&format!("{}: line 7:", named.display())), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: line 7:", named.display())),
+        "{e}"
+    );
     std::fs::remove_dir_all(&dir).expect("clean up");
 }
 
