@@ -53,6 +53,15 @@ pub const MAX_MS: f64 = 1e12;
 pub const MAX_SKEW_MS: i64 = 365 * 24 * 3600 * 1000;
 /// Highest transfer rate, per second of virtual time.
 pub const MAX_TRANSFER_RATE: f64 = 1e6;
+/// Most node names the partition faults of a scenario may expand to: each
+/// partition names every node once (the unlisted ones in its last group),
+/// so this bounds partitions × nodes, and the memory and time expanding
+/// them takes.
+pub const MAX_PARTITION_NAMES: usize = 2_000_000;
+/// Most faults and partition node names all the runs of an experiment hold
+/// together ((faults + partition names) × runs): [`Scenario::runs`] gives
+/// each run its own copy of the schedule.
+pub const MAX_RUN_ENTRIES: usize = 10_000_000;
 /// Tolerance of the sum of the hash shares above 1 (floating point sums).
 pub const SHARE_EPSILON: f64 = 1e-9;
 
@@ -912,7 +921,38 @@ fn build(lines: &Lines<'_>, raw: RawScenario, available: u64) -> Result<Scenario
         Some(s) => Some(sweep(lines, s, &scenario)?),
         None => None,
     };
+    let runs = scenario
+        .sweep
+        .as_ref()
+        .map_or(1, |w| w.values.len())
+        .saturating_mul(scenario.seeds.len());
+    let entries = runs.saturating_mul(schedule_entries(&scenario.faults));
+    if entries > MAX_RUN_ENTRIES {
+        let line = match (&raw.sweep, &raw.seeds) {
+            (Some(w), _) => lines.of(&w.get_ref().values),
+            (None, Some(seeds)) => lines.of(seeds),
+            (None, None) => 0,
+        };
+        return Err(ScenarioError::new(
+            line,
+            format!(
+                "sweep too large: {runs} runs × their fault schedules = {entries} entries, more than {MAX_RUN_ENTRIES}"
+            ),
+        ));
+    }
     Ok(scenario)
+}
+
+/// The faults and the node names of their partitions: what copying a
+/// schedule costs.
+fn schedule_entries(faults: &[Fault]) -> usize {
+    faults
+        .iter()
+        .map(|f| match &f.kind {
+            FaultKind::Partition { groups } => 1 + groups.iter().map(Vec::len).sum::<usize>(),
+            _ => 1,
+        })
+        .sum()
 }
 
 fn seeds(lines: &Lines<'_>, raw: &RawScenario) -> Result<Vec<u64>, ScenarioError> {
@@ -1293,6 +1333,7 @@ fn faults(
         .map(|(i, n)| (n.clone(), i))
         .collect();
     let mut faults = Vec::with_capacity(raw.len());
+    let mut partition_names = 0usize;
     for spanned in raw {
         let f = spanned.get_ref();
         let kind = f.kind.get_ref().as_str();
@@ -1330,9 +1371,20 @@ fn faults(
             }
         }
         let kind = match kind {
-            "partition" => FaultKind::Partition {
-                groups: partition(lines, spanned, &scenario.groups, &all, &index)?,
-            },
+            "partition" => {
+                partition_names = partition_names.saturating_add(all.len());
+                if partition_names > MAX_PARTITION_NAMES {
+                    return Err(lines.err(
+                        &f.kind,
+                        format!(
+                            "fault \"partition\": partitions × nodes exceed {MAX_PARTITION_NAMES} node names"
+                        ),
+                    ));
+                }
+                FaultKind::Partition {
+                    groups: partition(lines, spanned, &scenario.groups, &all, &index)?,
+                }
+            }
             "heal" => FaultKind::Heal,
             "isolate" => FaultKind::Isolate {
                 node: node_node(lines, kind, spanned, &index)?,
@@ -1526,9 +1578,25 @@ fn sweep(lines: &Lines<'_>, raw: &Spanned<RawSweep>, s: &Scenario) -> Result<Swe
             ),
         ));
     }
+    // The checks of `apply` need no fault schedule: leave it out of the
+    // copies, which a long schedule would make slow.
+    let light = Scenario {
+        name: String::new(),
+        seeds: Vec::new(),
+        difficulty: s.difficulty,
+        block_interval: s.block_interval,
+        max_peers: s.max_peers,
+        groups: s.groups.clone(),
+        latency: s.latency.clone(),
+        loss: s.loss,
+        transfers: s.transfers.clone(),
+        faults: Vec::new(),
+        stop: s.stop.clone(),
+        sweep: None,
+    };
     let mut out = Vec::with_capacity(values.len());
     for v in values {
-        let mut probe = s.clone();
+        let mut probe = light.clone();
         apply(&mut probe, &parameter, *v.get_ref())
             .map_err(|why| lines.err(v, format!("[sweep] `values`: {why}")))?;
         out.push(*v.get_ref());

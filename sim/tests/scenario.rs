@@ -758,3 +758,44 @@ proptest! {
         let _ = Scenario::parse(&text);
     }
 }
+
+/// A network of `nodes` honest nodes with `partitions` partition faults,
+/// run with `seeds` seeds.
+fn partitioned(nodes: usize, partitions: usize, seeds: usize) -> String {
+    let seeds: Vec<String> = (0..seeds).map(|i| i.to_string()).collect();
+    let mut text = format!(
+        "seeds = [{}]\n[[nodes]]\nname = \"n\"\ncount = {nodes}\n[stop]\nheight = 5\n",
+        seeds.join(", ")
+    );
+    for i in 0..partitions {
+        text.push_str(&format!(
+            "[[faults]]\nat_ms = {i}\nkind = \"partition\"\ngroups = [[\"n-0\"]]\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn fault_schedules_too_large_to_expand_or_copy_are_refused() {
+    // 10 partitions of 200,000 nodes expand to 2,000,000 names: the limit.
+    let at_limit = partitioned(200_000, 10, 1);
+    let s = Scenario::parse_with_memory(&at_limit, u64::MAX).expect("at the limit");
+    let FaultKind::Partition { groups } = &s.faults[9].kind else {
+        panic!("a partition");
+    };
+    assert_eq!(
+        groups.iter().map(Vec::len).collect::<Vec<_>>(),
+        [1, 199_999]
+    );
+    // An eleventh is refused at its `kind` line (9 + 4 × 10).
+    let e = Scenario::parse_with_memory(&partitioned(200_000, 11, 1), u64::MAX)
+        .expect_err("one partition too many");
+    assert_eq!(e.line, 49, "{e}");
+    assert!(e.reason.contains("partition"), "{e}");
+
+    // 600 runs × (10 faults + 10 × 2,000 names) = 12,006,000 > 10,000,000.
+    assert!(Scenario::parse(&partitioned(2_000, 10, 400)).is_ok());
+    let e = Scenario::parse(&partitioned(2_000, 10, 600)).expect_err("600 copies");
+    assert_eq!(e.line, 1, "the seeds line: {e}");
+    assert!(e.reason.contains("too large"), "{e}");
+}
