@@ -799,3 +799,24 @@ fn fault_schedules_too_large_to_expand_or_copy_are_refused() {
     assert_eq!(e.line, 1, "the seeds line: {e}");
     assert!(e.reason.contains("too large"), "{e}");
 }
+
+#[test]
+fn every_run_of_the_examples_gives_the_engine_valid_hash_power() {
+    for file in ["fork-rate.toml", "selfish.toml", "partition.toml"] {
+        let scenario = Scenario::load(&example(file)).expect("example");
+        for run in scenario.runs() {
+            let interval = run
+                .scenario
+                .block_interval
+                .expect("examples mine on a schedule");
+            let nodes = run.scenario.nodes();
+            let total: f64 = nodes.iter().map(|n| n.hash_share).sum();
+            assert!(total <= 1.0 + 1e-9, "{file} {:?}: {total}", run.value);
+            for node in nodes {
+                assert!(node.hash_share > 0.0, "{file}: {}", node.name);
+                crapcoin_core::power::HashPower::new(node.hash_share, interval)
+                    .unwrap_or_else(|e| panic!("{file} {}: {e}", node.name));
+            }
+        }
+    }
+}
