@@ -613,9 +613,7 @@ impl Scenario {
     ///
     /// As [`Scenario::parse`].
     pub fn parse_with_memory(text: &str, available: u64) -> Result<Scenario, ScenarioError> {
-        let lines = Lines::new(text);
-        let raw: RawScenario = toml::from_str(text).map_err(|e| lines.toml_error(&e))?;
-        build(&lines, raw, available)
+        parse_named(text, available).map(|(scenario, _)| scenario)
     }
 
     /// Reads and parses a scenario file (at most [`MAX_FILE_BYTES`]); a
@@ -647,8 +645,8 @@ impl Scenario {
         }
         let text = String::from_utf8(bytes)
             .map_err(|e| with_path(ScenarioError::new(0, format!("not UTF-8: {e}"))))?;
-        let mut scenario = Self::parse(&text).map_err(with_path)?;
-        if !has_name_key(&text) {
+        let (mut scenario, named) = parse_named(&text, available_memory()).map_err(with_path)?;
+        if !named {
             if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
                 if scenario_name_ok(stem) {
                     scenario.name = stem.to_owned();
@@ -704,7 +702,9 @@ impl Scenario {
             if let (Some(sweep), Some(v)) = (&self.sweep, value) {
                 // Values were checked by `parse`; a scenario built by hand
                 // with a bad value keeps the file's.
-                let _ = apply(&mut applied, &sweep.parameter, v);
+                if let Err(why) = apply(&mut applied, &sweep.parameter, v) {
+                    tracing::warn!(parameter = %sweep.parameter, value = v, %why, "sweep value not applied");
+                }
             }
             for &seed in &self.seeds {
                 let mut scenario = applied.clone();
@@ -720,11 +720,12 @@ impl Scenario {
     }
 }
 
-fn has_name_key(text: &str) -> bool {
-    // Top-level keys come before the first table header.
-    text.lines()
-        .take_while(|l| !l.trim_start().starts_with('['))
-        .any(|l| l.split_once('=').is_some_and(|(k, _)| k.trim() == "name"))
+/// Parses and checks a scenario; also tells whether the file named it.
+fn parse_named(text: &str, available: u64) -> Result<(Scenario, bool), ScenarioError> {
+    let lines = Lines::new(text);
+    let raw: RawScenario = toml::from_str(text).map_err(|e| lines.toml_error(&e))?;
+    let named = raw.name.is_some();
+    Ok((build(&lines, raw, available)?, named))
 }
 
 /// Applies a sweep value to a scenario; the reason when it is impossible.
