@@ -820,3 +820,16 @@ fn every_run_of_the_examples_gives_the_engine_valid_hash_power() {
         }
     }
 }
+
+#[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let n = 100_000;
+    for text in [
+        format!("seeds = {}{}\n", "[".repeat(n), "]".repeat(n)),
+        format!("seeds = {}1{}\n", "{a=".repeat(n), "}".repeat(n)),
+        format!("{} = 1\n", vec!["a"; n].join(".")),
+    ] {
+        let e = Scenario::parse(&text).expect_err("nested");
+        assert!(e.reason.contains("recurs"), "{e}");
+    }
+}
