@@ -6,3 +6,4 @@
 //! the same seed replays it bit for bit.
 
 pub mod scenario;
+pub mod run;

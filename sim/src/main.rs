@@ -1,0 +1,150 @@
+//! `simulation`: runs a scenario file in virtual time.
+//!
+//! ```text
+//! simulation sim/scenarios/partition.toml --log partition.jsonl
+//! simulation sim/scenarios/fork-rate.toml --out results/fork-rate --progress
+//! ```
+//!
+//! Refuses a bad scenario before anything starts (exit 2, with the line
+//! and the reason). Prints a table of the runs, writes `runs.csv`,
+//! `runs.json` and the plots under `--out`, and exits 1 when a run's
+//! honest nodes did not agree.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clap::Parser;
+use crapcoin_sim::output;
+use crapcoin_sim::run::{self, Options};
+use crapcoin_sim::scenario::Scenario;
+
+/// Runs a CrapCoin scenario in virtual time.
+#[derive(Parser, Debug)]
+#[command(name = "simulation")]
+struct Args {
+    /// The scenario file (TOML; see docs/scenarios.md).
+    scenario: PathBuf,
+    /// Run only this seed (instead of the file's seeds).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop at this virtual time, in seconds (instead of the file's stop).
+    #[arg(long)]
+    until_secs: Option<f64>,
+    /// Stop at this honest height (instead of the file's stop).
+    #[arg(long)]
+    until_height: Option<u64>,
+    /// Write the event log (JSON lines) here; with several runs, one file
+    /// each, numbered.
+    #[arg(long)]
+    log: Option<PathBuf>,
+    /// Write runs.csv, runs.json and the plots into this directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Runs at once (default: the machine's cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Show a progress bar of virtual time.
+    #[arg(long)]
+    progress: bool,
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut scenario = match Scenario::load(&args.scenario) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("simulation: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(seed) = args.seed {
+        scenario.seeds = vec![seed];
+    }
+    if args.until_secs.is_some() || args.until_height.is_some() {
+        let time = match args.until_secs {
+            Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Some(Duration::from_secs_f64(s)),
+            Some(_) => {
+                eprintln!("simulation: --until-secs must be a positive number of seconds");
+                std::process::exit(2);
+            }
+            None => None,
+        };
+        scenario.stop.time = time;
+        scenario.stop.height = args.until_height;
+    }
+    let runs = scenario.runs();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+        .max(1);
+    if let Some(out) = &args.out
+        && let Err(e) = std::fs::create_dir_all(out)
+    {
+        eprintln!("simulation: cannot create {}: {e}", out.display());
+        std::process::exit(2);
+    }
+    let bar = args.progress.then(|| output::progress_bar(&scenario, runs.len()));
+    let mut options = Options {
+        log: args.log.clone(),
+        progress: None,
+    };
+    if let Some(bar) = &bar {
+        options.progress = Some(bar.virtual_time_callback());
+    }
+    eprintln!(
+        "simulation: {} — {} nodes, {} run(s) on {} thread(s)",
+        scenario.name,
+        scenario.node_count(),
+        runs.len(),
+        jobs.min(runs.len())
+    );
+    let finished = Mutex::new(0usize);
+    let results = run::run_all(&runs, jobs, &options, &|r, result| {
+        let mut finished = finished.lock().unwrap_or_else(|p| p.into_inner());
+        *finished += 1;
+        if let Some(bar) = &bar {
+            bar.run_done(r, result);
+        } else {
+            match result {
+                Ok(o) => eprintln!("{}", output::one_line(o)),
+                Err(e) => eprintln!("seed {}: failed: {e:#}", r.seed),
+            }
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let outcomes: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    println!("{}", output::table(&scenario, &outcomes));
+    for (r, result) in runs.iter().zip(&results) {
+        if let Err(e) = result {
+            eprintln!("simulation: seed {} failed: {e:#}", r.seed);
+        }
+    }
+    if let Some(out) = &args.out {
+        match output::write_all(out, &scenario, &outcomes) {
+            Ok(files) => {
+                for f in files {
+                    eprintln!("wrote {}", f.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("simulation: writing results failed: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let failed = results.iter().any(Result::is_err);
+    let split = outcomes.iter().any(|o| !o.agreed);
+    if failed || split {
+        std::process::exit(1);
+    }
+}
