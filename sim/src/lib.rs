@@ -4,3 +4,5 @@
 //! transport, with every node's clock virtual: time jumps to the next
 //! timer when every task waits, so a run is far faster than real time and
 //! the same seed replays it bit for bit.
+
+pub mod plot;
