@@ -489,7 +489,8 @@ pub fn heights(
         bounds(all().map(|p| p.0).chain(marks.iter().map(|m| m.0))).unwrap_or((0.0, 1.0));
     let (x0, x1) = pad(x0, x1);
     let (y0, y1) = bounds(all().map(|p| p.1).chain([0.0])).unwrap_or((0.0, 1.0));
-    let (_, y1) = pad(y0, y1);
+    // A block of headroom: a flat line is not drawn on the frame.
+    let y1 = pad(y0, y1).1.max(y1 + 1.0);
     let y0 = 0.0;
 
     let envelopes = (series.len() > MAX_HEIGHT_LINES).then(|| envelopes(&series, x0, x1));
@@ -695,12 +696,16 @@ fn pad(lo: f64, hi: f64) -> (f64, f64) {
     if span > f64::EPSILON * lo.abs().max(hi.abs()).max(1.0) {
         (lo - 0.05 * span, hi + 0.05 * span)
     } else {
-        let half = (lo.abs() * 0.5)
-            .max(1e-3)
-            .max(0.5 * f64::EPSILON * lo.abs());
-        // At least 1 for values far from zero, so that a flat line of
-        // heights is not squeezed into a sliver.
-        let half = if lo.abs() >= 2.0 { half.max(1.0) } else { half };
+        // Half the value (at least 1 for values far from zero, so that a
+        // flat line of heights is not squeezed into a sliver), 1 at zero.
+        let v = lo.abs();
+        let half = if v == 0.0 {
+            1.0
+        } else if v >= 2.0 {
+            (0.5 * v).max(1.0)
+        } else {
+            0.5 * v
+        };
         (lo - half, hi + half)
     }
 }
@@ -775,20 +780,31 @@ fn envelopes(series: &[(String, Vec<(f64, f64)>)], x0: f64, x1: f64) -> [Vec<(f6
     let mut median = Vec::with_capacity(ENVELOPE_STEPS + 1);
     let mut max = Vec::with_capacity(ENVELOPE_STEPS + 1);
     let mut at = Vec::with_capacity(series.len());
+    // Samples of each node known by the current step: the steps go
+    // forward in time, so each cursor only moves forward.
+    let mut known = vec![0usize; series.len()];
     for i in 0..=ENVELOPE_STEPS {
         let t = x0 + (x1 - x0) * i as f64 / ENVELOPE_STEPS as f64;
         at.clear();
-        at.extend(series.iter().filter_map(|(_, s)| {
-            let known = s.partition_point(|p| p.0 <= t);
-            known.checked_sub(1).map(|k| s[k].1)
-        }));
+        for ((_, s), k) in series.iter().zip(known.iter_mut()) {
+            while *k < s.len() && s[*k].0 <= t {
+                *k += 1;
+            }
+            if *k > 0 {
+                at.push(s[*k - 1].1);
+            }
+        }
         if at.is_empty() {
             continue;
         }
-        at.sort_by(f64::total_cmp);
-        min.push((t, at[0]));
-        median.push((t, at[(at.len() - 1) / 2]));
-        max.push((t, at[at.len() - 1]));
+        // Linear, not a sort: 100,000 nodes at 401 steps stay cheap.
+        let lowest = at.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest = at.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let middle = (at.len() - 1) / 2;
+        let (_, &mut mid, _) = at.select_nth_unstable_by(middle, f64::total_cmp);
+        min.push((t, lowest));
+        median.push((t, mid));
+        max.push((t, highest));
     }
     [min, median, max]
 }
@@ -829,7 +845,7 @@ mod tests {
 
     #[test]
     fn pad_gives_a_single_value_some_range() {
-        for v in [0.0, 1.0, -3.0, 1e-9, 1e12, 600.0] {
+        for v in [0.0, 1.0, -3.0, 1e-9, 600.0, MAX_ABS_VALUE, -MAX_ABS_VALUE] {
             let (lo, hi) = pad(v, v);
             assert!(lo < v && v < hi, "{v}: {lo}..{hi}");
         }
