@@ -183,14 +183,24 @@ pub fn stale_rate(
     };
     let medians = medians_per_x(&points);
 
-    let (y0, y1) =
-        bounds(points.iter().map(|p| p.1).chain(curve.iter().map(|p| p.1))).unwrap_or((0.0, 1.0));
+    // The y axis fits the points and the curve over the points' T range
+    // (the curve climbs to 1 as T → 0, which would flatten the points);
+    // left of the points the curve is cut at the top of the axis.
+    let min_t = bounds(points.iter().map(|p| p.0)).map_or(x0, |b| b.0);
+    let (y0, y1) = bounds(
+        points
+            .iter()
+            .map(|p| p.1)
+            .chain(curve.iter().filter(|p| p.0 >= min_t).map(|p| p.1)),
+    )
+    .unwrap_or((0.0, 1.0));
     let (y0, y1) = pad(y0.min(0.0), y1.max(0.01));
     let y0 = if points.iter().all(|p| p.1 >= 0.0) {
         0.0
     } else {
         y0
     };
+    let curve: Vec<(f64, f64)> = curve.into_iter().filter(|p| p.1 <= y1).collect();
 
     let title = match delay {
         Some(d) => format!("Stale rate against block interval (Δ = {} s)", short(d)),
