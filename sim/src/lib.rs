@@ -4,6 +4,14 @@
 //! transport, with every node's clock virtual: time jumps to the next
 //! timer when every task waits, so a run is far faster than real time and
 //! the same seed replays it bit for bit.
+//!
+//! - [`scenario`]: the scenario file (TOML), checked before anything runs;
+//! - [`run`]: one run on its own thread in virtual time, and many in
+//!   parallel; its [`run::Outcome`] carries the digest of its events;
+//! - [`output`] and [`figures`]: the table, CSV/JSON and plots ([`plot`]).
 
-pub mod scenario;
+pub mod figures;
+pub mod output;
+pub mod plot;
 pub mod run;
+pub mod scenario;
