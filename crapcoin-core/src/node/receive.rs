@@ -388,10 +388,16 @@ impl Shared {
         let hashes: Vec<BlockHash> = blocks.iter().map(CheckedBlock::hash).collect();
         let result = {
             let mut inner = self.lock();
+            // A sync's page may start with blocks this node has: they are
+            // neither accepted again nor stored again.
+            let known: Vec<bool> = hashes
+                .iter()
+                .map(|h| inner.chain.get(h).is_some())
+                .collect();
             match inner.chain.insert_segment(blocks, self.clock.now_ms()) {
                 Ok(Outcome::Duplicate) => Ok(()),
                 Ok(outcome) => {
-                    for hash in &hashes {
+                    for (hash, _) in hashes.iter().zip(&known).filter(|(_, known)| !**known) {
                         if let Some(block) = inner.chain.get(hash).cloned() {
                             fx.events.push(Event::BlockAccepted {
                                 hash: *hash,
