@@ -27,7 +27,11 @@ const MAX_CDF_CURVES: usize = 8;
 /// # Errors
 ///
 /// When a plot cannot be drawn or written.
-pub fn draw(dir: &Path, scenario: &Scenario, outcomes: &[&Outcome]) -> anyhow::Result<Vec<PathBuf>> {
+pub fn draw(
+    dir: &Path,
+    scenario: &Scenario,
+    outcomes: &[&Outcome],
+) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let Some(first) = outcomes.first() else {
         return Ok(files);

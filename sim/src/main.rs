@@ -52,8 +52,7 @@ struct Args {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -91,7 +90,9 @@ fn main() {
         eprintln!("simulation: cannot create {}: {e}", out.display());
         std::process::exit(2);
     }
-    let bar = args.progress.then(|| output::progress_bar(&scenario, runs.len()));
+    let bar = args
+        .progress
+        .then(|| output::progress_bar(&scenario, runs.len()));
     let mut options = Options {
         log: args.log.clone(),
         progress: None,

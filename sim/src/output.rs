@@ -60,7 +60,9 @@ pub fn table(scenario: &Scenario, outcomes: &[&Outcome]) -> String {
         let _ = writeln!(
             out,
             "{:>14} {:>8} {:>7} {:>8.0} {:>9.1} {:>8.0} {:>7.2} {:>8} {:>7}  {:<24} {}",
-            o.value.map(|v| format!("{v}")).unwrap_or_else(|| "-".into()),
+            o.value
+                .map(|v| format!("{v}"))
+                .unwrap_or_else(|| "-".into()),
             o.seed,
             o.height,
             o.virtual_ms as f64 / 1000.0,
@@ -138,11 +140,14 @@ pub fn write_all(
     Ok(files)
 }
 
+/// A run by its seed and the bits of its sweep value.
+type RunKey = (u64, Option<u64>);
+
 /// Progress bars of virtual time, one a run, under one bar of runs done.
 pub struct Bars {
     multi: MultiProgress,
     runs: ProgressBar,
-    each: Mutex<Vec<((u64, Option<u64>), ProgressBar)>>,
+    each: Mutex<Vec<(RunKey, ProgressBar)>>,
     total_ms: Option<u64>,
 }
 
@@ -164,7 +169,7 @@ pub fn progress_bar(scenario: &Scenario, runs: usize) -> Arc<Bars> {
 }
 
 impl Bars {
-    fn key(seed: u64, value: Option<f64>) -> (u64, Option<u64>) {
+    fn key(seed: u64, value: Option<f64>) -> RunKey {
         (seed, value.map(f64::to_bits))
     }
 
@@ -182,9 +187,7 @@ impl Bars {
         let bar = match each.iter().find(|(k, _)| *k == key) {
             Some((_, bar)) => bar.clone(),
             None => {
-                let bar = self
-                    .multi
-                    .add(ProgressBar::new(self.total_ms.unwrap_or(0)));
+                let bar = self.multi.add(ProgressBar::new(self.total_ms.unwrap_or(0)));
                 let template = if self.total_ms.is_some() {
                     "{prefix:>12} [{bar:30}] {msg}"
                 } else {
