@@ -43,6 +43,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(250);
 /// the run to count as agreed (the tips themselves may race).
 pub const AGREEMENT_DEPTH: u64 = 6;
 
+/// Random picks of a sender with coins per transfer, at most (early in a
+/// run few nodes have mined any).
+const TRANSFER_TRIES: usize = 64;
+
 /// Nodes whose heights are sampled for the heights plot, at most.
 const MAX_SAMPLED_NODES: usize = 1_000;
 
@@ -397,23 +401,32 @@ impl World {
     }
 
     /// One transfer of a coin from a random running honest node with
-    /// coins to a random other node.
+    /// coins (up to [`TRANSFER_TRIES`] picks) to a random other node.
     fn transfer(&mut self, rng: &mut StdRng) {
-        let honest: Vec<usize> = (0..self.specs.len())
-            .filter(|&i| self.specs[i].behaviour == "honest" && self.handles[i].is_some())
-            .collect();
-        if honest.is_empty() || self.specs.len() < 2 {
+        let n = self.specs.len();
+        if n < 2 {
             return;
         }
-        let from = honest[rng.random_range(0..honest.len())];
-        let mut to = rng.random_range(0..self.specs.len() - 1);
-        if to >= from {
-            to += 1;
-        }
-        if let Some(handle) = &self.handles[from]
-            && handle.submit_transfer(self.addresses[to], 1).is_ok()
-        {
-            self.transfers += 1;
+        for _ in 0..TRANSFER_TRIES {
+            let from = rng.random_range(0..n);
+            if self.specs[from].behaviour != "honest" {
+                continue;
+            }
+            let Some(handle) = &self.handles[from] else {
+                continue;
+            };
+            let account = handle.balance(&self.addresses[from]);
+            if account.balance < 1 + handle.config().fee {
+                continue;
+            }
+            let mut to = rng.random_range(0..n - 1);
+            if to >= from {
+                to += 1;
+            }
+            if handle.submit_transfer(self.addresses[to], 1).is_ok() {
+                self.transfers += 1;
+            }
+            return;
         }
     }
 
