@@ -97,6 +97,7 @@ pub mod observer;
 pub mod orphans;
 pub mod params;
 pub mod power;
+pub mod sigcache;
 pub mod state;
 pub mod tx;
 pub mod validate;

@@ -6,6 +6,7 @@ use sha2::Digest;
 use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::hash::{self, Address, BlockHash, Signature, TxId, tag};
 use crate::invalid::ValidationError;
+use crate::sigcache;
 
 /// A signed transfer of `amount` from `from` to `to`, paying `fee` to the
 /// miner of the block that includes it.
@@ -106,8 +107,21 @@ impl Transaction {
         self.amount.checked_add(self.fee)
     }
 
-    /// Checks the signature alone.
+    /// Checks the signature alone (once per process: see
+    /// [`crate::sigcache`]).
     pub fn verify_signature(&self, chain_id: &BlockHash) -> bool {
+        let cached = sigcache::key(chain_id, &self.encode());
+        if sigcache::contains(&cached) {
+            return true;
+        }
+        let valid = self.verify_uncached(chain_id);
+        if valid {
+            sigcache::insert(cached);
+        }
+        valid
+    }
+
+    fn verify_uncached(&self, chain_id: &BlockHash) -> bool {
         let Ok(key) = ed25519_consensus::VerificationKey::try_from(self.from.0) else {
             return false;
         };
@@ -147,19 +161,38 @@ impl Decode for Transaction {
 ///
 /// Returns the index of the first bad signature, found by checking one by
 /// one only after the batch failed.
+///
+/// Signatures verified before ([`crate::sigcache`]) are not checked again;
+/// the rest go into the cache once the batch passes.
 pub fn verify_batch(chain_id: &BlockHash, txs: &[&Transaction]) -> Result<(), usize> {
-    let messages: Vec<Vec<u8>> = txs.iter().map(|tx| tx.message(chain_id)).collect();
-    let mut verifier = ed25519_consensus::batch::Verifier::new();
-    for (tx, msg) in txs.iter().zip(&messages) {
-        let key = ed25519_consensus::VerificationKeyBytes::from(tx.from.0);
-        let sig = ed25519_consensus::Signature::from(tx.signature.0);
-        verifier.queue((key, sig, msg));
-    }
-    if verifier.verify(rand_core06::OsRng).is_ok() {
+    let keys: Vec<[u8; 32]> = txs
+        .iter()
+        .map(|tx| sigcache::key(chain_id, &tx.encode()))
+        .collect();
+    let todo: Vec<usize> = (0..txs.len())
+        .filter(|&i| !sigcache::contains(&keys[i]))
+        .collect();
+    if todo.is_empty() {
         return Ok(());
     }
-    Err(txs
-        .iter()
-        .position(|tx| !tx.verify_signature(chain_id))
+    let messages: Vec<Vec<u8>> = todo.iter().map(|&i| txs[i].message(chain_id)).collect();
+    let mut verifier = ed25519_consensus::batch::Verifier::new();
+    for (&i, msg) in todo.iter().zip(&messages) {
+        let key = ed25519_consensus::VerificationKeyBytes::from(txs[i].from.0);
+        let sig = ed25519_consensus::Signature::from(txs[i].signature.0);
+        verifier.queue((key, sig, msg));
+    }
+    // The batch's random coefficients change nothing it decides (it
+    // accepts exactly what one-by-one checks accept), so OS randomness
+    // here leaves a simulation's run as its seed says.
+    if verifier.verify(rand_core06::OsRng).is_ok() {
+        for &i in &todo {
+            sigcache::insert(keys[i]);
+        }
+        return Ok(());
+    }
+    Err(todo
+        .into_iter()
+        .find(|&i| !txs[i].verify_uncached(chain_id))
         .unwrap_or(0))
 }

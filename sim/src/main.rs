@@ -47,6 +47,10 @@ struct Args {
     /// Show a progress bar of virtual time.
     #[arg(long)]
     progress: bool,
+    /// Verify every signature at every node (turns off the process-wide
+    /// cache of verified signatures, to measure what it saves).
+    #[arg(long)]
+    no_signature_cache: bool,
 }
 
 fn main() {
@@ -57,6 +61,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if args.no_signature_cache {
+        crapcoin_core::sigcache::set_enabled(false);
+    }
     let mut scenario = match Scenario::load(&args.scenario) {
         Ok(s) => s,
         Err(e) => {
