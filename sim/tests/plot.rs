@@ -105,6 +105,19 @@ fn stale_rate_draws_the_points_and_the_approximation_in_its_colour() {
     let curve = with_curve.of_colour(CLOSED_FORM_RGB);
     assert!(curve > 500, "only {curve} pixels of the curve's colour");
 
+    // A narrow sweep, on a linear T axis: the curve is there too.
+    let narrow: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| (2.0..=10.0).contains(&p.0))
+        .collect();
+    let linear = in_tmp(&dir, "stale-linear.png");
+    plot::stale_rate(&linear, &narrow, 0.8).expect("plotted");
+    let linear = Picture::load(&linear);
+    assert_a_real_plot(&linear);
+    let curve = linear.of_colour(CLOSED_FORM_RGB);
+    assert!(curve > 500, "only {curve} pixels of the curve's colour");
+
     // Without a usable delay there is no curve, and nothing else is
     // drawn in its colour.
     let without = in_tmp(&dir, "stale-no-delay.png");
