@@ -189,7 +189,7 @@ pub fn stale_rate(
     };
     let curve: Vec<(f64, f64)> = match delay {
         Some(d) => samples(x0, x1, log_x)
-            .filter(|&t| t > 0.0)
+            .filter(|&t| plottable(t) && t > 0.0)
             .map(|t| (t, -(-d / t).exp_m1()))
             .filter(|&(_, y)| y.is_finite())
             .collect(),
