@@ -16,8 +16,7 @@
 //! crate, through plotters' pure-Rust `ab_glyph` renderer): no system
 //! font, fontconfig or Python is looked up, so a plot renders the same on
 //! any machine. The picture is drawn into memory and only then written,
-//! so a failed plot leaves no half-written file behind a successful
-//! return.
+//! so a failure while drawing writes nothing.
 //!
 //! Bad data does not panic: values that are NaN, infinite or beyond
 //! ±[`MAX_ABS_VALUE`] are skipped, an empty input draws empty axes, a

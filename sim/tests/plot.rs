@@ -226,7 +226,10 @@ fn bad_input_gives_a_picture_not_a_panic() {
         ("single", vec![(2.0, 0.1)]),
         ("all-equal", vec![(2.0, 0.1); 5]),
         ("tiny", vec![(1e-9, 1e-9), (2e-9, 1e-9), (3e-9, 2e-9)]),
-        ("subnormal-to-huge", vec![(5e-324, 0.1), (1e12, 0.2), (-1e12, 0.3)]),
+        (
+            "subnormal-to-huge",
+            vec![(5e-324, 0.1), (1e12, 0.2), (-1e12, 0.3)],
+        ),
         (
             "zero-and-negative",
             vec![(0.0, 0.1), (-1.0, -0.5), (3.0, 0.0)],
