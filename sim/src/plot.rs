@@ -16,8 +16,7 @@
 //! crate, through plotters' pure-Rust `ab_glyph` renderer): no system
 //! font, fontconfig or Python is looked up, so a plot renders the same on
 //! any machine. The picture is drawn into memory and only then written,
-//! so a failed plot leaves no half-written file behind a successful
-//! return.
+//! so a failure while drawing writes nothing.
 //!
 //! Bad data does not panic: values that are NaN, infinite or beyond
 //! ±[`MAX_ABS_VALUE`] are skipped, an empty input draws empty axes, a
@@ -27,6 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -62,6 +63,10 @@ pub const MAX_MARKS: usize = 100;
 /// Font family every text is drawn in (registered once, from the
 /// embedded DejaVu Sans).
 const FONT: &str = "sans-serif";
+
+/// Span (largest T over smallest) from which [`stale_rate`] draws its T
+/// axis on a logarithmic scale.
+const LOG_AXIS_RATIO: f64 = 20.0;
 
 /// Steps of a sampled closed-form curve.
 const CURVE_STEPS: usize = 400;
@@ -138,8 +143,10 @@ pub enum PlotError {
 /// drawn beside them as a curve for the given propagation delay Δ
 /// (`delay_secs`) in [`CLOSED_FORM_RGB`].
 ///
-/// Points with T ≤ 0 or a value that is not finite are skipped; a delay
-/// that is negative or not finite draws no curve (and is logged).
+/// The T axis is logarithmic when the largest T is 20 times the smallest
+/// or more (a sweep over decades), linear otherwise. Points with T ≤ 0 or
+/// a value that is not finite are skipped; a delay that is negative or
+/// not finite draws no curve (and is logged).
 ///
 /// # Errors
 ///
@@ -171,11 +178,17 @@ pub fn stale_rate(
             _ => (1.0, 10.0),
         },
     };
-    let (x0, x1) = pad(x0, x1);
-    let x0 = x0.max(0.0);
+    // Sweeps over decades (say 1 s to 600 s) get a logarithmic T axis.
+    let log_x = x0 > 0.0 && x1 / x0 >= LOG_AXIS_RATIO;
+    let (x0, x1) = if log_x {
+        (x0 / 1.2, x1 * 1.2)
+    } else {
+        let (x0, x1) = pad(x0, x1);
+        (x0.max(0.0), x1)
+    };
     let curve: Vec<(f64, f64)> = match delay {
-        Some(d) => samples(x0, x1)
-            .filter(|&t| t > 0.0)
+        Some(d) => samples(x0, x1, log_x)
+            .filter(|&t| plottable(t) && t > 0.0)
             .map(|t| (t, -(-d / t).exp_m1()))
             .filter(|&(_, y)| y.is_finite())
             .collect(),
@@ -206,43 +219,98 @@ pub fn stale_rate(
         Some(d) => format!("Stale rate against block interval (Δ = {} s)", short(d)),
         None => "Stale rate against block interval".to_owned(),
     };
+    let stale = Stale {
+        title,
+        points,
+        medians,
+        curve,
+        delay,
+        log_x,
+    };
     render(path, PLOT, |root| {
-        let mut chart = chart(root, &title, (x0, x1), (y0, y1))?;
-        chart
-            .configure_mesh()
-            .x_desc("block interval T (s)")
-            .y_desc("stale rate (share of mined blocks)")
-            .label_style((FONT, 14))
-            .x_label_formatter(&tick)
-            .y_label_formatter(&tick)
-            .axis_desc_style((FONT, 15))
-            .draw()?;
-        if let Some(d) = delay {
-            chart
-                .draw_series(LineSeries::new(curve, CLOSED_FORM.stroke_width(2)))?
-                .label(format!("1 − e^(−Δ/T), Δ = {} s", short(d)))
-                .legend(|(x, y)| {
-                    PathElement::new([(x, y), (x + 20, y)], CLOSED_FORM.stroke_width(2))
-                });
+        if log_x {
+            let x = (x0..x1)
+                .log_scale()
+                .with_key_points(decade_ticks(x0, x1, &[1.0, 2.0, 5.0]))
+                .with_light_points(decade_ticks(
+                    x0,
+                    x1,
+                    &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+                ));
+            draw_stale(chart_over(root, &stale.title, x, (y0, y1))?, &stale)
+        } else {
+            draw_stale(chart_over(root, &stale.title, x0..x1, (y0, y1))?, &stale)
         }
-        chart
-            .draw_series(
-                points
-                    .iter()
-                    .map(|&p| Circle::new(p, 3, MEASURED.stroke_width(1))),
-            )?
-            .label("measured (one run each)")
-            .legend(|(x, y)| Circle::new((x + 10, y), 3, MEASURED.stroke_width(1)));
-        chart.draw_series(LineSeries::new(
-            medians.iter().copied(),
-            SUMMARY.stroke_width(1),
-        ))?;
-        chart
-            .draw_series(medians.iter().map(|&p| Circle::new(p, 4, SUMMARY.filled())))?
-            .label("median per T")
-            .legend(|(x, y)| Circle::new((x + 10, y), 4, SUMMARY.filled()));
-        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
+}
+
+/// What [`stale_rate`] draws, whatever its x axis.
+struct Stale {
+    /// The plot's title.
+    title: String,
+    /// Every run's (T, stale rate).
+    points: Vec<(f64, f64)>,
+    /// The median per T.
+    medians: Vec<(f64, f64)>,
+    /// 1 − e^(−Δ/T), sampled.
+    curve: Vec<(f64, f64)>,
+    /// Δ, when the curve is drawn.
+    delay: Option<f64>,
+    /// Whether the T axis is logarithmic.
+    log_x: bool,
+}
+
+/// Draws [`stale_rate`]'s axes, series and legend on `chart`.
+fn draw_stale<'a, 'b: 'a, X>(mut chart: ChartOver<'a, 'b, X>, stale: &Stale) -> DrawResult<()>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let Stale {
+        points,
+        medians,
+        curve,
+        delay,
+        ..
+    } = stale;
+    chart
+        .configure_mesh()
+        .x_desc(if stale.log_x {
+            "block interval T (s, logarithmic)"
+        } else {
+            "block interval T (s)"
+        })
+        .y_desc("stale rate (share of mined blocks)")
+        .label_style((FONT, 14))
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .axis_desc_style((FONT, 15))
+        .draw()?;
+    if let Some(d) = delay {
+        chart
+            .draw_series(LineSeries::new(
+                curve.iter().copied(),
+                CLOSED_FORM.stroke_width(2),
+            ))?
+            .label(format!("1 − e^(−Δ/T), Δ = {} s", short(*d)))
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], CLOSED_FORM.stroke_width(2)));
+    }
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&p| Circle::new(p, 3, MEASURED.stroke_width(1))),
+        )?
+        .label("measured (one run each)")
+        .legend(|(x, y)| Circle::new((x + 10, y), 3, MEASURED.stroke_width(1)));
+    chart.draw_series(LineSeries::new(
+        medians.iter().copied(),
+        SUMMARY.stroke_width(1),
+    ))?;
+    chart
+        .draw_series(medians.iter().map(|&p| Circle::new(p, 4, SUMMARY.filled())))?
+        .label("median per T")
+        .legend(|(x, y)| Circle::new((x + 10, y), 4, SUMMARY.filled()));
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 /// Selfish miner revenue against α: measured points, Eyal and Sirer's
@@ -275,7 +343,7 @@ pub fn selfish_revenue(
 
     let (x0, x1) = bounds(points.iter().map(|p| p.0).chain([0.0, 0.5])).unwrap_or((0.0, 0.5));
     let curve: Vec<(f64, f64)> = match gamma {
-        Some(g) => samples(x0.max(0.0), x1.min(0.5))
+        Some(g) => samples(x0.max(0.0), x1.min(0.5), false)
             .map(|a| (a, crapcoin_core::measure::selfish_revenue(a, g)))
             .filter(|&(_, r)| plottable(r))
             .collect(),
@@ -591,11 +659,8 @@ pub fn heights(
 }
 
 /// The chart type every plot draws on.
-type Chart<'a, 'b> = ChartContext<
-    'a,
-    BitMapBackend<'b>,
-    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
->;
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 /// A renderer error, whatever its backend.
 type DrawResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -659,6 +724,28 @@ fn register_font() -> Result<(), PlotError> {
     if ok { Ok(()) } else { Err(PlotError::Font) }
 }
 
+/// A chart over an x axis of any kind and a linear y axis.
+type ChartOver<'a, 'b, X> = ChartContext<'a, BitMapBackend<'b>, Cartesian2d<X, RangedCoordf64>>;
+
+/// A titled chart with label areas over `x` (linear or logarithmic) and
+/// a linear y.
+fn chart_over<'a, 'b, X>(
+    root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    title: &str,
+    x: X,
+    (y0, y1): (f64, f64),
+) -> DrawResult<ChartOver<'a, 'b, X::CoordDescType>>
+where
+    X: AsRangedCoord<Value = f64>,
+{
+    Ok(ChartBuilder::on(root)
+        .caption(title, (FONT, 20).into_font().style(FontStyle::Bold))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(64)
+        .build_cartesian_2d(x, y0..y1)?)
+}
+
 /// A titled chart with label areas over the given ranges.
 fn chart<'a, 'b>(
     root: &'a DrawingArea<BitMapBackend<'b>, Shift>,
@@ -675,7 +762,10 @@ fn chart<'a, 'b>(
 }
 
 /// Draws the legend box at `position`.
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> DrawResult<()> {
+fn legend<'a, 'b: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<()> {
     chart
         .configure_series_labels()
         .position(position)
@@ -720,9 +810,28 @@ fn pad(lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-/// [`CURVE_STEPS`] + 1 evenly spaced values from `lo` to `hi`.
-fn samples(lo: f64, hi: f64) -> impl Iterator<Item = f64> {
-    (0..=CURVE_STEPS).map(move |i| lo + (hi - lo) * i as f64 / CURVE_STEPS as f64)
+/// [`CURVE_STEPS`] + 1 values from `lo` to `hi`, evenly spaced (on a
+/// logarithmic scale when `log`; then `lo` must be positive).
+fn samples(lo: f64, hi: f64, log: bool) -> impl Iterator<Item = f64> {
+    (0..=CURVE_STEPS).map(move |i| {
+        let f = i as f64 / CURVE_STEPS as f64;
+        if log {
+            lo * (hi / lo).powf(f)
+        } else {
+            lo + (hi - lo) * f
+        }
+    })
+}
+
+/// Ticks of a logarithmic axis over `lo..=hi` (`lo` > 0): each of
+/// `steps` times every power of ten.
+fn decade_ticks(lo: f64, hi: f64, steps: &[f64]) -> Vec<f64> {
+    let first = lo.log10().floor() as i32;
+    let last = hi.log10().ceil() as i32;
+    (first..=last)
+        .flat_map(|k| steps.iter().map(move |s| s * 10f64.powi(k)))
+        .filter(|t| (lo..=hi).contains(t))
+        .collect()
 }
 
 /// The median y of the points at each distinct x, in x order.
@@ -860,6 +969,18 @@ mod tests {
             assert!(lo < v && v < hi, "{v}: {lo}..{hi}");
         }
         assert_eq!(pad(0.0, 10.0), (-0.5, 10.5));
+    }
+
+    #[test]
+    fn decade_ticks_cover_the_range() {
+        assert_eq!(
+            decade_ticks(1.5, 72.0, &[1.0, 2.0, 5.0]),
+            vec![2.0, 5.0, 10.0, 20.0, 50.0]
+        );
+        assert_eq!(
+            decade_ticks(0.04, 0.3, &[1.0, 2.0, 5.0]),
+            vec![0.05, 0.1, 0.2]
+        );
     }
 
     #[test]

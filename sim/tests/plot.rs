@@ -105,6 +105,19 @@ fn stale_rate_draws_the_points_and_the_approximation_in_its_colour() {
     let curve = with_curve.of_colour(CLOSED_FORM_RGB);
     assert!(curve > 500, "only {curve} pixels of the curve's colour");
 
+    // A narrow sweep, on a linear T axis: the curve is there too.
+    let narrow: Vec<(f64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|p| (2.0..=10.0).contains(&p.0))
+        .collect();
+    let linear = in_tmp(&dir, "stale-linear.png");
+    plot::stale_rate(&linear, &narrow, 0.8).expect("plotted");
+    let linear = Picture::load(&linear);
+    assert_a_real_plot(&linear);
+    let curve = linear.of_colour(CLOSED_FORM_RGB);
+    assert!(curve > 500, "only {curve} pixels of the curve's colour");
+
     // Without a usable delay there is no curve, and nothing else is
     // drawn in its colour.
     let without = in_tmp(&dir, "stale-no-delay.png");
@@ -213,6 +226,10 @@ fn bad_input_gives_a_picture_not_a_panic() {
         ("single", vec![(2.0, 0.1)]),
         ("all-equal", vec![(2.0, 0.1); 5]),
         ("tiny", vec![(1e-9, 1e-9), (2e-9, 1e-9), (3e-9, 2e-9)]),
+        (
+            "subnormal-to-huge",
+            vec![(5e-324, 0.1), (1e12, 0.2), (-1e12, 0.3)],
+        ),
         (
             "zero-and-negative",
             vec![(0.0, 0.1), (-1.0, -0.5), (3.0, 0.0)],
