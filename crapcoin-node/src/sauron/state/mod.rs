@@ -159,6 +159,21 @@ impl State {
         self.nodes.announced_share(name, share);
     }
 
+    /// A node of a replayed simulation, by name, behaviour and hash share.
+    pub fn simulated(&mut self, name: &str, behaviour: &str, hash_share: Option<f64>) {
+        self.nodes.simulated(name, behaviour, hash_share);
+    }
+
+    /// Sets when `name` was last heard from (a replay's position).
+    pub fn seen(&mut self, name: &str, at_ms: u64) {
+        self.nodes.seen(name, at_ms);
+    }
+
+    /// A reorg put `name`'s best chain on `tip` at `height`.
+    pub fn switched(&mut self, name: &str, tip: BlockHash, height: u64) {
+        self.nodes.switched(name, tip, height);
+    }
+
     /// Recomputes liveness; returns the nodes whose `alive` changed.
     pub fn refresh_liveness(&mut self, now_ms: u64) -> Vec<Node> {
         self.nodes.refresh_liveness(now_ms)
