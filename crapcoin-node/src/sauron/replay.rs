@@ -660,9 +660,12 @@ impl Replay {
             self.apply(state, faults, entry);
         }
         *next = until;
-        faults.paused.retain(|_, until| *until > at_ms);
+        // Pauses over by now are not shown (they stay in the cursor: an
+        // earlier position may still be inside them).
+        let mut shown = faults.clone();
+        shown.paused.retain(|_, until| *until > at_ms);
         for n in &self.log.header.nodes {
-            let seen = if faults.paused.contains_key(&n.name) {
+            let seen = if shown.paused.contains_key(&n.name) {
                 at_ms.saturating_sub(ALIVE_MS + 1)
             } else {
                 at_ms
@@ -672,7 +675,7 @@ impl Replay {
         f(View {
             state,
             at_ms,
-            faults,
+            faults: &shown,
             applied: *next,
         })
     }
