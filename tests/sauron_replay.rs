@@ -11,7 +11,8 @@
 //! refused before serving with their line (exit status 2); a live Sauron
 //! refuses `at_ms`; and a headless Chromium (tests/dashboard.rs) loads the
 //! page in replay mode, moves the scrubber and plays, and sees the node
-//! heights change. Every process is killed by PID by its guard; every
+//! heights change (its screenshot at 4.5 s goes to
+//! `target/test-artifacts/replay.png`; docs/replay.png is one). Every process is killed by PID by its guard; every
 //! wait is bounded.
 
 #[path = "support/webdriver.rs"]
@@ -540,6 +541,16 @@ async fn the_dashboard_scrubs_and_plays_a_replay() {
         page["blocks"].as_u64().unwrap_or(0) >= 4,
         "the tree shows the fork: {page}"
     );
+
+    // The screenshot in docs/sauron.md: the fork, the partition, s crashed.
+    let png = browser.screenshot().await;
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(kit::process::target_dir)
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifacts dir");
+    std::fs::write(dir.join("replay.png"), &png).expect("writes the screenshot");
 
     // Back, then play to the end at 100× (25 s of virtual time a tick).
     browser.script(&scrub(1_500)).await;

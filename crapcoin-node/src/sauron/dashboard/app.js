@@ -115,7 +115,8 @@
   function ago(ms) {
     if (state.replay) {
       if (ms === null || ms === undefined) return "never";
-      return "t−" + fmtMs(Math.max(0, state.replay.at - ms)).replace(/ /g, "");
+      const behind = Math.max(0, state.replay.at - ms);
+      return behind < 1 ? "now" : fmtMs(behind) + " ago";
     }
     if (!ms) return "never";
     const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
