@@ -203,26 +203,20 @@ pub struct End {
     pub events: u64,
 }
 
+/// Any line after the header: exactly one of `event` (with `node`),
+/// `fault` and `end`, parsed in one pass.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventLine {
+struct Line {
     t_ms: u64,
-    node: String,
-    event: Value,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FaultLine {
-    t_ms: u64,
-    fault: Fault,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EndLine {
-    t_ms: u64,
-    end: End,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    event: Option<Value>,
+    #[serde(default)]
+    fault: Option<Fault>,
+    #[serde(default)]
+    end: Option<End>,
 }
 
 /// One logged observer event, checked.
@@ -335,30 +329,49 @@ impl Log {
             if log.end.is_some() {
                 return Err(bad(line, "a line after the end line"));
             }
-            let object: serde_json::Map<String, Value> = parse(line, &buf)?;
-            let t_ms = if object.contains_key("event") {
-                let e: EventLine = parse(line, &buf)?;
-                let event = check_event(&names, e.node, e.event).map_err(|r| bad(line, r))?;
-                log.push(line, max_events, e.t_ms, What::Event(event))?;
-                e.t_ms
-            } else if object.contains_key("fault") {
-                let f: FaultLine = parse(line, &buf)?;
-                check_fault(&names, &f.fault).map_err(|r| bad(line, r))?;
-                log.push(line, max_events, f.t_ms, What::Fault(f.fault))?;
-                f.t_ms
-            } else if object.contains_key("end") {
-                let end: EndLine = parse(line, &buf)?;
-                if !model::is_hash(&end.end.digest) {
-                    return Err(bad(line, "end.digest must be 64 lowercase hex digits"));
+            let parsed: Line = parse(line, &buf)?;
+            let t_ms = parsed.t_ms;
+            match parsed {
+                Line {
+                    node: Some(node),
+                    event: Some(event),
+                    fault: None,
+                    end: None,
+                    ..
+                } => {
+                    let event = check_event(&names, node, event).map_err(|r| bad(line, r))?;
+                    log.push(line, max_events, t_ms, What::Event(event))?;
                 }
-                log.end = Some((end.t_ms, end.end));
-                end.t_ms
-            } else {
-                return Err(bad(
-                    line,
-                    "neither an event, a fault nor the end (a header only comes first)",
-                ));
-            };
+                Line {
+                    node: None,
+                    event: None,
+                    fault: Some(fault),
+                    end: None,
+                    ..
+                } => {
+                    check_fault(&names, &fault).map_err(|r| bad(line, r))?;
+                    log.push(line, max_events, t_ms, What::Fault(fault))?;
+                }
+                Line {
+                    node: None,
+                    event: None,
+                    fault: None,
+                    end: Some(end),
+                    ..
+                } => {
+                    if !model::is_hash(&end.digest) {
+                        return Err(bad(line, "end.digest must be 64 lowercase hex digits"));
+                    }
+                    log.end = Some((t_ms, end));
+                }
+                _ => {
+                    return Err(bad(
+                        line,
+                        "not one of an event (t_ms, node, event), a fault (t_ms, fault) \
+                         or the end (t_ms, end); the header only comes first",
+                    ));
+                }
+            }
             if t_ms < last_t {
                 return Err(bad(
                     line,
@@ -576,8 +589,13 @@ impl Faults {
     }
 }
 
+/// Most snapshots of the state a replay keeps (see [`Replay`]).
+pub const MAX_CHECKPOINTS: usize = 8;
+/// Fewest entries between two snapshots.
+const MIN_STRIDE: usize = 16_384;
+
 /// The network as of one position of the log.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Cursor {
     state: State,
     /// Entries applied.
@@ -586,12 +604,23 @@ struct Cursor {
 }
 
 /// A log being replayed: the log and a cursor over it.
+///
+/// Moving the cursor forward applies the entries in between; moving it
+/// back restarts from the nearest snapshot at or before the position.
+/// Snapshots are taken as the cursor first passes every `stride` entries
+/// (`stride`: the log's length over [`MAX_CHECKPOINTS`], at least 16,384),
+/// so a move back replays at most `stride` entries, and at most
+/// [`MAX_CHECKPOINTS`] copies of the state (the node table and the
+/// `--max-blocks` tree) are kept.
 #[derive(Debug)]
 pub struct Replay {
     log: Log,
     max_blocks: usize,
     k: u64,
+    stride: usize,
     cursor: Mutex<Cursor>,
+    /// Snapshot `i` is the cursor after `(i + 1) * stride` entries.
+    checkpoints: Mutex<Vec<Cursor>>,
 }
 
 /// What [`Replay::view`] hands over: the state at the position, the
@@ -612,11 +641,14 @@ impl Replay {
     /// A replay of `log`, with Sauron's block tree bound and settling depth.
     pub fn new(log: Log, max_blocks: usize, k: u64) -> Self {
         let cursor = Mutex::new(Self::start(&log, max_blocks, k));
+        let stride = log.len().div_ceil(MAX_CHECKPOINTS).max(MIN_STRIDE);
         Self {
             log,
             max_blocks,
             k,
+            stride,
             cursor,
+            checkpoints: Mutex::new(Vec::new()),
         }
     }
 
@@ -648,18 +680,34 @@ impl Replay {
         let at_ms = at_ms.unwrap_or(u64::MAX).min(self.log.end_ms());
         let until = self.log.count_until(at_ms);
         let mut cursor = self.cursor();
+        let mut checkpoints = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
         if until < cursor.next {
-            *cursor = Self::start(&self.log, self.max_blocks, self.k);
+            *cursor = match checkpoints.iter().rev().find(|c| c.next <= until) {
+                Some(c) => c.clone(),
+                None => Self::start(&self.log, self.max_blocks, self.k),
+            };
         }
+        while cursor.next < until {
+            // Up to the next snapshot boundary (or the position), then
+            // take the snapshot if it is the next one missing.
+            let boundary = (cursor.next / self.stride + 1) * self.stride;
+            let stop = boundary.min(until);
+            let from = cursor.next;
+            let Cursor { state, faults, .. } = &mut *cursor;
+            for entry in &self.log.entries[from..stop] {
+                self.apply(state, faults, entry);
+            }
+            cursor.next = stop;
+            if stop == boundary && checkpoints.len() == boundary / self.stride - 1 {
+                checkpoints.push(cursor.clone());
+            }
+        }
+        drop(checkpoints);
         let Cursor {
             state,
             next,
             faults,
         } = &mut *cursor;
-        for entry in &self.log.entries[*next..until] {
-            self.apply(state, faults, entry);
-        }
-        *next = until;
         // Pauses over by now are not shown (they stay in the cursor: an
         // earlier position may still be inside them).
         let mut shown = faults.clone();
@@ -853,6 +901,68 @@ mod tests {
 
     fn read(lines: &[String]) -> Result<Log, LogError> {
         Log::read(lines.join("\n").as_bytes(), 100, 16)
+    }
+
+    /// A view's answers at `at`: every node, the blocks, the faults.
+    fn seen(replay: &super::Replay, at: u64) -> serde_json::Value {
+        replay.view(Some(at), |v| {
+            json!([
+                v.state.nodes(v.at_ms),
+                v.state.blocks(v.at_ms),
+                v.faults,
+                v.applied
+            ])
+        })
+    }
+
+    #[test]
+    fn moving_back_through_snapshots_shows_what_a_fresh_replay_shows() {
+        // 20,000 blocks mined by a and accepted by b, s crashed and
+        // restarted midway (missing 3,000 blocks meanwhile): 37,002
+        // entries, snapshots every 16,384.
+        let hash = |i: u64| format!("{i:064x}");
+        let mut lines = vec![header()];
+        for i in 1..=20_000u64 {
+            lines.push(
+                json!({"t_ms": i * 10, "node": "a", "event": {"kind": "block_mined",
+                       "hash": hash(i), "parent": hash(i - 1), "height": i, "tx": null}})
+                .to_string(),
+            );
+            lines.push(
+                json!({"t_ms": i * 10 + 5, "node": "b", "event": {"kind": "block_accepted",
+                       "hash": hash(i), "parent": hash(i - 1), "height": i, "from": null,
+                       "best": true}})
+                .to_string(),
+            );
+            if (9_001..=12_000).contains(&i) {
+                lines.pop(); // b is down: no accept
+            }
+            if i == 9_000 {
+                lines.push(
+                    json!({"t_ms": i * 10 + 6, "fault": {"kind": "crash", "node": "b"}})
+                        .to_string(),
+                );
+            }
+            if i == 12_000 {
+                lines.push(
+                    json!({"t_ms": i * 10 + 6, "fault": {"kind": "restart", "node": "b"}})
+                        .to_string(),
+                );
+            }
+        }
+        let log = Log::read(lines.join("\n").as_bytes(), 100_000, 16).expect("reads");
+        let used = super::Replay::new(log.clone(), 64, 2);
+        for at in [
+            200_000, 10_000, 170_000, 100_000, 199_000, 95_000, 5, 130_000, 0,
+        ] {
+            let fresh = super::Replay::new(log.clone(), 64, 2);
+            assert_eq!(seen(&used, at), seen(&fresh, at), "at {at} ms");
+        }
+        let snapshots = used.checkpoints.lock().expect("lock").len();
+        assert_eq!(snapshots, 2, "after 16,384 and 32,768 entries");
+        let b = |v: serde_json::Value| (v[0][1]["height"].clone(), v[0][1]["fired"].clone());
+        assert_eq!(b(seen(&used, 95_000)), (json!(9_000), json!(true)));
+        assert_eq!(b(seen(&used, 130_000)), (json!(12_999), json!(false)));
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub struct Blocks {
 }
 
 /// What Sauron keeps in memory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct State {
     nodes: nodes::Nodes,
     tree: tree::Tree,

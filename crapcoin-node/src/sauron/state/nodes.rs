@@ -149,7 +149,7 @@ pub enum Admit {
 }
 
 /// The node table, at most `max` nodes, by name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Nodes {
     nodes: HashMap<String, Node>,
     max: usize,
