@@ -606,13 +606,13 @@ struct Cursor {
 /// A log being replayed: the log and a cursor over it.
 ///
 /// Moving the cursor forward applies the entries in between; moving it
-/// back restarts from the nearest snapshot at or before the position.
+/// back, or forward past a snapshot, restarts from the nearest snapshot at
+/// or before the position.
 /// Snapshots are taken as the cursor first passes every `stride` entries
 /// (`stride`: the log's length over [`MAX_CHECKPOINTS`], at least 16,384),
 /// so a move back replays at most `stride` entries, and at most
 /// [`MAX_CHECKPOINTS`] copies of the state (the node table and the
 /// `--max-blocks` tree) are kept.
-#[derive(Debug)]
 pub struct Replay {
     log: Log,
     max_blocks: usize,
@@ -621,6 +621,20 @@ pub struct Replay {
     cursor: Mutex<Cursor>,
     /// Snapshot `i` is the cursor after `(i + 1) * stride` entries.
     checkpoints: Mutex<Vec<Cursor>>,
+}
+
+impl std::fmt::Debug for Replay {
+    /// The log's shape, not its entries (a million lines).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("scenario", &self.log.header.scenario)
+            .field("seed", &self.log.header.seed)
+            .field("nodes", &self.log.header.nodes.len())
+            .field("entries", &self.log.len())
+            .field("end_ms", &self.log.end_ms())
+            .field("stride", &self.stride)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What [`Replay::view`] hands over: the state at the position, the
@@ -681,11 +695,15 @@ impl Replay {
         let until = self.log.count_until(at_ms);
         let mut cursor = self.cursor();
         let mut checkpoints = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
-        if until < cursor.next {
-            *cursor = match checkpoints.iter().rev().find(|c| c.next <= until) {
-                Some(c) => c.clone(),
-                None => Self::start(&self.log, self.max_blocks, self.k),
-            };
+        // Back, or far forward past a snapshot: restart from the nearest
+        // snapshot at or before the position.
+        let nearest = checkpoints.iter().rev().find(|c| c.next <= until);
+        match nearest {
+            Some(c) if until < cursor.next || c.next > cursor.next => *cursor = c.clone(),
+            None if until < cursor.next => {
+                *cursor = Self::start(&self.log, self.max_blocks, self.k);
+            }
+            _ => {}
         }
         while cursor.next < until {
             // Up to the next snapshot boundary (or the position), then
