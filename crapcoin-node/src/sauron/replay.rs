@@ -837,13 +837,22 @@ impl Replay {
             if filter.since.is_some_and(|s| at < s) {
                 break;
             }
-            let row = self.row(i, at, entry);
-            if filter.node.is_some_and(|n| n != row.node)
-                || filter.kind.is_some_and(|k| k != row.kind)
-            {
+            // Filtered before a row is built: a filter may scan the log.
+            let (node, kind) = match &entry.what {
+                What::Event(e) => (self.log.node_name(e.node), &*e.kind),
+                What::Fault(f) => (
+                    f.node().unwrap_or("network"),
+                    if f.boss_action().is_some() {
+                        "boss"
+                    } else {
+                        "fault"
+                    },
+                ),
+            };
+            if filter.node.is_some_and(|n| n != node) || filter.kind.is_some_and(|k| k != kind) {
                 continue;
             }
-            rows.push(row);
+            rows.push(self.row(i, at, entry));
         }
         rows
     }
@@ -1038,6 +1047,11 @@ mod tests {
             let e = read(&lines).expect_err(name);
             assert_eq!(e.line, want, "{name}: {e}");
         }
+        let mut long = good.clone();
+        long[1] = format!("{} {}", long[1], " ".repeat(super::MAX_LINE));
+        let e = read(&long).expect_err("long line");
+        assert_eq!(e.line, 2);
+        assert!(e.reason.contains("longer than"), "{e}");
         let mut after_end = good.clone();
         after_end.push(mined(60, "a", '3', '2', 3));
         assert_eq!(read(&after_end).expect_err("after end").line, 7);
