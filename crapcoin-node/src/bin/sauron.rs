@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use clap::Parser;
 use crapcoin_node::sauron::cli::Args;
+use crapcoin_node::sauron::replay::Log;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
@@ -16,13 +17,30 @@ fn main() -> anyhow::Result<()> {
         // Colours only on a terminal: a log file or pipe gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // A replay's log is checked whole before anything is served.
+    let log = match &args.replay {
+        Some(path) => match Log::load(path, args.replay_max_events, args.max_nodes) {
+            Ok(log) => {
+                tracing::info!(path = %path.display(), entries = log.len(), end_ms = log.end_ms(), "replaying");
+                Some(log)
+            }
+            Err(e) => {
+                eprintln!("sauron: {}: {e}", path.display());
+                std::process::exit(2);
+            }
+        },
+        None => None,
+    };
     // One thread, like the node: ingest is mostly waiting on the database.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("building the runtime")?;
     runtime.block_on(async {
-        let running = crapcoin_node::sauron::start(args.config()).await?;
+        let running = match log {
+            Some(log) => crapcoin_node::sauron::start_replay(args.config(), log).await?,
+            None => crapcoin_node::sauron::start(args.config()).await?,
+        };
         crapcoin_node::process::announce_and_wait(&running.listen_url()).await?;
         tracing::info!("shutting down");
         running.shutdown().await;

@@ -17,10 +17,11 @@ use warp::{Filter, Reply};
 
 use super::db::{EventFilter, EventRow, RequestFilter, RequestRow};
 use super::model::{
-    self, Boss, EngineEvent, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register, RequestsQuery,
-    SampleQuery,
+    self, AtQuery, Boss, EngineEvent, EventsQuery, MAX_BATCH_BODY, MAX_SMALL_BODY, Register,
+    RequestsQuery, SampleQuery,
 };
-use super::state::{Admit, Polled};
+use super::replay::EventQuery;
+use super::state::{Admit, Polled, State};
 use super::tasks::{Insert, Job};
 use super::{Shared, StreamItem};
 use crate::http::models::{ApiError, json as ok_json, parse_json, recover};
@@ -62,6 +63,65 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
     response
 }
 
+/// 409 `replaying`: a replay takes no registrations or reports.
+fn replaying(shared: &Shared) -> Result<(), ApiError> {
+    if shared.replay.is_some() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "replaying",
+            "this Sauron replays a simulation log: it takes no nodes or reports",
+        ));
+    }
+    Ok(())
+}
+
+fn not_replaying() -> ApiError {
+    ApiError::bad_request(
+        "not_replaying",
+        "at_ms is a replay's position: only `sauron --replay` takes it",
+    )
+}
+
+/// Answers from the in-memory state: live, now; in a replay, as of
+/// `?at_ms=` (the log's end without it), with the position as `now`.
+fn read(shared: &Shared, at: AtQuery, f: impl FnOnce(&State, u64) -> Response) -> Response {
+    match (&shared.replay, at.at_ms) {
+        (Some(replay), at_ms) => replay.view(at_ms, |v| f(v.state, v.at_ms)),
+        (None, Some(_)) => not_replaying().into_response(),
+        (None, None) => f(&shared.state(), now_ms()),
+    }
+}
+
+/// A read route of the in-memory state at `path` (`/api/NAME`).
+fn state_route(
+    name: &'static str,
+    shared: Arc<Shared>,
+    f: fn(&State, u64) -> Response,
+) -> BoxedFilter<(Response,)> {
+    warp::path("api")
+        .and(warp::path(name))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::query::<AtQuery>())
+        .and(with_shared(shared))
+        .map(move |at: AtQuery, shared: Arc<Shared>| read(&shared, at, f))
+        .boxed()
+}
+
+/// `GET /api/replay`: the replayed log's header and extent, and the
+/// faults in effect at `?at_ms=`; 404 `not_replaying` when live.
+fn replay(at: AtQuery, shared: Arc<Shared>) -> Response {
+    match &shared.replay {
+        Some(replay) => ok_json(&replay.describe(at.at_ms)),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_replaying",
+            "this Sauron watches live nodes (start it with --replay FILE)",
+        )
+        .into_response(),
+    }
+}
+
 /// Every route, with rejections recovered into JSON errors.
 pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
     let s = || with_shared(shared.clone());
@@ -101,11 +161,9 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .and(s())
         .then(boss)
         .boxed();
-    let nodes = warp::path!("api" / "nodes")
-        .and(warp::get())
-        .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().nodes(now_ms())))
-        .boxed();
+    let nodes = state_route("nodes", shared.clone(), |state, now| {
+        ok_json(&state.nodes(now))
+    });
     let requests = warp::path!("api" / "requests")
         .and(warp::get())
         .and(warp::query::<RequestsQuery>())
@@ -118,30 +176,26 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .and(s())
         .then(events)
         .boxed();
-    let blocks = warp::path!("api" / "blocks")
+    let blocks = state_route("blocks", shared.clone(), |state, now| {
+        ok_json(&state.blocks(now))
+    });
+    let propagation = state_route("propagation", shared.clone(), |state, now| {
+        ok_json(&state.propagation(now))
+    });
+    let forks = state_route("forks", shared.clone(), |state, now| {
+        ok_json(&state.forks(now))
+    });
+    let rejections = state_route("rejections", shared.clone(), |state, _| {
+        ok_json(&state.rejections())
+    });
+    let consensus = state_route("consensus", shared.clone(), |state, now| {
+        ok_json(&state.consensus(now))
+    });
+    let replay = warp::path!("api" / "replay")
         .and(warp::get())
+        .and(warp::query::<AtQuery>())
         .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().blocks(now_ms())))
-        .boxed();
-    let propagation = warp::path!("api" / "propagation")
-        .and(warp::get())
-        .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().propagation(now_ms())))
-        .boxed();
-    let forks = warp::path!("api" / "forks")
-        .and(warp::get())
-        .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().forks(now_ms())))
-        .boxed();
-    let rejections = warp::path!("api" / "rejections")
-        .and(warp::get())
-        .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().rejections()))
-        .boxed();
-    let consensus = warp::path!("api" / "consensus")
-        .and(warp::get())
-        .and(s())
-        .map(|shared: Arc<Shared>| ok_json(&shared.state().consensus(now_ms())))
+        .map(replay)
         .boxed();
     let config = warp::path!("api" / "config")
         .and(warp::get())
@@ -153,6 +207,7 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
                 "k": c.k,
                 "difficulty": c.difficulty,
                 "backend": shared.db.backend(),
+                "replay": shared.replay.is_some(),
                 "retention": {
                     "requests": c.retention.requests,
                     "events": c.retention.events,
@@ -197,6 +252,8 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(config)
         .unify()
+        .or(replay)
+        .unify()
         .or(stream)
         .unify()
         .recover(recover)
@@ -210,6 +267,7 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
 async fn register(bytes: Bytes, shared: Arc<Shared>) -> Response {
     answer(
         async {
+            replaying(&shared)?;
             let reg: Register = parse_json(&bytes)?;
             reg.check()?;
             let status = shared.verify_client.status(&reg.url).await.map_err(|e| {
@@ -323,6 +381,7 @@ async fn store(
 async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
     answer(
         async {
+            replaying(&shared)?;
             let checked = model::check_batch(&bytes)?;
             let (rows, typed): (Vec<_>, Vec<EngineEvent>) =
                 checked.events.into_iter().map(|e| (e.row, e.event)).unzip();
@@ -370,6 +429,7 @@ async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
 async fn boss(bytes: Bytes, shared: Arc<Shared>) -> Response {
     answer(
         async {
+            replaying(&shared)?;
             let boss: Boss = parse_json(&bytes)?;
             model::check_name(&boss.node)?;
             if let Some(url) = &boss.url
@@ -424,6 +484,12 @@ fn page<T: serde::Serialize>(items: &[T], limit: i64, id: impl Fn(&T) -> i64) ->
 
 /// `GET /api/requests`.
 async fn requests(query: RequestsQuery, shared: Arc<Shared>) -> Response {
+    match (&shared.replay, query.at_ms) {
+        // A simulation logs no requests.
+        (Some(_), _) => return page::<RequestRow>(&[], 1, |r| r.id),
+        (None, Some(_)) => return not_replaying().into_response(),
+        (None, None) => {}
+    }
     let filter = RequestFilter {
         node: query.node,
         route: query.route,
@@ -443,6 +509,20 @@ async fn requests(query: RequestsQuery, shared: Arc<Shared>) -> Response {
 
 /// `GET /api/events`.
 async fn events(query: EventsQuery, shared: Arc<Shared>) -> Response {
+    if let Some(replay) = &shared.replay {
+        let filter = EventQuery {
+            node: query.node.as_deref(),
+            kind: query.kind.as_deref(),
+            since: query.since,
+            before: query.before,
+            limit: model::page_limit(query.limit),
+        };
+        let rows = replay.events(&filter, query.at_ms);
+        return page(&rows, filter.limit, |r| r.id);
+    }
+    if query.at_ms.is_some() {
+        return not_replaying().into_response();
+    }
     let filter = EventFilter {
         node: query.node,
         kind: query.kind,

@@ -73,6 +73,20 @@ pub struct Args {
     /// at the shortest tip's height minus K.
     #[arg(long, default_value_t = 2, value_name = "K")]
     pub k: u64,
+
+    /// Replay a simulation's event log (`simulation SCENARIO --log
+    /// FILE.jsonl`) instead of watching live nodes: the log is checked
+    /// whole first (a bad line: its number and the reason on stderr, exit
+    /// status 2), then the dashboard plays it back over virtual time. The
+    /// log's nodes count against --max-nodes; --data-dir and --db are
+    /// ignored (the store is in memory).
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub replay: Option<PathBuf>,
+
+    /// Events and faults of a replayed log kept at most (a longer log is
+    /// refused). The file itself may be at most 2 GiB.
+    #[arg(long, default_value_t = super::replay::DEFAULT_MAX_EVENTS, value_name = "N")]
+    pub replay_max_events: usize,
 }
 
 impl Args {

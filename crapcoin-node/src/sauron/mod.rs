@@ -11,6 +11,7 @@
 //! | [`state`] | the in-memory aggregate: the node registry ([`state::nodes`]), the block tree ([`state::tree`]), rejections; the consensus verdict, propagation and the fork figures ([`state::forks`], `GET /api/forks`) computed from them |
 //! | [`db`] | [`db::Db`]: storage over SQLite or PostgreSQL |
 //! | [`tasks`] | the writer, the status poller, retention, reload on start |
+//! | [`replay`] | `sauron --replay`: a simulation's event log, checked, and the network at any point of it |
 //!
 //! # Decisions
 //!
@@ -44,6 +45,7 @@ pub mod api;
 pub mod cli;
 pub mod db;
 pub mod model;
+pub mod replay;
 pub mod state;
 pub mod tasks;
 
@@ -209,6 +211,8 @@ pub struct Shared {
     pub poll_client: Client,
     /// Fired on shutdown.
     pub cancel: CancellationToken,
+    /// The simulation log served instead of live nodes (`sauron --replay`).
+    pub replay: Option<replay::Replay>,
 }
 
 impl Shared {
@@ -250,6 +254,26 @@ pub struct Running {
 ///
 /// [`StartError`] saying which part failed.
 pub async fn start(config: Config) -> Result<Running, StartError> {
+    start_with(config, None).await
+}
+
+/// Serves a simulation's event log instead of live nodes: the same
+/// dashboard and read API, at any virtual time of the log (`?at_ms=`,
+/// `GET /api/replay`). The store is in memory whatever `config` says, no
+/// node is polled, and the tracker and ingest routes answer 409
+/// `replaying`.
+///
+/// # Errors
+///
+/// [`StartError`] saying which part failed.
+pub async fn start_replay(mut config: Config, log: replay::Log) -> Result<Running, StartError> {
+    config.data_dir = None;
+    config.db = None;
+    let replay = replay::Replay::new(log, config.max_blocks, config.k);
+    start_with(config, Some(replay)).await
+}
+
+async fn start_with(config: Config, replay: Option<replay::Replay>) -> Result<Running, StartError> {
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -281,13 +305,16 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         stream,
         cancel: CancellationToken::new(),
         config,
+        replay,
     });
     tasks::reload(&shared, &db).await?;
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(tasks::writer(shared.clone(), jobs, ids)),
-        tokio::spawn(tasks::poller(shared.clone())),
         tokio::spawn(tasks::retention(shared.clone())),
     ];
+    if shared.replay.is_none() {
+        tasks.push(tokio::spawn(tasks::poller(shared.clone())));
+    }
     let metrics = Arc::new(Metrics::default());
     let watcher = Watcher {
         handle: None,

@@ -423,6 +423,9 @@ pub struct RequestsQuery {
     pub before: Option<i64>,
     /// Page size (default 100, capped at 500).
     pub limit: Option<i64>,
+    /// A replay's position, virtual ms (`sauron --replay` only; a replay
+    /// has no requests).
+    pub at_ms: Option<u64>,
 }
 
 /// `GET /api/events` query.
@@ -438,6 +441,18 @@ pub struct EventsQuery {
     pub before: Option<i64>,
     /// Page size (default 100, capped at 500).
     pub limit: Option<i64>,
+    /// A replay's position, virtual ms: only events at or before it
+    /// (`sauron --replay` only).
+    pub at_ms: Option<u64>,
+}
+
+/// The position of a replay, `?at_ms=` of the read API (`sauron --replay`
+/// only; a live Sauron answers 400 `not_replaying`).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct AtQuery {
+    /// Virtual ms since the simulation started; the log's end when absent
+    /// or later.
+    pub at_ms: Option<u64>,
 }
 
 /// Default page size of the paged lists.

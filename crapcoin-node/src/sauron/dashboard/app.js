@@ -1,6 +1,8 @@
 // Sauron's dashboard: vanilla JavaScript, no build step, no external
 // network. Live through server-sent events (/api/stream) with a periodic
 // poll underneath so the page never goes stale when the stream drops.
+// Replaying a simulation log (`sauron --replay`), the same page reads the
+// same API at a virtual time (`?at_ms=`) chosen with the scrubber.
 //
 // Everything that comes from the network (node names, behaviours, paths,
 // reasons) is hostile input: it only ever reaches the page through
@@ -43,6 +45,7 @@
     live: false, // SSE open
     lastOk: 0,
     failing: false,
+    replay: null, // {at, end, speed, playing, info}: replaying a simulation log
   };
 
   // ------------------------------------------------------------- helpers
@@ -110,6 +113,11 @@
   }
 
   function ago(ms) {
+    if (state.replay) {
+      if (ms === null || ms === undefined) return "never";
+      const behind = Math.max(0, state.replay.at - ms);
+      return behind < 1 ? "now" : fmtMs(behind) + " ago";
+    }
     if (!ms) return "never";
     const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
     if (s < 60) return s + "s ago";
@@ -118,6 +126,7 @@
   }
 
   function clock(ms) {
+    if (state.replay) return "t = " + virtual(ms);
     const d = new Date(ms || 0);
     const p = (n, w = 2) => String(n).padStart(w, "0");
     return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
@@ -148,7 +157,21 @@
     return [];
   }
 
+  /** Virtual ms as `m:ss.mmm`. */
+  function virtual(ms) {
+    const t = Math.max(0, Math.floor(num(ms) ?? 0));
+    const m = Math.floor(t / 60000);
+    const sec = Math.floor((t % 60000) / 1000);
+    return `${m}:${String(sec).padStart(2, "0")}.${String(t % 1000).padStart(3, "0")}`;
+  }
+
   async function getJSON(path) {
+    // A replay reads every part of the API at the scrubber's position; an
+    // answer for a position the scrubber has left is dropped.
+    const at = state.replay ? state.replay.at : null;
+    if (at !== null && path.startsWith("/api/") && !path.startsWith("/api/config")) {
+      path += (path.includes("?") ? "&" : "?") + "at_ms=" + at;
+    }
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), FETCH_TIMEOUT_MS);
     try {
@@ -157,6 +180,7 @@
       const v = await r.json();
       state.lastOk = Date.now();
       state.failing = false;
+      if (at !== null && state.replay.at !== at) throw new Error("replay moved on");
       return v;
     } catch (e) {
       state.failing = true;
@@ -1303,6 +1327,12 @@
   function renderLink() {
     const dot = $("link-dot");
     const text = $("link-text");
+    if (state.replay) {
+      const i = state.replay.info || {};
+      dot.className = "dot on";
+      text.textContent = `replay · ${clip(str(i.scenario, "?"), 30)} · seed ${str(i.seed, "?")}` + (i.complete === false ? " · log cut short" : "");
+      return;
+    }
     if (state.failing && Date.now() - state.lastOk > STALE_MS) {
       dot.className = "dot off";
       text.textContent = "Sauron unreachable · retrying";
@@ -1318,6 +1348,103 @@
   function every(ms, fn) {
     const run = () => fn().catch(() => {}).finally(() => setTimeout(run, ms));
     run();
+  }
+
+  // --------------------------------------------------------------- replay
+
+  const REPLAY_TICK_MS = 250;
+  let replayLoading = false;
+  let replayTimer = null;
+  let scrubTimer = null;
+
+  function describeFaults(f) {
+    if (!f || typeof f !== "object") return "";
+    const parts = [];
+    const names = (v) => (Array.isArray(v) ? v : Object.keys(v || {})).map((n) => clip(n, 20));
+    if (Array.isArray(f.partition)) parts.push("partition " + f.partition.map((g) => (Array.isArray(g) ? g.length : 0) + " nodes").join(" | "));
+    if (names(f.isolated).length) parts.push("isolated " + names(f.isolated).join(", "));
+    if (names(f.crashed).length) parts.push("crashed " + names(f.crashed).join(", "));
+    if (names(f.paused).length) parts.push("paused " + names(f.paused).join(", "));
+    const skew = Object.entries(f.clock_skew || {}).filter(([, v]) => v);
+    if (skew.length) parts.push("clock skew " + skew.map(([n, v]) => `${clip(n, 20)} ${v} ms`).join(", "));
+    return parts.length ? "faults: " + parts.join(" · ") : "no fault";
+  }
+
+  async function loadReplay() {
+    const v = await getJSON("/api/replay");
+    state.replay.info = v;
+    const faults = $("replay-faults");
+    faults.textContent = describeFaults(v.faults);
+    faults.setAttribute("data-faults", JSON.stringify(v.faults || {}));
+    renderLink();
+  }
+
+  function showPosition() {
+    const r = state.replay;
+    $("replay-pos").value = String(r.at);
+    $("replay-time").textContent = `t = ${virtual(r.at)} of ${virtual(r.end)}`;
+    $("replay").setAttribute("data-at", String(r.at));
+  }
+
+  /** Everything the page shows, again, at the scrubber's position. */
+  async function reloadReplay() {
+    if (replayLoading) return;
+    replayLoading = true;
+    state.stream = [];
+    state.streamKeys.clear();
+    state.boss = [];
+    state.bossSeen.clear();
+    try {
+      await Promise.allSettled([
+        loadNodes(), loadConsensus(), loadBlocks(), loadPropagation(), loadForks(),
+        loadRejections(), loadBoss(), loadStream(), loadReplay(),
+      ]);
+    } finally {
+      replayLoading = false;
+      schedule("stream", "boss");
+    }
+  }
+
+  function seek(at) {
+    const r = state.replay;
+    r.at = Math.max(0, Math.min(r.end, Math.round(at)));
+    showPosition();
+    clearTimeout(scrubTimer);
+    scrubTimer = setTimeout(() => reloadReplay().catch(() => {}), 120);
+  }
+
+  function setPlaying(on) {
+    const r = state.replay;
+    r.playing = on;
+    $("replay-play").textContent = on ? "❚❚" : "▶";
+    $("replay-play").setAttribute("data-playing", on ? "1" : "0");
+    clearInterval(replayTimer);
+    replayTimer = null;
+    if (!on) return;
+    if (r.at >= r.end) r.at = 0;
+    replayTimer = setInterval(() => {
+      r.at = Math.min(r.end, r.at + REPLAY_TICK_MS * r.speed);
+      showPosition();
+      reloadReplay().catch(() => {});
+      if (r.at >= r.end) setPlaying(false);
+    }, REPLAY_TICK_MS);
+  }
+
+  async function startReplay() {
+    state.replay = { at: 0, end: 0, speed: 10, playing: false, info: null };
+    const v = await getJSON("/api/replay");
+    state.replay.info = v;
+    state.replay.end = Math.max(0, num(v.end_ms) ?? 0);
+    $("replay").hidden = false;
+    $("replay-pos").max = String(state.replay.end);
+    $("replay-pos").addEventListener("input", (e) => seek(Number(e.target.value)));
+    $("replay-speed").addEventListener("change", (e) => {
+      state.replay.speed = Math.max(1, Number(e.target.value) || 1);
+    });
+    $("replay-play").addEventListener("click", () => setPlaying(!state.replay.playing));
+    $("nodes-empty").textContent = "The log names no node.";
+    showPosition();
+    await loadReplay();
   }
 
   // ----------------------------------------------------------------- boot
@@ -1339,12 +1466,22 @@
     }, 150);
   });
 
-  schedule("nodes", "consensus", "tree", "propagation", "forks", "rejections", "boss", "stream");
-  every(POLL_FAST_MS, () => Promise.all([loadNodes(), loadConsensus()]));
-  every(POLL_SLOW_MS, () => Promise.allSettled([loadBlocks(), loadPropagation(), loadForks(), loadRejections()]));
-  every(10000, () => Promise.allSettled([loadConfig(), loadBoss()]));
-  // The stream polls only while the live connection is down.
-  every(POLL_FAST_MS, () => (state.live && state.stream.length ? Promise.resolve() : loadStream()));
-  setInterval(tickSeen, 1000);
-  connect();
+  function boot() {
+    schedule("nodes", "consensus", "tree", "propagation", "forks", "rejections", "boss", "stream");
+    every(POLL_FAST_MS, () => Promise.all([loadNodes(), loadConsensus()]));
+    every(POLL_SLOW_MS, () => Promise.allSettled([loadBlocks(), loadPropagation(), loadForks(), loadRejections()]));
+    every(10000, () => Promise.allSettled([loadConfig(), loadBoss()]));
+    // The stream polls only while the live connection is down (always, in
+    // a replay: nothing is live).
+    every(POLL_FAST_MS, () => (state.live && state.stream.length ? Promise.resolve() : loadStream()));
+    setInterval(tickSeen, 1000);
+    if (state.replay) reloadReplay().catch(() => {});
+    else connect();
+  }
+
+  // A replay is told by /api/config; a live Sauron starts as it always did.
+  getJSON("/api/config")
+    .then((v) => (v && v.replay === true ? startReplay() : null))
+    .catch(() => {})
+    .finally(boot);
 })();

@@ -104,7 +104,7 @@ pub struct Blocks {
 }
 
 /// What Sauron keeps in memory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct State {
     nodes: nodes::Nodes,
     tree: tree::Tree,
@@ -157,6 +157,21 @@ impl State {
     /// The hash share `name` announced when registering.
     pub fn announced_share(&mut self, name: &str, share: f64) {
         self.nodes.announced_share(name, share);
+    }
+
+    /// A node of a replayed simulation, by name, behaviour and hash share.
+    pub fn simulated(&mut self, name: &str, behaviour: &str, hash_share: Option<f64>) {
+        self.nodes.simulated(name, behaviour, hash_share);
+    }
+
+    /// Sets when `name` was last heard from (a replay's position).
+    pub fn seen(&mut self, name: &str, at_ms: u64) {
+        self.nodes.seen(name, at_ms);
+    }
+
+    /// A reorg put `name`'s best chain on `tip` at `height`.
+    pub fn switched(&mut self, name: &str, tip: BlockHash, height: u64) {
+        self.nodes.switched(name, tip, height);
     }
 
     /// Recomputes liveness; returns the nodes whose `alive` changed.

@@ -149,7 +149,7 @@ pub enum Admit {
 }
 
 /// The node table, at most `max` nodes, by name.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Nodes {
     nodes: HashMap<String, Node>,
     max: usize,
@@ -289,6 +289,38 @@ impl Nodes {
         if let Some(n) = self.nodes.get_mut(name)
             && height >= n.height
         {
+            n.height = height;
+            n.tip = Some(tip);
+        }
+    }
+
+    /// A node of a replayed simulation (`sauron --replay`): known by name,
+    /// behaviour and hash share, never registered (no URL to poll).
+    pub fn simulated(&mut self, name: &str, behaviour: &str, hash_share: Option<f64>) {
+        if self.admit(name, 0) == Admit::Full {
+            return;
+        }
+        let node = self
+            .nodes
+            .entry(name.to_owned())
+            .or_insert_with(|| Node::new(name, ""));
+        node.behaviour = behaviour.to_owned();
+        node.honest = behaviour == "honest";
+        node.hash_share = hash_share.filter(|s| valid_share(*s));
+    }
+
+    /// Sets when `name` was last heard from (a replay's position).
+    pub fn seen(&mut self, name: &str, at_ms: u64) {
+        if let Some(n) = self.nodes.get_mut(name) {
+            n.last_seen_ms = at_ms;
+            n.alive = n.alive_at(at_ms);
+        }
+    }
+
+    /// `name`'s best chain switched to `tip` at `height` (a reorg): its
+    /// tip whatever its height was.
+    pub fn switched(&mut self, name: &str, tip: BlockHash, height: u64) {
+        if let Some(n) = self.nodes.get_mut(name) {
             n.height = height;
             n.tip = Some(tip);
         }

@@ -49,7 +49,7 @@ impl BlockEntry {
 }
 
 /// The newest `max` blocks, by hash, and in arrival order.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tree {
     blocks: HashMap<BlockHash, BlockEntry>,
     order: VecDeque<BlockHash>,
