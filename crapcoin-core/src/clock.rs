@@ -103,10 +103,19 @@ impl Clock {
     /// (`tokio::runtime::Builder::start_paused`, tokio's `test-util`
     /// feature): on a running clock it still works, at real speed.
     pub fn simulated(epoch_ms: u64, skew: Skew) -> Self {
+        Self::simulated_since(tokio::time::Instant::now().into_std(), epoch_ms, skew)
+    }
+
+    /// A virtual clock whose timestamps were `epoch_ms` at `origin` (an
+    /// instant of the simulation's runtime, e.g. another simulated
+    /// clock's [`Clock::now`]): a node started late in a run, or started
+    /// again after a crash, reads the same time as the nodes started
+    /// first.
+    pub fn simulated_since(origin: Instant, epoch_ms: u64, skew: Skew) -> Self {
         Self {
             kind: Kind::Virtual {
                 epoch_ms,
-                origin: tokio::time::Instant::now(),
+                origin: tokio::time::Instant::from_std(origin),
                 skew,
             },
         }
@@ -241,5 +250,8 @@ mod tests {
         skew.set(-5_000);
         assert_eq!(clock.now_ms(), 1_000_000 + 3_600_000 - 5_000);
         assert_eq!(clock.now() - start, Duration::from_secs(3600));
+        // A clock made later from the same origin reads the same time.
+        let late = Clock::simulated_since(start, 1_000_000, Skew::default());
+        assert_eq!(late.now_ms(), 1_000_000 + 3_600_000);
     }
 }

@@ -24,6 +24,10 @@ pub enum DropReason {
     Misbehaving,
     /// It is on another network.
     WrongNetwork,
+    /// A fresh peer took its place (see the engine's peer rotation), so
+    /// the overlay keeps mixing: two halves of a network that lost sight of
+    /// each other find each other again.
+    Rotated,
 }
 
 /// Something a node did or saw.

@@ -261,7 +261,10 @@ fn fault_json(kind: &FaultKind) -> serde_json::Value {
 /// A short label of a fault, for plots and the terminal.
 fn fault_label(kind: &FaultKind) -> String {
     match kind {
-        FaultKind::Partition { groups } => format!("partition into {}", groups.len() + 1),
+        FaultKind::Partition { groups } => format!(
+            "partition into {}",
+            groups.iter().filter(|g| !g.is_empty()).count()
+        ),
         FaultKind::Heal => "heal".to_owned(),
         FaultKind::Isolate { node } => format!("isolate {node}"),
         FaultKind::Crash { node } => format!("crash {node}"),
@@ -296,6 +299,8 @@ fn maintenance_interval(nodes: usize) -> Duration {
 
 /// Everything the run loop steers.
 struct World {
+    /// The run's start, where every node's clock counts from.
+    origin: tokio::time::Instant,
     scenario: Scenario,
     seed: u64,
     specs: Vec<NodeSpec>,
@@ -337,7 +342,8 @@ impl World {
                 interval: Duration::from_secs(1),
             },
         )?;
-        let clock = Clock::simulated(EPOCH_MS, self.skews[i].clone());
+        // Every clock counts from the run's start, also a restarted node's.
+        let clock = Clock::simulated_since(self.origin.into_std(), EPOCH_MS, self.skews[i].clone());
         let handle = Node::builder(self.params.clone())
             .config(config)
             .wallet(self.wallets[i].clone())
@@ -564,7 +570,7 @@ async fn simulate(
         writeln!(log, "{header}")?;
     }
     let meter = Arc::new(ForkMeter::with_capacity(
-        Clock::simulated(EPOCH_MS, Skew::default()),
+        Clock::simulated_since(origin.into_std(), EPOCH_MS, Skew::default()),
         1 << 20,
     ));
     for spec in &specs {
@@ -575,6 +581,7 @@ async fn simulate(
         .map(|i| Wallet::from_seed(derive_seed(seed, 0x1_0000_0000 + i as u64)))
         .collect();
     let mut world = World {
+        origin,
         scenario: scenario.clone(),
         seed,
         params: Params::with_difficulty(scenario.difficulty),

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
+use rand::seq::{IndexedRandom, SliceRandom};
 
 use super::Shared;
 use crate::clock::Clock;
@@ -22,6 +22,10 @@ const MAX_DISCOVERED_PER_PEER: usize = 64;
 const MAX_BANNED: usize = 1024;
 /// Maintenance rounds between two tracker registrations.
 const REGISTER_EVERY: u64 = 5;
+
+/// A node with its target of peers swaps one for a fresh one from the
+/// tracker every this many maintenance rounds.
+const ROTATE_EVERY: u64 = 5;
 
 /// Own waiting transactions passed on again per maintenance round, at most.
 const MAX_REBROADCAST: usize = 64;
@@ -305,6 +309,8 @@ impl Shared {
         }
         if self.lock().peers.len() < self.config.target_peers {
             self.discover().await;
+        } else if round % ROTATE_EVERY == 0 {
+            self.rotate().await;
         }
         if round % REGISTER_EVERY == 0 {
             let _ = self.call(self.tracker.register(&self.info())).await;
@@ -331,6 +337,43 @@ impl Shared {
         for tx in &txs {
             self.relay_tx(tx, None);
         }
+    }
+
+    /// Swaps one peer for a fresh one from the tracker, as Bitcoin nodes
+    /// keep trying new addresses: a node whose peers all answer would
+    /// otherwise keep them forever, and after a partition heals each side
+    /// would stay among itself, two networks on two chains. The newcomer
+    /// must answer first; then a random peer makes room
+    /// (`DropReason::Rotated`) and the newcomer is added and announced to.
+    async fn rotate(&self) {
+        let sample = self
+            .call(self.tracker.sample(&self.config.url, 1))
+            .await
+            .unwrap_or_default();
+        let Some(fresh) = sample.into_iter().next() else {
+            return;
+        };
+        {
+            let mut inner = self.lock();
+            if fresh == self.config.url
+                || inner.peers.contains(&fresh)
+                || inner.peers.is_banned(&fresh)
+            {
+                return;
+            }
+        }
+        match self.call(self.network.status(&fresh)).await {
+            Ok(status) if status.genesis == self.chain_id => {}
+            _ => return,
+        }
+        let leaving = {
+            let peers = self.lock().peers.urls();
+            peers.choose(&mut *self.rng()).cloned()
+        };
+        if let Some(peer) = leaving {
+            self.drop_peer(&peer, DropReason::Rotated).await;
+        }
+        let _ = self.try_add_peer(fresh, true).await;
     }
 
     /// Looks for peers: first among our peers' peers, then the tracker.
