@@ -581,3 +581,68 @@ async fn the_dashboard_scrubs_and_plays_a_replay() {
     browser.close().await;
     sauron.kill();
 }
+
+/// A log the simulation runner wrote (not a hand-made one) replays: the
+/// same nodes, the heights the run ended with, the partition in force
+/// while it lasted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_written_by_the_simulation_runner_replays() {
+    let scenario = crapcoin_sim::scenario::Scenario::parse(
+        r#"
+name = "runner-log"
+seed = 9
+block_interval_ms = 1000
+
+[[nodes]]
+name = "a"
+count = 4
+behaviour = "honest"
+
+[[nodes]]
+name = "b"
+count = 3
+behaviour = "honest"
+
+[[faults]]
+at_ms = 5_000
+kind = "partition"
+groups = [["a"], ["b"]]
+
+[[faults]]
+at_ms = 15_000
+kind = "heal"
+
+[stop]
+time_ms = 30_000
+"#,
+    )
+    .expect("a valid scenario");
+    let dir = tempfile::tempdir().expect("dir");
+    let log = dir.path().join("run.jsonl");
+    let options = crapcoin_sim::run::Options {
+        log: Some(log.clone()),
+        progress: None,
+    };
+    let outcome = std::thread::spawn(move || crapcoin_sim::run::run(&scenario, 9, None, &options))
+        .join()
+        .expect("the run does not panic")
+        .expect("the run completes");
+
+    let sauron = SauronProc::start(dir.path(), &replay_args(&log.display().to_string()));
+    let c = client();
+    let base = sauron.url.as_str();
+    let info = get(&c, &format!("{base}/api/replay?at_ms=10000")).await;
+    assert_eq!(info["scenario"], "runner-log");
+    assert_eq!(info["end"]["digest"], outcome.digest.as_str());
+    assert_eq!(info["end_ms"], 30_000);
+    assert!(!info["faults"]["partition"].is_null(), "{info}");
+    let at_end = nodes_at(&c, base, 30_000).await;
+    assert_eq!(at_end.len(), 7);
+    let top = at_end.iter().map(|n| n.1).max().expect("nodes");
+    assert_eq!(top, outcome.height, "{at_end:?}");
+    let early = nodes_at(&c, base, 3_000).await;
+    assert!(
+        early.iter().map(|n| n.1).max() < Some(top),
+        "heights grow over the run: {early:?}"
+    );
+}
