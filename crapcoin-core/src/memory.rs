@@ -100,6 +100,35 @@ impl LinkDelay {
             Self::Exponential { mean } => mean,
         }
     }
+
+    /// The same kind of distribution with its mean moved to `mean`, shape
+    /// kept (a uniform range is scaled around zero; one of mean zero
+    /// becomes the single point `mean`).
+    pub fn with_mean(&self, mean: Duration) -> Self {
+        match *self {
+            Self::Constant(_) => Self::Constant(mean),
+            Self::Exponential { .. } => Self::Exponential { mean },
+            Self::Uniform { min, max } => {
+                let old = self.mean().as_nanos() as f64;
+                if old <= 0.0 {
+                    return Self::Uniform {
+                        min: mean,
+                        max: mean,
+                    };
+                }
+                let factor = mean.as_nanos() as f64 / old;
+                // Float to integer casts saturate: no panic, whatever the
+                // factor.
+                let scale = |d: Duration| {
+                    Duration::from_nanos((d.as_nanos() as f64 * factor).round() as u64)
+                };
+                Self::Uniform {
+                    min: scale(min),
+                    max: scale(max),
+                }
+            }
+        }
+    }
 }
 
 /// An in-memory network: every node attached to a clone of the same

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use behaviours::registry;
 use crapcoin_core::maps::{self, Set};
 use crapcoin_core::measure::ForkMeter;
-use crapcoin_core::memory::{self, LinkDelay};
+use crapcoin_core::memory;
 use crapcoin_core::{
     Address, Clock, Config, Event, Handle, HashPower, Mining, Node, Observer, Params, PeerUrl,
     Skew, Wallet,
@@ -283,14 +283,6 @@ pub fn derive_seed(seed: u64, salt: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn link_delay(link: &scenario::LinkDelay) -> LinkDelay {
-    match *link {
-        scenario::LinkDelay::Constant(d) => LinkDelay::Constant(d),
-        scenario::LinkDelay::Uniform { min, max } => LinkDelay::Uniform { min, max },
-        scenario::LinkDelay::Exponential { mean } => LinkDelay::Exponential { mean },
-    }
-}
-
 /// Peer maintenance every 2 s, calmer as the network grows (a status
 /// round per node per interval is most of an idle network's work).
 fn maintenance_interval(nodes: usize) -> Duration {
@@ -514,7 +506,7 @@ async fn simulate(
     anyhow::ensure!(n > 0, "the scenario has no nodes");
 
     let network = memory::Network::seeded(derive_seed(seed, 1));
-    network.set_link_delay(link_delay(&scenario.latency.link));
+    network.set_link_delay(scenario.latency.link);
     network.set_loss(scenario.loss);
     let urls: Vec<PeerUrl> = specs
         .iter()

@@ -116,64 +116,9 @@ pub struct Group {
     pub region: Option<String>,
 }
 
-/// The delay drawn for each message on a link, before regions add theirs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum LinkDelay {
-    /// Always the same delay.
-    Constant(Duration),
-    /// Uniform between `min` and `max` inclusive.
-    Uniform {
-        /// Shortest delay.
-        min: Duration,
-        /// Longest delay.
-        max: Duration,
-    },
-    /// Exponentially distributed: mostly short, with a long tail.
-    Exponential {
-        /// Mean delay.
-        mean: Duration,
-    },
-}
-
-impl LinkDelay {
-    /// The mean delay of the distribution.
-    pub fn mean(&self) -> Duration {
-        match self {
-            LinkDelay::Constant(d) => *d,
-            LinkDelay::Uniform { min, max } => (*min + *max) / 2,
-            LinkDelay::Exponential { mean } => *mean,
-        }
-    }
-
-    /// The same kind of distribution with its mean moved to `mean`, shape
-    /// kept (a uniform range is scaled around zero; one of mean zero
-    /// becomes the single point `mean`).
-    pub fn with_mean(&self, mean: Duration) -> LinkDelay {
-        match self {
-            LinkDelay::Constant(_) => LinkDelay::Constant(mean),
-            LinkDelay::Exponential { .. } => LinkDelay::Exponential { mean },
-            LinkDelay::Uniform { min, max } => {
-                let old = self.mean().as_nanos() as f64;
-                if old <= 0.0 {
-                    return LinkDelay::Uniform {
-                        min: mean,
-                        max: mean,
-                    };
-                }
-                let factor = mean.as_nanos() as f64 / old;
-                LinkDelay::Uniform {
-                    min: scale(*min, factor),
-                    max: scale(*max, factor),
-                }
-            }
-        }
-    }
-}
-
-fn scale(d: Duration, factor: f64) -> Duration {
-    // Float to integer casts saturate: no panic, whatever the factor.
-    Duration::from_nanos((d.as_nanos() as f64 * factor).round() as u64)
-}
+/// The delay drawn for each message on a link, before regions add theirs:
+/// the in-memory network's own type, which draws it.
+pub use crapcoin_core::memory::LinkDelay;
 
 /// The latency model (`[latency]`).
 #[derive(Debug, Clone, PartialEq)]
