@@ -27,6 +27,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// Where simulations start their virtual clocks:
+/// 2026-01-01T00:00:00Z, in milliseconds since the Unix epoch. A fixed
+/// epoch keeps timestamps, and so block hashes, the same on every run.
+pub const SIMULATION_EPOCH_MS: u64 = 1_767_225_600_000;
+
 /// Milliseconds since the Unix epoch by the system clock (what
 /// [`Clock::system`] reads). For code outside a node (tests, tools); a
 /// node reads its own [`Clock`].

@@ -31,10 +31,10 @@ use sha2::{Digest, Sha256};
 
 use crate::scenario::{self, FaultKind, NodeSpec, Scenario};
 
-/// Where every virtual clock starts: 2026-01-01T00:00:00Z, in
-/// milliseconds since the Unix epoch. A fixed epoch keeps timestamps (and
-/// so block hashes) the same on every run.
-pub const EPOCH_MS: u64 = 1_767_225_600_000;
+/// Where every virtual clock starts (2026-01-01T00:00:00Z, in
+/// milliseconds since the Unix epoch): the engine's
+/// [`crapcoin_core::clock::SIMULATION_EPOCH_MS`].
+pub const EPOCH_MS: u64 = crapcoin_core::clock::SIMULATION_EPOCH_MS;
 
 /// How often the run loop looks at the stop condition, in virtual time.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
