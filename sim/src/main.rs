@@ -10,6 +10,7 @@
 //! `runs.json` and the plots under `--out`, and exits 1 when a run's
 //! honest nodes did not agree.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -56,9 +57,16 @@ struct Args {
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            // RUST_LOG when set (and not empty); else warnings, and the
+            // runner's own milestones (nodes started, faults).
+            std::env::var("RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+                .unwrap_or_else(|| "warn,crapcoin_sim=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
     if args.no_signature_cache {

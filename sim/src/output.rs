@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::io::IsTerminal as _;
+
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::run::{Outcome, Progress};
@@ -143,12 +145,17 @@ pub fn write_all(
 /// A run by its seed and the bits of its sweep value.
 type RunKey = (u64, Option<u64>);
 
-/// Progress bars of virtual time, one a run, under one bar of runs done.
+/// Progress bars of virtual time, one a run, under one bar of runs done;
+/// when stderr is not a terminal, a plain line per run every tenth of its
+/// virtual time (every 100 virtual seconds when it stops on a height).
 pub struct Bars {
     multi: MultiProgress,
     runs: ProgressBar,
     each: Mutex<Vec<(RunKey, ProgressBar)>>,
     total_ms: Option<u64>,
+    interactive: bool,
+    /// Plain mode: the last step printed, per run.
+    printed: Mutex<Vec<(RunKey, u64)>>,
 }
 
 /// Progress bars for `runs` runs of `scenario`.
@@ -165,6 +172,8 @@ pub fn progress_bar(scenario: &Scenario, runs: usize) -> Arc<Bars> {
         runs: bar,
         each: Mutex::new(Vec::new()),
         total_ms: scenario.stop.time.map(|t| t.as_millis() as u64),
+        interactive: std::io::stderr().is_terminal(),
+        printed: Mutex::new(Vec::new()),
     })
 }
 
@@ -183,6 +192,10 @@ impl Bars {
 
     fn advance(&self, seed: u64, value: Option<f64>, elapsed: Duration) {
         let key = Self::key(seed, value);
+        if !self.interactive {
+            self.print_plain(key, seed, value, elapsed);
+            return;
+        }
         let mut each = self.each.lock().unwrap_or_else(|p| p.into_inner());
         let bar = match each.iter().find(|(k, _)| *k == key) {
             Some((_, bar)) => bar.clone(),
@@ -210,6 +223,38 @@ impl Bars {
         bar.set_message(format!("{:.0} s virtual", ms as f64 / 1000.0));
     }
 
+    fn print_plain(&self, key: RunKey, seed: u64, value: Option<f64>, elapsed: Duration) {
+        let ms = elapsed.as_millis() as u64;
+        let step = match self.total_ms {
+            Some(total) => ms.saturating_mul(10) / total.max(1),
+            None => ms / 100_000,
+        };
+        let mut printed = self.printed.lock().unwrap_or_else(|p| p.into_inner());
+        let last = match printed.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, last)) => last,
+            None => {
+                printed.push((key, 0));
+                &mut printed.last_mut().expect("just pushed").1
+            }
+        };
+        if step <= *last {
+            return;
+        }
+        *last = step;
+        let run = match value {
+            Some(v) => format!("value {v} seed {seed}"),
+            None => format!("seed {seed}"),
+        };
+        match self.total_ms {
+            Some(total) => eprintln!(
+                "{run}: {:.0} of {:.0} s virtual",
+                ms as f64 / 1000.0,
+                total as f64 / 1000.0
+            ),
+            None => eprintln!("{run}: {:.0} s virtual", ms as f64 / 1000.0),
+        }
+    }
+
     /// One run ended.
     pub fn run_done(&self, run: &Run, result: &anyhow::Result<Outcome>) {
         let key = Self::key(run.seed, run.value);
@@ -223,7 +268,11 @@ impl Bars {
             Ok(o) => one_line(o),
             Err(e) => format!("seed {}: failed: {e:#}", run.seed),
         };
-        let _ = self.multi.println(line);
+        if self.interactive {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
     }
 
     /// All runs ended.

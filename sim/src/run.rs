@@ -596,6 +596,9 @@ async fn simulate(
     world.stores = (0..n).map(|_| memory::Store::default()).collect();
     for i in 0..n {
         world.launch(i).await?;
+        if n >= 10_000 && (i + 1) % (n / 10) == 0 {
+            tracing::info!(started = i + 1, of = n, "simulation: nodes started");
+        }
     }
 
     let stop_time = scenario.stop.time;
