@@ -195,3 +195,76 @@ async fn a_node_that_missed_the_last_block_catches_up_through_maintenance() {
         node.shutdown().await;
     }
 }
+
+/// Two idle nodes on one in-memory network, in virtual time.
+async fn pair(net: &memory::Network) -> (Handle, Handle) {
+    let mut nodes = Vec::new();
+    for name in ["a", "b"] {
+        let mut config = Config::in_memory(name);
+        config.seed = Some(1);
+        config.maintenance_interval = Duration::from_secs(3600);
+        let node = Node::builder(Params::with_difficulty(8))
+            .config(config)
+            .wallet(Wallet::from_seed(7))
+            .network(net.view(&format!("mem://{name}").parse().expect("url")))
+            .clock(crapcoin_core::Clock::simulated(
+                crapcoin_core::clock::SIMULATION_EPOCH_MS,
+                crapcoin_core::Skew::default(),
+            ))
+            .launch()
+            .await
+            .expect("launches");
+        nodes.push(node);
+    }
+    let b = nodes.pop().expect("b");
+    (nodes.pop().expect("a"), b)
+}
+
+/// The faults the network makes: a partition loses calls between its
+/// sides (in both directions) until the heal, an isolated node reaches no
+/// one, a pause holds calls to the paused node until it resumes, and
+/// regions add their one-way delay.
+#[tokio::test(start_paused = true)]
+async fn partitions_isolation_pauses_and_regions_act_on_calls() {
+    use crapcoin_core::Network as _;
+    use crapcoin_core::network::NetError;
+    let latency = Duration::from_millis(5);
+    let net = memory::Network::seeded(3).with_latency(latency, latency);
+    let (a, b) = pair(&net).await;
+    let from_a = net.view(a.url());
+    let from_b = net.view(b.url());
+    let now = tokio::time::Instant::now;
+
+    assert!(from_a.status(b.url()).await.is_ok());
+    net.partition(&[vec![a.url().clone()], vec![b.url().clone()]]);
+    assert!(matches!(from_a.status(b.url()).await, Err(NetError::Lost)));
+    assert!(matches!(from_b.status(a.url()).await, Err(NetError::Lost)));
+    net.heal();
+    assert!(from_b.status(a.url()).await.is_ok());
+
+    net.isolate(b.url());
+    assert!(matches!(from_a.status(b.url()).await, Err(NetError::Lost)));
+    net.heal();
+
+    let started = now();
+    net.pause(b.url(), (started + Duration::from_secs(4)).into_std());
+    assert!(from_a.status(b.url()).await.is_ok());
+    assert_eq!(
+        now() - started,
+        Duration::from_secs(4) + latency,
+        "held until b resumed"
+    );
+
+    net.set_regions(
+        vec![
+            vec![Duration::ZERO, Duration::from_millis(80)],
+            vec![Duration::from_millis(80), Duration::ZERO],
+        ],
+        vec![(a.url().clone(), 0), (b.url().clone(), 1)],
+    );
+    let started = now();
+    assert!(from_a.status(b.url()).await.is_ok());
+    assert_eq!(now() - started, latency + Duration::from_millis(80));
+    a.shutdown().await;
+    b.shutdown().await;
+}
