@@ -256,7 +256,12 @@ impl Chain {
     /// caller keeps the block as an orphan); any other error means the block
     /// is invalid, and it is remembered as such unless
     /// [`ValidationError::is_transient`].
-    pub fn insert(&mut self, block: CheckedBlock, now_ms: u64) -> Result<Outcome, ValidationError> {
+    pub fn insert(
+        &mut self,
+        block: impl Into<Arc<CheckedBlock>>,
+        now_ms: u64,
+    ) -> Result<Outcome, ValidationError> {
+        let block: Arc<CheckedBlock> = block.into();
         let hash = block.hash();
         if let Some(outcome) = self.precheck(&block)? {
             return Ok(outcome);
@@ -269,7 +274,7 @@ impl Chain {
             return Err(e);
         }
         let work = parent.work.saturating_add(block.header.work());
-        self.add_entry(Arc::new(block), work);
+        self.add_entry(block, work);
         if work <= self.tip_work() {
             self.check_side(hash)?;
             self.evict_side();
@@ -294,9 +299,10 @@ impl Chain {
     /// `(index, error)` of the first failing block, as for [`Chain::insert`].
     pub fn insert_segment(
         &mut self,
-        blocks: Vec<CheckedBlock>,
+        blocks: Vec<impl Into<Arc<CheckedBlock>>>,
         now_ms: u64,
     ) -> Result<Outcome, (usize, ValidationError)> {
+        let blocks: Vec<Arc<CheckedBlock>> = blocks.into_iter().map(Into::into).collect();
         let skip = blocks
             .iter()
             .take_while(|b| self.entries.contains_key(&b.hash()))
@@ -304,7 +310,7 @@ impl Chain {
         if skip == blocks.len() {
             return Ok(Outcome::Duplicate);
         }
-        let blocks: Vec<Arc<CheckedBlock>> = blocks.into_iter().skip(skip).map(Arc::new).collect();
+        let blocks: Vec<Arc<CheckedBlock>> = blocks.into_iter().skip(skip).collect();
         let first = &blocks[0];
         let outcome = match self.precheck(first) {
             Ok(outcome) => outcome,

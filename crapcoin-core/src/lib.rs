@@ -85,6 +85,7 @@ pub mod chain;
 pub mod clock;
 pub mod encode;
 pub mod hash;
+pub mod intern;
 pub mod invalid;
 pub mod maps;
 pub mod measure;

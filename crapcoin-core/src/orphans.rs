@@ -1,6 +1,7 @@
 //! A bounded pool of blocks whose parent has not arrived yet.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::block::CheckedBlock;
 use crate::hash::BlockHash;
@@ -10,8 +11,9 @@ use crate::wire::PeerUrl;
 /// An orphan and who sent it (whom to ask for its ancestors).
 #[derive(Debug, Clone)]
 pub struct Orphan {
-    /// The block, checked on its own (so junk never takes a slot).
-    pub block: CheckedBlock,
+    /// The block, checked on its own (so junk never takes a slot); shared
+    /// with whoever else holds it.
+    pub block: Arc<CheckedBlock>,
     /// The peer that sent it.
     pub from: Option<PeerUrl>,
 }
@@ -74,7 +76,8 @@ impl OrphanPool {
 
     /// Adds an orphan; when full, first evicts as the type docs say.
     /// Returns false for a block already held.
-    pub fn insert(&mut self, block: CheckedBlock, from: Option<PeerUrl>) -> bool {
+    pub fn insert(&mut self, block: impl Into<Arc<CheckedBlock>>, from: Option<PeerUrl>) -> bool {
+        let block: Arc<CheckedBlock> = block.into();
         let hash = block.hash();
         if self.by_hash.contains_key(&hash) {
             return false;

@@ -12,9 +12,9 @@ use super::{Inner, LaunchError, Mined, Shared};
 use crate::block::{Block, CheckedBlock};
 use crate::chain::{Outcome, TipChange};
 use crate::hash::BlockHash;
+use crate::intern;
 use crate::invalid::ValidationError;
 use crate::observer::Event;
-use crate::validate;
 use crate::wire::{BlockAck, Outgoing, PeerUrl};
 
 /// Where a block came from.
@@ -36,15 +36,11 @@ impl Origin {
 }
 
 /// What [`Inner::decide_unordered`] made of a block.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "moved once per block; boxing would allocate for every new block"
-)]
 enum Decided {
     /// Answered without the write order.
     Done(Result<BlockAck, ValidationError>),
     /// Joins the block tree: take the ordered path.
-    Ordered(CheckedBlock),
+    Ordered(Arc<CheckedBlock>),
 }
 
 /// What a locked insertion decided that must happen after the lock.
@@ -63,7 +59,7 @@ impl Inner {
     /// Inserts one checked block and then every orphan it unblocks.
     fn insert_with_orphans(
         &mut self,
-        block: CheckedBlock,
+        block: Arc<CheckedBlock>,
         from: Option<PeerUrl>,
         now: u64,
         fx: &mut Effects,
@@ -88,7 +84,7 @@ impl Inner {
 
     fn insert_one(
         &mut self,
-        block: CheckedBlock,
+        block: Arc<CheckedBlock>,
         from: Option<PeerUrl>,
         now: u64,
         fx: &mut Effects,
@@ -175,7 +171,7 @@ impl Inner {
     /// sees the parent and goes the ordered way.
     fn decide_unordered(
         &mut self,
-        block: CheckedBlock,
+        block: Arc<CheckedBlock>,
         from: Option<&PeerUrl>,
         fx: &mut Effects,
     ) -> Decided {
@@ -209,7 +205,7 @@ impl Inner {
     /// its sender for the ancestors.
     fn pool_orphan(
         &mut self,
-        block: CheckedBlock,
+        block: Arc<CheckedBlock>,
         from: Option<PeerUrl>,
         fx: &mut Effects,
     ) -> BlockAck {
@@ -301,8 +297,10 @@ impl Shared {
 
     /// A block from a peer: ignored if the peer is banned; then the
     /// behaviour's say, an answer from the hash alone for blocks already
-    /// known (before any signature is checked), the context-free checks,
-    /// then [`Shared::accept`].
+    /// known (before any signature is checked), the context-free checks
+    /// (skipped for a block equal to one another node of this process
+    /// checked and still holds: [`crate::intern`] hands back that very
+    /// allocation), then [`Shared::accept`].
     pub(crate) async fn receive(
         self: &Arc<Self>,
         block: Block,
@@ -327,7 +325,7 @@ impl Shared {
             }
             return known;
         }
-        let checked = match validate::check(block, &self.params) {
+        let checked = match intern::check(block, &self.params, &self.chain_id) {
             Ok(checked) => checked,
             Err(e) => {
                 self.rejected(Some(hash), &e, from.as_ref());
@@ -337,10 +335,13 @@ impl Shared {
                 return Err(e);
             }
         };
-        let block = checked.block().clone();
-        let ack = self.accept(checked, Origin::Peer(from.clone())).await;
+        let ack = self
+            .accept(checked.clone(), Origin::Peer(from.clone()))
+            .await;
         if let Ok(BlockAck::Accepted) = ack {
-            let actions = self.behaviour.accepted(&self.ctx(), &block, from.as_ref());
+            let actions = self
+                .behaviour
+                .accepted(&self.ctx(), checked.block(), from.as_ref());
             if !actions.is_empty() {
                 self.act(actions).await;
             }
@@ -356,7 +357,7 @@ impl Shared {
     /// lock. A flood of orphans and copies thus never delays a new block.
     pub(crate) async fn accept(
         self: &Arc<Self>,
-        block: CheckedBlock,
+        block: Arc<CheckedBlock>,
         origin: Origin,
     ) -> Result<BlockAck, ValidationError> {
         let mut fx = Effects::default();
@@ -380,12 +381,12 @@ impl Shared {
     /// Inserts a run of blocks from a sync, all or nothing.
     pub(crate) async fn accept_segment(
         self: &Arc<Self>,
-        blocks: Vec<CheckedBlock>,
+        blocks: Vec<Arc<CheckedBlock>>,
         from: &PeerUrl,
     ) -> Result<(), ValidationError> {
         let mut fx = Effects::default();
         let order = self.write_order.lock().await;
-        let hashes: Vec<BlockHash> = blocks.iter().map(CheckedBlock::hash).collect();
+        let hashes: Vec<BlockHash> = blocks.iter().map(|b| b.hash()).collect();
         let result = {
             let mut inner = self.lock();
             // A sync's page may start with blocks this node has: they are
@@ -493,19 +494,21 @@ impl Shared {
     }
 
     /// Rebuilds chain and peers from the store (trusting nothing: blocks are
-    /// checked again, signatures in one batch).
+    /// checked again, signatures in one batch, except those equal in full
+    /// to a block this process checked and still holds, see
+    /// [`crate::intern`]).
     pub(crate) async fn restore(&self) -> Result<(), LaunchError> {
         let snapshot = self.store.load().await?;
         let mut blocks = snapshot.blocks;
         blocks.retain(|b| b.header.height > 0);
         blocks.sort_by_key(|b| b.header.height);
         let heights: Vec<u64> = blocks.iter().map(|b| b.header.height).collect();
-        let checked = validate::check_batch(blocks, &self.params).map_err(|(i, reason)| {
-            LaunchError::CorruptStore {
+        let checked = intern::check_batch_naming(blocks, &self.params, &self.chain_id).map_err(
+            |(i, _, reason)| LaunchError::CorruptStore {
                 height: heights[i],
                 reason,
-            }
-        })?;
+            },
+        )?;
         let mut inner = self.lock();
         for peer in snapshot.peers {
             if peer != self.config.url {

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use super::Shared;
 use crate::block::{Block, CheckedBlock};
 use crate::hash::BlockHash;
+use crate::intern;
 use crate::invalid::ValidationError;
 use crate::params::Params;
-use crate::validate;
 use crate::wire::{BadResponse, NetError, PeerError, PeerUrl, Status, Unreachable};
 
 /// Peers a sync may run from at once.
@@ -208,7 +208,7 @@ impl Shared {
         self: &Arc<Self>,
         peer: &PeerUrl,
         mut pages: tokio::sync::mpsc::Receiver<Vec<Block>>,
-        checked: tokio::sync::mpsc::Sender<Vec<CheckedBlock>>,
+        checked: tokio::sync::mpsc::Sender<Vec<Arc<CheckedBlock>>>,
     ) -> Result<(), PeerError> {
         let (params, chain_id) = (self.params.clone(), self.chain_id);
         if self.clock.is_virtual() {
@@ -246,7 +246,7 @@ impl Shared {
     async fn add_pages(
         self: &Arc<Self>,
         peer: &PeerUrl,
-        mut checked: tokio::sync::mpsc::Receiver<Vec<CheckedBlock>>,
+        mut checked: tokio::sync::mpsc::Receiver<Vec<Arc<CheckedBlock>>>,
     ) -> Result<(), PeerError> {
         while let Some(page) = checked.recv().await {
             self.add_page(page, peer).await?;
@@ -260,7 +260,7 @@ impl Shared {
     /// never stops it halfway between the chain and the store.
     async fn add_page(
         self: &Arc<Self>,
-        page: Vec<CheckedBlock>,
+        page: Vec<Arc<CheckedBlock>>,
         peer: &PeerUrl,
     ) -> Result<(), PeerError> {
         let (shared, from) = (Arc::clone(self), peer.clone());
@@ -324,7 +324,7 @@ impl Shared {
         self: &Arc<Self>,
         blocks: Vec<Block>,
         peer: &PeerUrl,
-    ) -> Result<Vec<CheckedBlock>, PeerError> {
+    ) -> Result<Vec<Arc<CheckedBlock>>, PeerError> {
         // A long run is checked on a blocking-pool thread, so this node's
         // runtime thread stays free meanwhile.
         // (In simulation it runs inline: see `Clock::is_virtual`.)
@@ -367,7 +367,7 @@ fn check_run(
     mut blocks: Vec<Block>,
     params: &Params,
     chain_id: BlockHash,
-) -> Result<Vec<CheckedBlock>, BadRun> {
+) -> Result<Vec<Arc<CheckedBlock>>, BadRun> {
     if let Some(first) = blocks.first()
         && first.header.height == 0
     {
@@ -386,7 +386,7 @@ fn check_run(
     if blocks.is_empty() {
         return Ok(Vec::new());
     }
-    validate::check_batch_naming(blocks, params).map_err(|(_, hash, reason)| BadRun {
+    intern::check_batch_naming(blocks, params, &chain_id).map_err(|(_, hash, reason)| BadRun {
         reason,
         block: Some(hash),
     })

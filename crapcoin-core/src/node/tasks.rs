@@ -14,10 +14,10 @@ use super::receive::Origin;
 use super::{AutoConfig, Handle, Mined, Mining, Shared, TxRelay};
 use crate::behaviour::{Action, AutoAction, Forge};
 use crate::block::Block;
+use crate::intern;
 use crate::mining;
 use crate::observer::Event;
 use crate::tx::Transaction;
-use crate::validate;
 use crate::wire::{BlockAck, Outgoing, Payload};
 
 pub(super) fn spawn_all(
@@ -183,7 +183,7 @@ async fn mine_on_tip(shared: &Arc<Shared>, tx: Option<Transaction>) -> Option<Mi
     let block = Block { header, tx };
     let hash = block.hash();
     let height = block.header.height;
-    let checked = match validate::check(block, &shared.params) {
+    let checked = match intern::check(block, &shared.params, &shared.chain_id) {
         Ok(checked) => checked,
         Err(e) => {
             tracing::warn!(node = %shared.config.name, error = %e, "mined an invalid block");
@@ -358,7 +358,7 @@ impl Shared {
                 Action::Release(block) => {
                     // New to us: accepting relays it. Known already (e.g.
                     // withheld after mining): send it to everyone directly.
-                    let relayed = match validate::check(block.clone(), &self.params) {
+                    let relayed = match intern::check(block.clone(), &self.params, &self.chain_id) {
                         Ok(checked) => matches!(
                             self.accept(checked, Origin::Peer(None)).await,
                             Ok(BlockAck::Accepted)
