@@ -8,7 +8,11 @@
 //!   write-order lock, so they never wait behind a store write;
 //! - a full orphan pool makes room by sender (one at its quarter evicts
 //!   its own oldest), so a flood of orphans cannot evict the orphans other
-//!   peers sent.
+//!   peers sent;
+//! - blocks shared between the nodes of one process
+//!   (`crapcoin_core::intern`) are no way around the checks: another body
+//!   under a known header hash is checked, refused and struck, even while
+//!   the genuine block is held (and the genuine one is one allocation).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -296,4 +300,66 @@ async fn a_flood_of_orphans_cannot_evict_anothers_orphan() {
     assert_eq!(node.height(), 2, "the honest orphan was evicted");
     assert_eq!(node.tip(), b2.hash());
     node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_hold_one_allocation_of_a_block() {
+    let net = memory::Network::new();
+    let a = launch(config("share-a"), &net).await;
+    let b = launch(config("share-b"), &net).await;
+    let block = child(&tip_header(&a), 41);
+    let hash = block.hash();
+    assert_eq!(push(&a, block.clone(), None).await, Ok(BlockAck::Accepted));
+    assert_eq!(push(&b, block, None).await, Ok(BlockAck::Accepted));
+    let in_a = a.with_chain(|c| c.get(&hash).cloned()).expect("a holds it");
+    let in_b = b.with_chain(|c| c.get(&hash).cloned()).expect("b holds it");
+    assert!(Arc::ptr_eq(&in_a, &in_b), "one allocation, not two copies");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_body_under_a_known_hash_is_checked_refused_and_struck() {
+    let net = memory::Network::new();
+    let a = launch(config("forge-a"), &net).await;
+    let mut strict = config("forge-b");
+    // One strike and the peer is dropped: that is how the strike shows.
+    strict.max_strikes = 1;
+    let b = launch(strict, &net).await;
+    let bad = launch(config("forge-bad"), &net).await;
+    b.add_peer(bad.url().clone())
+        .await
+        .expect("bad becomes a peer");
+
+    let genuine = child(&tip_header(&a), 42);
+    let hash = genuine.hash();
+    // The genuine block is checked, interned, and held by a.
+    assert_eq!(
+        push(&a, genuine.clone(), None).await,
+        Ok(BlockAck::Accepted)
+    );
+
+    // The same header (so the same hash) with a transaction slipped in.
+    let mut forged = genuine.clone();
+    forged.tx = Some(pay(42, addr(43), 5, 1, 0));
+    assert_eq!(forged.hash(), hash);
+    let answer = push(&b, forged, Some(bad.url().clone())).await;
+    assert_eq!(
+        answer.expect_err("another body is refused").reason(),
+        "bad_tx_root"
+    );
+    assert_eq!(b.height(), 0, "nothing of the forged block is taken");
+    assert!(
+        !b.known_peers().contains(bad.url()),
+        "its sender got its strike"
+    );
+
+    // The genuine block is still welcome at b, and shared with a.
+    assert_eq!(push(&b, genuine, None).await, Ok(BlockAck::Accepted));
+    let in_a = a.with_chain(|c| c.get(&hash).cloned()).expect("a holds it");
+    let in_b = b.with_chain(|c| c.get(&hash).cloned()).expect("b holds it");
+    assert!(Arc::ptr_eq(&in_a, &in_b));
+    a.shutdown().await;
+    b.shutdown().await;
+    bad.shutdown().await;
 }
