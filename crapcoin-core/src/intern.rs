@@ -24,7 +24,6 @@
 //!
 //! Beside the types: it imports the blocks, hashes, maps and the checks.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use crate::block::{Block, CheckedBlock};
@@ -32,15 +31,14 @@ use crate::hash::BlockHash;
 use crate::invalid::ValidationError;
 use crate::maps::Map;
 use crate::params::Params;
+use crate::sigcache::Switch;
 use crate::validate;
 
 /// Entries kept at most (about 4 MiB of table; the blocks themselves
 /// belong to the nodes holding them).
 pub const CAPACITY: usize = 1 << 16;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
-static HITS: AtomicU64 = AtomicU64::new(0);
-static MISSES: AtomicU64 = AtomicU64::new(0);
+static SWITCH: Switch = Switch::new();
 
 type Key = (BlockHash, BlockHash);
 
@@ -55,18 +53,18 @@ fn lock() -> std::sync::MutexGuard<'static, Map<Key, Weak<CheckedBlock>>> {
 
 /// Turns the interner on (the default) or off for the whole process.
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether the interner is on.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.on()
 }
 
 /// Lookups that found an equal block alive, and those that did not, since
 /// the process started.
 pub fn stats() -> (u64, u64) {
-    (HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
+    SWITCH.stats()
 }
 
 /// Entries held now, dead ones included.
@@ -88,11 +86,7 @@ pub(crate) fn lookup(
         .get(&(*chain_id, *hash))
         .and_then(Weak::upgrade)
         .filter(|held| held.block() == block);
-    if found.is_some() {
-        HITS.fetch_add(1, Ordering::Relaxed);
-    } else {
-        MISSES.fetch_add(1, Ordering::Relaxed);
-    }
+    SWITCH.count(found.is_some());
     found
 }
 

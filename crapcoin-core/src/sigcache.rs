@@ -25,9 +25,48 @@ use crate::maps::Set;
 /// Entries kept at most (about 8 MiB).
 pub const CAPACITY: usize = 1 << 17;
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
-static HITS: AtomicU64 = AtomicU64::new(0);
-static MISSES: AtomicU64 = AtomicU64::new(0);
+/// The on/off switch and the hit counters of a process-wide cache: this
+/// one's, and [`crate::intern`]'s.
+pub(crate) struct Switch {
+    on: AtomicBool,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Switch {
+    /// On, nothing counted.
+    pub(crate) const fn new() -> Self {
+        Self {
+            on: AtomicBool::new(true),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn set(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
+
+    pub(crate) fn on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
+    /// Counts one lookup; returns `hit`.
+    pub(crate) fn count(&self, hit: bool) -> bool {
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        hit
+    }
+
+    pub(crate) fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+}
+
+static SWITCH: Switch = Switch::new();
 
 #[derive(Default)]
 struct Cache {
@@ -46,18 +85,18 @@ fn lock() -> std::sync::MutexGuard<'static, Cache> {
 
 /// Turns the cache on (the default) or off for the whole process.
 pub fn set_enabled(on: bool) {
-    ENABLED.store(on, Ordering::Relaxed);
+    SWITCH.set(on);
 }
 
 /// Whether the cache is on.
 pub fn enabled() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    SWITCH.on()
 }
 
 /// Lookups that found the signature already verified, and those that did
 /// not, since the process started.
 pub fn stats() -> (u64, u64) {
-    (HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
+    SWITCH.stats()
 }
 
 /// The cache key of a transaction encoded as `encoding` on `chain_id`.
@@ -74,13 +113,7 @@ pub(crate) fn contains(key: &[u8; 32]) -> bool {
     if !enabled() {
         return false;
     }
-    let hit = lock().set.contains(key);
-    if hit {
-        HITS.fetch_add(1, Ordering::Relaxed);
-    } else {
-        MISSES.fetch_add(1, Ordering::Relaxed);
-    }
-    hit
+    SWITCH.count(lock().set.contains(key))
 }
 
 /// Remembers that `key`'s signature is valid.
