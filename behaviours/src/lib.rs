@@ -48,3 +48,5 @@ pub mod registry;
 pub mod stupid;
 
 mod util;
+
+pub use util::derive_seed;

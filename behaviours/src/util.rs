@@ -28,9 +28,10 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Mixes a seed with a salt so behaviours built from one seed do not share
-/// random streams.
-pub(crate) fn derive_seed(seed: u64, salt: u64) -> u64 {
+/// Derives the seed of one use (`salt`) from another seed, so things built
+/// from one seed (behaviours, a run's nodes) do not share random streams
+/// (SplitMix64's finaliser: nearby inputs give unrelated outputs).
+pub fn derive_seed(seed: u64, salt: u64) -> u64 {
     // SplitMix64 finaliser: cheap and well spread.
     let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

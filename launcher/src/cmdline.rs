@@ -67,14 +67,9 @@ pub fn check_behaviour(name: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// Derives the seed of one use (`salt`) from the run's seed (SplitMix64
-/// finaliser: nearby inputs give unrelated outputs).
-pub fn derive_seed(seed: u64, salt: u64) -> u64 {
-    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// Derives the seed of one use (`salt`) from the run's seed: the
+/// behaviours' own derivation.
+pub use behaviours::derive_seed;
 
 /// What a member runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

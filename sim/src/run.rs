@@ -274,14 +274,9 @@ fn fault_label(kind: &FaultKind) -> String {
     }
 }
 
-/// A seed for something numbered `salt` of the run seeded `seed`
-/// (SplitMix64's finaliser: cheap and well spread).
-pub fn derive_seed(seed: u64, salt: u64) -> u64 {
-    let mut z = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+/// A seed for something numbered `salt` of the run seeded `seed` (the
+/// behaviours' derivation, so a run and its behaviours mix seeds alike).
+pub use behaviours::derive_seed;
 
 /// Peer maintenance every 2 s, calmer as the network grows (a status
 /// round per node per interval is most of an idle network's work).
@@ -581,7 +576,9 @@ async fn simulate(
         tracker: memory::Tracker::seeded(derive_seed(seed, 2)),
         recorder: recorder.clone(),
         meter: meter.clone(),
-        stores: vec![memory::Store::default(); n],
+        // Each node its own store (`vec![store; n]` would clone one, and
+        // clones share their contents).
+        stores: (0..n).map(|_| memory::Store::default()).collect(),
         skews: (0..n).map(|_| Skew::default()).collect(),
         addresses: wallets.iter().map(Wallet::address).collect(),
         wallets,
@@ -591,9 +588,6 @@ async fn simulate(
         transfers: 0,
         specs,
     };
-    // `Store::default()` cloned by `vec!` would share one store: give
-    // each node its own.
-    world.stores = (0..n).map(|_| memory::Store::default()).collect();
     for i in 0..n {
         world.launch(i).await?;
         if n >= 10_000 && (i + 1) % (n / 10) == 0 {
