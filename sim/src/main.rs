@@ -12,7 +12,6 @@
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use clap::Parser;
@@ -122,10 +121,7 @@ fn main() {
         runs.len(),
         jobs.min(runs.len())
     );
-    let finished = Mutex::new(0usize);
     let results = run::run_all(&runs, jobs, &options, &|r, result| {
-        let mut finished = finished.lock().unwrap_or_else(|p| p.into_inner());
-        *finished += 1;
         if let Some(bar) = &bar {
             bar.run_done(r, result);
         } else {

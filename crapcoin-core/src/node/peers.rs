@@ -159,8 +159,16 @@ impl Shared {
         if status.genesis != self.chain_id {
             return Err(PeerError::WrongNetwork);
         }
+        Ok(self.admit_peer(peer, status, announce).await)
+    }
+
+    /// Adds `peer`, which answered `status` on our network, to the table
+    /// (if there is room and it is neither there nor banned), stores it,
+    /// tells observers, and announces us to it when `announce`. `None`
+    /// when it was not added.
+    async fn admit_peer(&self, peer: PeerUrl, status: Status, announce: bool) -> Option<Status> {
         if !self.lock().peers.insert(peer.clone()) {
-            return Ok(None);
+            return None;
         }
         if let Err(e) = self.store.save_peer(&peer).await {
             tracing::warn!(node = %self.config.name, error = %e, "storing a peer failed");
@@ -171,7 +179,7 @@ impl Shared {
                 .call(self.network.announce(&peer, &self.config.url))
                 .await;
         }
-        Ok(Some(status))
+        Some(status)
     }
 
     async fn drop_peer(&self, peer: &PeerUrl, why: DropReason) {
@@ -362,10 +370,10 @@ impl Shared {
                 return;
             }
         }
-        match self.call(self.network.status(&fresh)).await {
-            Ok(status) if status.genesis == self.chain_id => {}
+        let status = match self.call(self.network.status(&fresh)).await {
+            Ok(status) if status.genesis == self.chain_id => status,
             _ => return,
-        }
+        };
         let leaving = {
             let peers = self.lock().peers.urls();
             peers.choose(&mut *self.rng()).cloned()
@@ -373,7 +381,7 @@ impl Shared {
         if let Some(peer) = leaving {
             self.drop_peer(&peer, DropReason::Rotated).await;
         }
-        let _ = self.try_add_peer(fresh, true).await;
+        self.admit_peer(fresh, status, true).await;
     }
 
     /// Looks for peers: first among our peers' peers, then the tracker.
