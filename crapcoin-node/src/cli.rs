@@ -200,11 +200,14 @@ pub struct Args {
     )]
     pub max_future_ms: u64,
 
-    /// HTTP connections open at most (idle ones are closed to make room).
+    /// HTTP connections open at most. At the limit a new connection evicts
+    /// one that has not yet completed a request, oldest first; a quarter of
+    /// the slots is kept for connections that have.
     #[arg(long, default_value_t = 256, value_name = "N", help_heading = "Server")]
     pub max_connections: usize,
 
-    /// Idle HTTP connection timeout, in ms.
+    /// Idle HTTP connection timeout, in ms: a connection that moves no
+    /// bytes for this long while it waits on its client is closed.
     #[arg(
         long,
         default_value_t = 30_000,
@@ -212,6 +215,16 @@ pub struct Args {
         help_heading = "Server"
     )]
     pub idle_timeout_ms: u64,
+
+    /// Time a request's body has to arrive, in ms, from its headers; a
+    /// later one is answered 408.
+    #[arg(
+        long,
+        default_value_t = 10_000,
+        value_name = "MS",
+        help_heading = "Server"
+    )]
+    pub body_timeout_ms: u64,
 
     /// Tokio worker threads (1: the current-thread runtime, the fastest
     /// and lightest for this workload).
@@ -285,6 +298,7 @@ impl Args {
         config.limits = Limits {
             max_connections: self.max_connections,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            body_timeout: Duration::from_millis(self.body_timeout_ms),
             ..Limits::default()
         };
         config.report_queue = self.report_queue;

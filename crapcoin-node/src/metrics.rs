@@ -263,6 +263,11 @@ impl Metrics {
         self.connections_evicted.inc();
     }
 
+    /// Connections closed so far to make room for new ones.
+    pub fn connections_evicted(&self) -> u64 {
+        self.connections_evicted.get()
+    }
+
     /// Connections open now.
     pub fn connections_open(&self) -> u64 {
         self.connections_open.get()

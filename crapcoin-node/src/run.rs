@@ -131,9 +131,9 @@ impl Config {
     /// network `params`, honest, no peers, tracker or reporting, 8 peers
     /// wanted and 64 at most, 2 s calls and maintenance, fee 1, mining on
     /// a schedule with all of the network's power and a 1 s target block
-    /// interval ([`DEFAULT_MINING`]), 256
-    /// connections with a 30 s idle timeout, 4096 reports queued in
-    /// batches of 256.
+    /// interval ([`DEFAULT_MINING`]), 256 connections with a 30 s idle
+    /// timeout and a 10 s body timeout, 4096 reports queued in batches of
+    /// 256.
     pub fn new(params: Params) -> Self {
         Self {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),

@@ -1,34 +1,75 @@
 //! The accept loop: HTTP/1.1 connections served by hyper around warp's
-//! service, with a bounded number of connections, an idle timeout and a
-//! graceful shutdown.
+//! service, with a bounded number of connections, deadlines on silence and
+//! on request bodies, and a graceful shutdown.
 //!
 //! Why not `warp::serve`: it spawns a task per connection without bound or
 //! idle timeout, so a few hundred idle sockets would hold the node's memory
 //! and file descriptors forever. Here:
 //!
-//! - at most [`Limits::max_connections`] connections are open; when a new
-//!   one arrives at the limit, the connection idle the longest (no request
-//!   in flight) is closed to make room, so idle sockets can never starve
-//!   callers that have something to ask; when every connection is busy,
-//!   the new one is closed at once;
+//! - at most [`Limits::max_connections`] connections are open, and slow or
+//!   silent clients cannot hold them against honest callers (see *Who gets
+//!   a slot* below);
+//! - every request's body has a deadline, [`Limits::body_timeout`] from the
+//!   moment its headers arrived: a body not complete by then is answered
+//!   `408 body_timeout` (JSON, `Connection: close`) and the connection
+//!   closes;
 //! - a connection silent for [`Limits::idle_timeout`] before or between
 //!   requests, or slower than that to send a request's headers, is closed
 //!   (hyper's header-read timeout); a watchdog also closes a connection
-//!   that has moved no bytes for that long with no request in flight, which
-//!   catches a response stalled on a client that stopped reading;
+//!   that has moved no bytes for that long while no request is in flight
+//!   (a response stalled on a client that stopped reading) or while the
+//!   request's body is still being read (a client that stopped sending).
+//!   A request whose body has arrived and whose answer is being computed
+//!   is not stalled on its client: the node is working, and its own work
+//!   is bounded elsewhere (engine calls, peer call timeouts), so the
+//!   watchdog spares it;
 //! - on shutdown the listener closes, idle connections close at once and
 //!   busy ones get [`Limits::grace`] to finish.
+//!
+//! # Who gets a slot
+//!
+//! Every caller of a test network, and often of a real one, comes from the
+//! same address, so source addresses cannot tell peers apart. What can: a
+//! connection that has delivered a whole request (headers and body) and
+//! been answered is *proven*; one that has not yet is *unproven*. Honest
+//! peers' clients keep their connections alive between calls, so a peer
+//! the node talks to holds proven connections; a slow or silent attacker
+//! never completes a request, so every connection it holds stays unproven.
+//!
+//! - Unproven connections may hold at most [`Limits::unproven_cap`] slots
+//!   (all but a quarter, [`Limits::reserved`], which only proven ones
+//!   use). A new connection (unproven, since it has sent nothing) that
+//!   finds the unproven slots full, or every slot taken, evicts an
+//!   unproven one: first one that is not being answered (silent, or still
+//!   sending a body), oldest first; else the oldest being answered. A new
+//!   honest caller therefore always gets in, and keeps its slot until as
+//!   many newer connections arrive as there are unproven slots; an
+//!   attacker that opens and holds connections only ever evicts its own,
+//!   and never a proven one.
+//! - When every slot is proven, the one idle the longest with nothing in
+//!   flight is evicted (its peer reconnects when it next calls); when
+//!   every slot is proven and busy, the new connection is closed at once.
+//! - An evicted connection with a request in flight is dropped at once
+//!   (not drained): it was chosen because it is the least useful.
+//!
+//! What this does not stop: an attacker that reconnects as fast as it is
+//! evicted churns the unproven slots and may evict a new honest
+//! connection before its first request completes; proven connections
+//! (the peers the node already talks to) keep their reserved share even
+//! then.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -45,9 +86,10 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller(pub SocketAddr);
 
-/// What the server knows of one connection: when it last moved bytes and
-/// whether a request is being served, so idle connections can be found
-/// and closed.
+/// What the server knows of one connection: when it last moved bytes,
+/// whether a request is being served and its body read, and whether it
+/// has proven itself, so stalled connections can be found and closed and
+/// the least useful one evicted.
 #[derive(Debug)]
 pub struct ConnState {
     started: Instant,
@@ -55,6 +97,12 @@ pub struct ConnState {
     last_activity: AtomicU64,
     /// Requests being served right now.
     inflight: AtomicUsize,
+    /// Whether the request in flight has a body not yet fully read.
+    reading_body: AtomicBool,
+    /// Whether the request in flight ran out of time for its body.
+    body_timed_out: AtomicBool,
+    /// Whether a whole request came in on it and was answered.
+    proven: AtomicBool,
     /// Fired to ask the connection to close.
     close: CancellationToken,
 }
@@ -65,6 +113,9 @@ impl Default for ConnState {
             started: Instant::now(),
             last_activity: AtomicU64::new(0),
             inflight: AtomicUsize::new(0),
+            reading_body: AtomicBool::new(false),
+            body_timed_out: AtomicBool::new(false),
+            proven: AtomicBool::new(false),
             close: CancellationToken::new(),
         }
     }
@@ -87,37 +138,182 @@ impl ConnState {
     pub fn is_idle(&self) -> bool {
         self.inflight.load(Ordering::Relaxed) == 0
     }
+
+    /// Whether a request is in flight whose body has not fully arrived.
+    pub fn is_reading_body(&self) -> bool {
+        !self.is_idle() && self.reading_body.load(Ordering::Relaxed)
+    }
+
+    /// Whether a whole request came in on this connection and was
+    /// answered (see the module docs, *Who gets a slot*).
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::Relaxed)
+    }
+
+    /// Whether the connection waits on its client: nothing in flight, or
+    /// a request whose body is still coming. A request being answered
+    /// waits on the node instead.
+    fn waits_on_client(&self) -> bool {
+        self.is_idle() || self.reading_body.load(Ordering::Relaxed)
+    }
+
+    /// Whether the watchdog closes it: no bytes for `idle_timeout` while
+    /// it waits on its client.
+    fn is_stalled(&self, idle_timeout: Duration) -> bool {
+        self.waits_on_client() && self.idle_for() >= idle_timeout
+    }
 }
 
 /// Counts a request in flight for as long as it lives.
 struct Inflight(Arc<ConnState>);
 
 impl Inflight {
-    fn new(conn: Arc<ConnState>) -> Self {
+    fn new(conn: Arc<ConnState>, has_body: bool) -> Self {
         conn.inflight.fetch_add(1, Ordering::Relaxed);
+        if has_body {
+            conn.reading_body.store(true, Ordering::Relaxed);
+        }
         Self(conn)
     }
 }
 
 impl Drop for Inflight {
     fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
+        let conn = &self.0;
+        let whole = !conn.reading_body.swap(false, Ordering::Relaxed)
+            & !conn.body_timed_out.swap(false, Ordering::Relaxed);
+        if whole && !conn.proven.load(Ordering::Relaxed) {
+            conn.proven.store(true, Ordering::Relaxed);
+        }
+        conn.inflight.fetch_sub(1, Ordering::Relaxed);
+        conn.touch();
     }
 }
 
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The connection failed while the body was read.
+    #[error(transparent)]
+    Read(#[from] hyper::Error),
+    /// The body did not fully arrive within [`Limits::body_timeout`].
+    #[error("the request body did not arrive within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A request's body as the service reads it: hyper's body with a
+/// deadline ([`Limits::body_timeout`] from the request's arrival), noting
+/// on its connection when it is complete.
+///
+/// Past the deadline it fails with [`BodyError::Timeout`] and the server
+/// answers the request `408 body_timeout`, whatever the route made of
+/// the failed read.
+#[derive(Debug)]
+pub struct RequestBody {
+    inner: Incoming,
+    conn: Arc<ConnState>,
+    /// When the body must be complete (`None`: it was complete from the
+    /// start, so nothing is timed).
+    deadline: Option<Instant>,
+    /// [`Limits::body_timeout`], for the error.
+    timeout: Duration,
+    /// The deadline's timer, made on the first read that has to wait.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl RequestBody {
+    fn finished(&self) {
+        self.conn.reading_body.store(false, Ordering::Relaxed);
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.finished();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.finished();
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.inner.is_end_stream() {
+                    this.finished();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Pending => {
+                let Some(deadline) = this.deadline else {
+                    return Poll::Pending;
+                };
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.conn.body_timed_out.store(true, Ordering::Relaxed);
+                this.finished();
+                Poll::Ready(Some(Err(BodyError::Timeout(this.timeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The answer to a request whose body ran out of time: `408` with the
+/// API's JSON error shape, closing the connection (the rest of the body
+/// may still be on its way).
+fn body_timeout_answer(timeout: Duration) -> Response {
+    let body = serde_json::json!({
+        "error": format!("the request body did not arrive within {} ms", timeout.as_millis()),
+        "reason": "body_timeout",
+    });
+    let mut response = Response::new(body.to_string().into());
+    *response.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// The served (tower) service as hyper calls it on one connection: each
-/// request gets the [`Caller`] in its extensions and counts as in flight
-/// on the connection until its response head is ready.
+/// request gets the [`Caller`] in its extensions and its body a deadline,
+/// and counts as in flight on the connection until its response head is
+/// ready.
 struct PerConnection<S> {
     inner: S,
     caller: SocketAddr,
     conn: Arc<ConnState>,
+    body_timeout: Duration,
 }
 
 impl<S> hyper::service::Service<http::Request<Incoming>> for PerConnection<S>
 where
-    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+    S: Service<http::Request<RequestBody>, Response = Response, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -127,13 +323,27 @@ where
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let mut inner = self.inner.clone();
-        let inflight = Inflight::new(self.conn.clone());
+        let has_body = !req.body().is_end_stream();
+        let inflight = Inflight::new(self.conn.clone(), has_body);
+        let body_timeout = self.body_timeout;
+        let mut req = req.map(|inner| RequestBody {
+            inner,
+            conn: self.conn.clone(),
+            // A clock read only for requests that carry a body: `GET`s,
+            // the hot path, skip it.
+            deadline: has_body.then(|| Instant::now() + body_timeout),
+            timeout: body_timeout,
+            timer: None,
+        });
         req.extensions_mut().insert(Caller(self.caller));
         Box::pin(async move {
             std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
-            let response = inner.call(req).await;
+            let mut response = inner.call(req).await;
+            if inflight.0.body_timed_out.load(Ordering::Relaxed) {
+                response = Ok(body_timeout_answer(body_timeout));
+            }
             drop(inflight);
             response
         })
@@ -145,22 +355,77 @@ where
 pub struct Limits {
     /// Connections open at most.
     pub max_connections: usize,
-    /// How long a connection may stay silent between requests (and how
-    /// long a request's headers may take).
+    /// How long a connection may stay silent between requests, how long a
+    /// request's headers may take, and how long a connection may move no
+    /// bytes while it waits on its client.
     pub idle_timeout: Duration,
+    /// How long a request's body may take to arrive, from its headers.
+    pub body_timeout: Duration,
     /// How long busy connections get to finish on shutdown.
     pub grace: Duration,
 }
 
 impl Default for Limits {
-    /// 256 connections, 30 s idle timeout, 5 s grace.
+    /// 256 connections, 30 s idle timeout, 10 s body timeout, 5 s grace.
     fn default() -> Self {
         Self {
             max_connections: 256,
             idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(5),
         }
     }
+}
+
+impl Limits {
+    /// Slots only proven connections use: a quarter of
+    /// [`Limits::max_connections`] (rounded down).
+    pub fn reserved(&self) -> usize {
+        self.max_connections.max(1) / 4
+    }
+
+    /// Slots unproven connections may hold at most: all but
+    /// [`Limits::reserved`] (at least one).
+    pub fn unproven_cap(&self) -> usize {
+        self.max_connections.max(1) - self.reserved()
+    }
+}
+
+/// What to do with a new connection, given the open ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Admission {
+    /// There is room.
+    Admit,
+    /// Close this one to make room.
+    Evict(u64),
+    /// Close the new one: every slot is proven and busy.
+    Refuse,
+}
+
+/// The decision of *Who gets a slot* (module docs) for a new connection.
+fn admission(open: &HashMap<u64, Arc<ConnState>>, limits: &Limits) -> Admission {
+    let max = limits.max_connections.max(1);
+    let cap = limits.unproven_cap();
+    if open.len() < cap {
+        return Admission::Admit;
+    }
+    let unproven = open.values().filter(|c| !c.is_proven()).count();
+    if open.len() < max && unproven < cap {
+        return Admission::Admit;
+    }
+    if unproven > 0 {
+        // The unproven connection that is least use: one waiting on its
+        // client before one being answered, then the oldest.
+        return open
+            .iter()
+            .filter(|(_, c)| !c.is_proven())
+            .min_by_key(|(_, c)| (!c.waits_on_client(), c.started))
+            .map_or(Admission::Refuse, |(id, _)| Admission::Evict(*id));
+    }
+    open.iter()
+        .filter(|(_, c)| c.is_idle())
+        .max_by_key(|(_, c)| c.idle_for())
+        .map_or(Admission::Refuse, |(id, _)| Admission::Evict(*id))
 }
 
 type Registry = Arc<Mutex<HashMap<u64, Arc<ConnState>>>>;
@@ -216,8 +481,8 @@ impl AsyncWrite for Activity {
 /// `service` is the whole stack a request goes through: the routes
 /// (`warp::service(routes)`) with whatever tower layers the caller puts
 /// around them (the node stacks [`crate::eye::WatchLayer`]). Every request
-/// reaches it with its [`Caller`] in the extensions. `metrics` counts the
-/// connections.
+/// reaches it with its [`Caller`] in the extensions and its body as a
+/// [`RequestBody`] (with its deadline). `metrics` counts the connections.
 pub async fn serve<S>(
     listener: TcpListener,
     service: S,
@@ -225,7 +490,7 @@ pub async fn serve<S>(
     limits: Limits,
     shutdown: CancellationToken,
 ) where
-    S: Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+    S: Service<http::Request<RequestBody>, Response = Response, Error = Infallible>
         + Clone
         + Send
         + 'static,
@@ -233,7 +498,6 @@ pub async fn serve<S>(
 {
     let registry: Registry = Arc::new(Mutex::new(HashMap::new()));
     let tasks = TaskTracker::new();
-    let max = limits.max_connections.max(1);
     let mut next_id = 0u64;
     loop {
         let accepted = tokio::select! {
@@ -255,23 +519,24 @@ pub async fn serve<S>(
         let conn = Arc::new(ConnState::default());
         {
             let mut open = registry.lock().unwrap_or_else(|p| p.into_inner());
-            if open.len() >= max {
-                let victim = open
-                    .iter()
-                    .filter(|(_, c)| c.is_idle())
-                    .max_by_key(|(_, c)| c.idle_for())
-                    .map(|(id, _)| *id);
-                match victim.and_then(|id| open.remove(&id)) {
-                    Some(victim) => {
+            match admission(&open, &limits) {
+                Admission::Admit => {}
+                Admission::Evict(id) => {
+                    if let Some(victim) = open.remove(&id) {
                         // Removed now, closed by its task: the count never
                         // passes the bound.
                         victim.close.cancel();
                         metrics.connection_evicted();
+                        tracing::debug!(
+                            proven = victim.is_proven(),
+                            busy = !victim.is_idle(),
+                            "connection evicted to make room"
+                        );
                     }
-                    None => {
-                        tracing::debug!(%caller, "every connection busy; refused");
-                        continue;
-                    }
+                }
+                Admission::Refuse => {
+                    tracing::debug!(%caller, "every connection proven and busy; refused");
+                    continue;
                 }
             }
             open.insert(next_id, conn.clone());
@@ -282,6 +547,7 @@ pub async fn serve<S>(
             inner: service.clone(),
             caller,
             conn: conn.clone(),
+            body_timeout: limits.body_timeout,
         };
         tasks.spawn(connection(
             Activity { stream, conn },
@@ -339,6 +605,10 @@ async fn connection<S>(
                 break;
             }
             _ = conn.close.cancelled(), if !closing => {
+                // Evicted: a request in flight is dropped, not drained.
+                if !conn.is_idle() {
+                    break;
+                }
                 connection.as_mut().graceful_shutdown();
                 closing = true;
             }
@@ -347,7 +617,11 @@ async fn connection<S>(
                 closing = true;
             }
             _ = tokio::time::sleep(check), if !closing => {
-                if conn.is_idle() && conn.idle_for() >= limits.idle_timeout {
+                if conn.is_stalled(limits.idle_timeout) {
+                    tracing::debug!(%caller, reading_body = conn.is_reading_body(), "stalled connection closed");
+                    if !conn.is_idle() {
+                        break;
+                    }
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
