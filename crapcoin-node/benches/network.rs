@@ -96,7 +96,8 @@ impl Proc {
         let started = Instant::now();
         let mut command = Command::new(bin());
         command
-            .args(["--difficulty", &difficulty, "--admin-token", TOKEN])
+            .args(["--difficulty", &difficulty])
+            .env(crapcoin_node::cookie::TOKEN_ENV, TOKEN)
             .args(mining_args())
             .args(args)
             .stdin(Stdio::null())

@@ -42,6 +42,13 @@ pub fn behaviour_list() -> String {
 ///
 /// Prints `listening on http://HOST:PORT` as its first line on stdout once
 /// it serves, and runs until SIGTERM or Ctrl-C.
+///
+/// Admin routes take `Authorization: Bearer TOKEN`. The token comes from
+/// the environment (`CRAPCOIN_ADMIN_TOKEN`) or `--admin-token-file`;
+/// without either, a node with `--data-dir` writes a fresh random token to
+/// `DIR/admin.cookie` (mode 0600) at every start, for admin callers on the
+/// machine to read (`curl -H "Authorization: Bearer $(cat DIR/admin.cookie)"`).
+/// Never put the token on the command line: `ps` shows it to every user.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "crapcoin-node", version)]
 pub struct Args {
@@ -67,10 +74,27 @@ pub struct Args {
     #[arg(long, value_name = "URL")]
     pub sauron: Option<PeerUrl>,
 
-    /// Token admin routes require (`Authorization: Bearer TOKEN`); without
-    /// it admin routes are disabled.
-    #[arg(long, env = "CRAPCOIN_ADMIN_TOKEN", hide_env_values = true)]
+    /// Token admin routes require (`Authorization: Bearer TOKEN`). Set it
+    /// in the environment; on the command line it is deprecated (every
+    /// user of the machine reads it with `ps`) and warned about.
+    #[arg(
+        long,
+        env = crate::cookie::TOKEN_ENV,
+        hide_env_values = true,
+        value_name = "TOKEN",
+        help_heading = "Admin token"
+    )]
     pub admin_token: Option<String>,
+
+    /// Read the admin token from this file (its first line), which only
+    /// its owner may read or write (else the node refuses to start).
+    #[arg(
+        long,
+        value_name = "PATH",
+        conflicts_with = "admin_token",
+        help_heading = "Admin token"
+    )]
+    pub admin_token_file: Option<PathBuf>,
 
     /// URL peers reach this node at (default: http:// and the bound
     /// address, 127.0.0.1 for an unspecified host).
@@ -280,6 +304,7 @@ impl Args {
         config.tracker = self.tracker.clone();
         config.sauron = self.sauron.clone();
         config.admin_token = self.admin_token.clone();
+        config.admin_token_file = self.admin_token_file.clone();
         config.public_url = self.public_url.clone();
         config.name = self.name.clone();
         config.behaviour = self.behaviour.clone();

@@ -12,6 +12,7 @@
 //! | --- | --- |
 //! | [`cli`] | the command line (`Args`) and the `--behaviour` lookup |
 //! | [`run`] | start and stop a whole node: listener, store, wallet, engine, server, reporter |
+//! | [`cookie`] | the admin token off the command line: environment, private token file, or the cookie file in the data directory |
 //! | [`http`] | the API: `filters` (routes), `handlers`, `models` (bodies, errors), `server` (accept loop serving any tower service) |
 //! | [`client`] | `Client`: the engine's `Network` over HTTP; `Tracker`: Sauron as tracker |
 //! | [`store`] | `Store`: the engine's `Store` in SQLite (WAL, embedded migrations) |
@@ -51,8 +52,13 @@
 //!   are committed before the engine acknowledges them, so a node killed
 //!   with SIGKILL restarts with every block it acknowledged.
 //! - **Own accept loop** instead of `warp::serve`: bounded connections,
-//!   eviction of the longest-idle connection at the limit, idle timeout;
-//!   see [`http::server`].
+//!   a deadline on every request body, stalled connections closed, and at
+//!   the limit eviction of connections that have not completed a request
+//!   while a share of the slots is kept for those that have; see
+//!   [`http::server`].
+//! - **Admin tokens never on the command line**: from the environment, a
+//!   private token file, or a cookie file the node writes in its data
+//!   directory; see [`cookie`].
 //! - **Gossip sender attribution**: the `X-Crapcoin-Peer` header is
 //!   believed only when its host, if an IP address, is the caller's, so
 //!   nobody can get an honest node struck by sending junk in its name.
@@ -70,6 +76,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cookie;
 pub mod eye;
 pub mod http;
 pub mod metrics;

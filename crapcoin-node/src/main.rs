@@ -4,12 +4,15 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use crapcoin_node::cli::Args;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let token_on_argv = matches.value_source("admin_token") == Some(ValueSource::CommandLine);
     if args.list_behaviours {
         print!("{}", crapcoin_node::cli::behaviour_list());
         return Ok(());
@@ -20,6 +23,12 @@ fn main() -> anyhow::Result<()> {
         // Colours only on a terminal: a log file or pipe gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if token_on_argv {
+        tracing::warn!(
+            "--admin-token on the command line is deprecated: every user of this machine \
+             can read it with `ps`; set CRAPCOIN_ADMIN_TOKEN or use --admin-token-file"
+        );
+    }
     let mut runtime = if args.threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {

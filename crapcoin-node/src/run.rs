@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tower_layer::Layer;
 
 use crate::client::{self, Client};
+use crate::cookie::{self, TokenError};
 use crate::eye::{self, Eye, WatchLayer, Watcher};
 use crate::http::server::Limits;
 use crate::http::{self, App};
@@ -58,6 +59,10 @@ pub enum StartError {
     /// The `--plugin` could not be loaded.
     #[error(transparent)]
     Plugin(#[from] behaviours::loader::LoadError),
+    /// The admin token is invalid, its file unreadable or not private, or
+    /// the cookie could not be written.
+    #[error(transparent)]
+    AdminToken(#[from] TokenError),
 }
 
 /// Everything a node is started with. The `crapcoin-node` binary makes
@@ -80,8 +85,14 @@ pub struct Config {
     pub tracker: Option<PeerUrl>,
     /// Where to report requests and events (`None`: the tracker, if any).
     pub sauron: Option<PeerUrl>,
-    /// Token the admin routes require; `None` disables them.
+    /// Token the admin routes require. With neither this nor
+    /// `admin_token_file`, a node with a data directory makes one and
+    /// writes it to its cookie file ([`crate::cookie`]); a node without
+    /// one has its admin routes disabled.
     pub admin_token: Option<String>,
+    /// A file to read the admin token from (private to its owner), when
+    /// `admin_token` is `None`.
+    pub admin_token_file: Option<PathBuf>,
     /// URL peers reach this node at (default: `http://` and the bound
     /// address, 127.0.0.1 for an unspecified host).
     pub public_url: Option<PeerUrl>,
@@ -143,6 +154,7 @@ impl Config {
             tracker: None,
             sauron: None,
             admin_token: None,
+            admin_token_file: None,
             public_url: None,
             name: None,
             behaviour: "honest".to_owned(),
@@ -188,6 +200,7 @@ pub struct Running {
     server: JoinHandle<()>,
     reporter: Option<JoinHandle<()>>,
     store: Option<Store>,
+    cookie: Option<PathBuf>,
 }
 
 fn advertised(addr: SocketAddr) -> SocketAddr {
@@ -206,6 +219,15 @@ fn advertised(addr: SocketAddr) -> SocketAddr {
 /// [`StartError`] saying which part failed.
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let args = &config;
+    // A token that cannot be had stops the node before anything starts.
+    let given_token = match (&args.admin_token, &args.admin_token_file) {
+        (Some(token), _) => {
+            cookie::check_token(token)?;
+            Some(token.clone())
+        }
+        (None, Some(path)) => Some(cookie::read_token_file(path)?),
+        (None, None) => None,
+    };
     let listener = TcpListener::bind(args.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -234,6 +256,18 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let (wallet, store) = match &args.data_dir {
         Some(dir) => open_data_dir(dir).await?,
         None => (Wallet::generate(), None),
+    };
+    let (admin_token, cookie) = match (given_token, &args.data_dir) {
+        (Some(token), Some(dir)) => {
+            cookie::remove_cookie(dir)?;
+            (Some(token), None)
+        }
+        (Some(token), None) => (Some(token), None),
+        (None, Some(dir)) => (
+            Some(cookie::write_cookie(dir)?),
+            Some(dir.join(cookie::COOKIE_FILE)),
+        ),
+        (None, None) => (None, None),
     };
     let client = Client::new(args.call_timeout)?;
     let metrics = Arc::new(Metrics::default());
@@ -270,7 +304,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
-    let app = App::new(handle.clone(), args.admin_token.clone(), metrics.clone());
+    let app = App::new(handle.clone(), admin_token, metrics.clone());
     let watcher = Watcher {
         handle: Some(handle.clone()),
         metrics: metrics.clone(),
@@ -293,6 +327,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         server,
         reporter,
         store,
+        cookie,
     })
 }
 
@@ -324,6 +359,12 @@ impl Running {
         &self.metrics
     }
 
+    /// The cookie file holding the admin token, when the node made one
+    /// (it was given no token and has a data directory).
+    pub fn admin_cookie(&self) -> Option<&Path> {
+        self.cookie.as_deref()
+    }
+
     /// Stops serving (busy connections get a grace period), stops the
     /// engine and every task, delivers what reports it can, closes the
     /// database.
@@ -340,6 +381,12 @@ impl Running {
         }
         if let Some(store) = self.store {
             store.close().await;
+        }
+        // The token dies with the node: no stale cookie is left behind.
+        if let Some(path) = self.cookie
+            && let Err(e) = std::fs::remove_file(&path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "admin cookie not removed");
         }
     }
 }

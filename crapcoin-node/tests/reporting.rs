@@ -83,15 +83,13 @@ async fn start(extra: &[&str]) -> crapcoin_node::run::Running {
         "--on-demand",
         "--difficulty",
         "4",
-        "--admin-token",
-        TOKEN,
         "--name",
         "watched",
     ];
     args.extend_from_slice(extra);
-    crapcoin_node::run::start(Args::try_parse_from(args).expect("args").node_config())
-        .await
-        .expect("starts")
+    let mut config = Args::try_parse_from(args).expect("args").node_config();
+    config.admin_token = Some(TOKEN.to_owned());
+    crapcoin_node::run::start(config).await.expect("starts")
 }
 
 fn reports(received: &Mutex<Received>) -> Vec<Value> {

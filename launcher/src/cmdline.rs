@@ -142,7 +142,8 @@ pub struct Node<'a> {
     pub kind: &'a Kind,
     /// Its data directory (the same for every process of the member).
     pub data_dir: &'a Path,
-    /// Its admin token.
+    /// Its admin token (handed over in the environment, never on the
+    /// command line).
     pub token: &'a str,
     /// The member's seed.
     pub seed: u64,
@@ -155,14 +156,16 @@ pub struct Node<'a> {
 }
 
 /// The `crapcoin-node` command line of `node`, listening on a free port
-/// of 127.0.0.1.
+/// of 127.0.0.1. Its admin token goes in its environment
+/// (`CRAPCOIN_ADMIN_TOKEN`), which only its owner can read, not in its
+/// arguments, which `ps` shows to every user.
 pub fn node(settings: &Settings, node: &Node<'_>) -> Command {
     let mut command = Command::new(&settings.node_bin);
     command
         .args(["--listen", "127.0.0.1:0", "--name", node.name])
         .arg("--data-dir")
         .arg(node.data_dir)
-        .args(["--admin-token", node.token])
+        .env(crapcoin_node::cookie::TOKEN_ENV, node.token)
         .args(["--difficulty", &settings.difficulty.to_string()])
         // A restarted process gets a new seed: the same seed would
         // replay the same choices on top of a different chain.
@@ -291,10 +294,16 @@ mod tests {
             let command = super::node(&settings(auto), &node);
             assert_eq!(command.get_program(), "/bin/crapcoin-node", "{case}");
             let head = format!(
-                "--listen 127.0.0.1:0 --name bigload-1 --data-dir /data/bigload-1 --admin-token t --difficulty 8 --seed {} --maintenance-ms 2000 --hash-share 0.25 --block-interval 1.5",
+                "--listen 127.0.0.1:0 --name bigload-1 --data-dir /data/bigload-1 --difficulty 8 --seed {} --maintenance-ms 2000 --hash-share 0.25 --block-interval 1.5",
                 derive_seed(11, 2)
             );
             assert_eq!(args(&command).join(" "), format!("{head} {tail}"), "{case}");
+            // The token is in the environment, not the arguments.
+            let token = command
+                .get_envs()
+                .find(|(k, _)| *k == "CRAPCOIN_ADMIN_TOKEN")
+                .and_then(|(_, v)| v);
+            assert_eq!(token, Some(std::ffi::OsStr::new("t")), "{case}");
         }
     }
 

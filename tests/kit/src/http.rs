@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The admin token test nodes are started with (`--admin-token`).
+/// The admin token test nodes are started with (in their environment,
+/// `CRAPCOIN_ADMIN_TOKEN`; see `process::NodeProc`).
 pub const TOKEN: &str = "s3cret-token";
 
 /// An HTTP client for tests: 30 s per request, no proxy.

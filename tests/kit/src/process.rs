@@ -156,9 +156,18 @@ pub fn bin(name: &str) -> PathBuf {
 /// blocks on a full pipe; if the line does not come, the child is killed
 /// before the test fails.
 pub fn spawn_listening(bin: &Path, args: &[String]) -> (Child, String) {
+    spawn_listening_env(bin, args, &[])
+}
+
+/// [`spawn_listening`] with `envs` set in the child's environment (and
+/// `CRAPCOIN_ADMIN_TOKEN` only when `envs` sets it: the one the tests run
+/// with never leaks into the processes they start).
+pub fn spawn_listening_env(bin: &Path, args: &[String], envs: &[(&str, &str)]) -> (Child, String) {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "warn")
+        .env_remove(TOKEN_ENV)
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -210,10 +219,15 @@ pub fn signal(pid: u32, signal: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The environment variable a node takes its admin token from.
+pub const TOKEN_ENV: &str = "CRAPCOIN_ADMIN_TOKEN";
+
 /// Network arguments every test node process shares: difficulty 4, quick
-/// maintenance, the test admin [`TOKEN`], and blocks on demand (a test
-/// that wants a proof-of-work schedule passes `--hash-share` and
-/// `--block-interval` and drops `--on-demand` from these).
+/// maintenance, and blocks on demand (a test that wants a proof-of-work
+/// schedule passes `--hash-share` and `--block-interval` and drops
+/// `--on-demand` from these). The test admin [`TOKEN`] is not among them:
+/// [`NodeProc`] hands it over in the environment, as nothing secret
+/// belongs on a command line.
 pub fn net_args() -> Vec<String> {
     [
         "--on-demand",
@@ -223,8 +237,6 @@ pub fn net_args() -> Vec<String> {
         "300",
         "--call-timeout-ms",
         "1000",
-        "--admin-token",
-        TOKEN,
     ]
     .iter()
     .map(|s| (*s).to_owned())
@@ -258,7 +270,7 @@ impl NodeProc {
     }
 
     fn spawn(data_dir: &Path, args: Vec<String>) -> Self {
-        let (child, url) = spawn_listening(&bin("crapcoin-node"), &args);
+        let (child, url) = spawn_listening_env(&bin("crapcoin-node"), &args, &[(TOKEN_ENV, TOKEN)]);
         Self {
             child: Some(child),
             url,
