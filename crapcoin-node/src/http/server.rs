@@ -46,9 +46,11 @@
 //!   many newer connections arrive as there are unproven slots; an
 //!   attacker that opens and holds connections only ever evicts its own,
 //!   and never a proven one.
-//! - When every slot is proven, the one idle the longest with nothing in
-//!   flight is evicted (its peer reconnects when it next calls); when
-//!   every slot is proven and busy, the new connection is closed at once.
+//! - When every slot is proven, the one that waits on its client (nothing
+//!   in flight, or a body still coming) and has moved no bytes the longest
+//!   is evicted (an honest peer reconnects when it next calls; a client
+//!   that proved itself and then stalled loses its slot); when every slot
+//!   is proven and being answered, the new connection is closed at once.
 //! - An evicted connection with a request in flight is dropped at once
 //!   (not drained): it was chosen because it is the least useful.
 //!
@@ -422,8 +424,10 @@ fn admission(open: &HashMap<u64, Arc<ConnState>>, limits: &Limits) -> Admission 
             .min_by_key(|(_, c)| (!c.waits_on_client(), c.started))
             .map_or(Admission::Refuse, |(id, _)| Admission::Evict(*id));
     }
+    // Every slot is proven: the one that waits on its client (nothing in
+    // flight, or a body still coming) and has moved no bytes the longest.
     open.iter()
-        .filter(|(_, c)| c.is_idle())
+        .filter(|(_, c)| c.waits_on_client())
         .max_by_key(|(_, c)| c.idle_for())
         .map_or(Admission::Refuse, |(id, _)| Admission::Evict(*id))
 }
@@ -632,4 +636,111 @@ async fn connection<S>(
     let mut open = registry.lock().unwrap_or_else(|p| p.into_inner());
     open.remove(&id);
     metrics.set_connections_open(open.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use super::{Admission, ConnState, Limits, admission};
+
+    /// What a connection is doing, for building one.
+    #[derive(Clone, Copy)]
+    enum Doing {
+        /// Nothing in flight.
+        Idle,
+        /// A request whose body is still coming.
+        Sending,
+        /// A request the node is answering.
+        Answered,
+    }
+
+    /// A connection opened `age_ms` ago, silent for `idle_ms`.
+    fn conn(age_ms: u64, idle_ms: u64, proven: bool, doing: Doing) -> Arc<ConnState> {
+        let state = ConnState {
+            started: Instant::now()
+                .checked_sub(Duration::from_millis(age_ms))
+                .expect("the machine has been up longer than a test connection's age"),
+            ..ConnState::default()
+        };
+        state
+            .last_activity
+            .store(age_ms.saturating_sub(idle_ms), Ordering::Relaxed);
+        state.proven.store(proven, Ordering::Relaxed);
+        match doing {
+            Doing::Idle => {}
+            Doing::Sending => {
+                state.inflight.store(1, Ordering::Relaxed);
+                state.reading_body.store(true, Ordering::Relaxed);
+            }
+            Doing::Answered => state.inflight.store(1, Ordering::Relaxed),
+        }
+        Arc::new(state)
+    }
+
+    fn limits(max: usize) -> Limits {
+        Limits {
+            max_connections: max,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn a_quarter_of_the_slots_is_kept_for_proven_connections() {
+        assert_eq!(
+            (limits(256).reserved(), limits(256).unproven_cap()),
+            (64, 192)
+        );
+        assert_eq!((limits(16).reserved(), limits(16).unproven_cap()), (4, 12));
+        assert_eq!((limits(3).reserved(), limits(3).unproven_cap()), (0, 3));
+        assert_eq!((limits(0).reserved(), limits(0).unproven_cap()), (0, 1));
+    }
+
+    #[test]
+    fn slow_unproven_connections_only_evict_each_other() {
+        let limits = limits(8);
+        let mut open = HashMap::new();
+        // Two proven connections, idle a long time.
+        open.insert(0, conn(90_000, 60_000, true, Doing::Idle));
+        open.insert(1, conn(90_000, 50_000, true, Doing::Idle));
+        // Five unproven: room for a sixth.
+        open.insert(2, conn(5_000, 1_000, false, Doing::Answered));
+        open.insert(3, conn(4_000, 4_000, false, Doing::Sending));
+        open.insert(4, conn(3_000, 3_000, false, Doing::Sending));
+        open.insert(5, conn(2_000, 2_000, false, Doing::Idle));
+        open.insert(6, conn(1_000, 1_000, false, Doing::Sending));
+        assert_eq!(admission(&open, &limits), Admission::Admit);
+        // Six unproven fill their share: the oldest that waits on its
+        // client goes, not the older one being answered, nor a proven one.
+        open.insert(7, conn(10, 10, false, Doing::Sending));
+        assert_eq!(admission(&open, &limits), Admission::Evict(3));
+        // With only answered ones left unproven, the oldest of them.
+        for id in 3..=7 {
+            open.insert(id, conn(100 * id, 0, false, Doing::Answered));
+        }
+        assert_eq!(admission(&open, &limits), Admission::Evict(2));
+    }
+
+    #[test]
+    fn with_every_slot_proven_the_most_stalled_waiting_on_its_client_goes() {
+        let limits = limits(4);
+        let mut open = HashMap::new();
+        open.insert(0, conn(9_000, 8_000, true, Doing::Answered));
+        open.insert(1, conn(9_000, 2_000, true, Doing::Idle));
+        open.insert(2, conn(9_000, 5_000, true, Doing::Sending));
+        assert_eq!(admission(&open, &limits), Admission::Admit);
+        open.insert(3, conn(9_000, 1_000, true, Doing::Idle));
+        assert_eq!(admission(&open, &limits), Admission::Evict(2));
+        // A full table with an unproven connection evicts that one.
+        open.insert(3, conn(10, 0, false, Doing::Answered));
+        assert_eq!(admission(&open, &limits), Admission::Evict(3));
+        // Every slot proven and being answered: the newcomer is refused.
+        for id in 0..4 {
+            open.insert(id, conn(9_000, 9_000, true, Doing::Answered));
+        }
+        assert_eq!(admission(&open, &limits), Admission::Refuse);
+    }
 }
