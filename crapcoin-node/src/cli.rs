@@ -86,7 +86,7 @@ pub struct Args {
     )]
     pub admin_token: Option<String>,
 
-    /// Read the admin token from this file (its first line), which only
+    /// Read the admin token from this file (one line), which only
     /// its owner may read or write (else the node refuses to start).
     #[arg(
         long,
