@@ -206,6 +206,9 @@ pub async fn run(
         // Forget finished ends so the set stays small.
         while ends.try_join_next().is_some() {}
     }
+    // The plan ran out: the faults still on end in their time, or all at
+    // once when the run ends.
+    cancel.cancelled().await;
     come_back.cancel();
     while ends.join_next().await.is_some() {}
     heal_all(&fleet).await;
