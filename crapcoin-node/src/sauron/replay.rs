@@ -14,7 +14,10 @@
 //!    as serialised; `request_served` is never logged);
 //! 3. faults: `{"t_ms":…,"fault":{"kind":"partition","groups":[[…]]}}`,
 //!    and `heal {}`, `isolate {node}`, `crash {node}`, `restart {node}`,
-//!    `pause {node, for_ms}`, `clock_skew {node, skew_ms}`;
+//!    `pause {node, for_ms}`, `clock_skew {node, skew_ms}`, `latency {node,
+//!    mean_ms, jitter_ms, to?}`, `loss {node, rate, to?}`, `rollback
+//!    {node}` (a partition may name a `bridge`) — the same [`Fault`] a
+//!    live run's Boss reports (`POST /api/faults`);
 //! 4. the end: `{"t_ms":…,"end":{"height":…,"digest":"<64 hex>","events":…}}`
 //!    (optional: a run cut short has none; nothing may follow it).
 //!

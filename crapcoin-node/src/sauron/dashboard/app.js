@@ -1467,6 +1467,9 @@
     if (names(f.isolated).length) parts.push("isolated " + names(f.isolated).join(", "));
     if (names(f.crashed).length) parts.push("crashed " + names(f.crashed).join(", "));
     if (names(f.paused).length) parts.push("paused " + names(f.paused).join(", "));
+    if (typeof f.bridge === "string") parts.push("bridge " + clip(f.bridge, 20));
+    if (names(f.slowed).length) parts.push("slowed " + names(f.slowed).join(", "));
+    if (names(f.lossy).length) parts.push("lossy " + names(f.lossy).join(", "));
     const skew = Object.entries(f.clock_skew || {}).filter(([, v]) => v);
     if (skew.length) parts.push("clock skew " + skew.map(([n, v]) => `${clip(n, 20)} ${v} ms`).join(", "));
     return parts.length ? "faults: " + parts.join(" · ") : "no fault";
