@@ -294,9 +294,16 @@ async fn stop(watch: &Watch, fleet: &Fleet, node: &str) -> Result<(), String> {
 }
 
 /// The `POST /admin/faults` bodies a network or clock fault sets, by node
-/// name.
-fn bodies(fleet: &Fleet, fault: &Fault, for_ms: u64) -> Vec<(String, Value)> {
-    let url = |name: &str| fleet.admin_of(name).map(|(url, _)| url);
+/// name: a cut gives every node of each side the other sides' URLs as
+/// `unreachable` (a bridge, in no group, gets nothing and is in no list;
+/// an isolated node is one side, every other node of `all` the other).
+/// `url` gives a node's URL (its last one when it is not running).
+fn bodies(
+    url: impl Fn(&str) -> Option<String>,
+    all: &[String],
+    fault: &Fault,
+    for_ms: u64,
+) -> Vec<(String, Value)> {
     let urls = |names: &[&String]| -> Vec<String> { names.iter().filter_map(|n| url(n)).collect() };
     let cut = |groups: &[Vec<String>]| -> Vec<(String, Value)> {
         let mut out = Vec::new();
@@ -320,12 +327,7 @@ fn bodies(fleet: &Fleet, fault: &Fault, for_ms: u64) -> Vec<(String, Value)> {
     match fault {
         Fault::Partition { groups, .. } => cut(groups),
         Fault::Isolate { node } => {
-            let rest: Vec<String> = fleet
-                .views()
-                .into_iter()
-                .map(|v| v.name)
-                .filter(|n| n != node)
-                .collect();
+            let rest: Vec<String> = all.iter().filter(|n| *n != node).cloned().collect();
             cut(&[vec![node.clone()], rest])
         }
         Fault::Latency {
@@ -362,7 +364,9 @@ async fn network(fleet: &Fleet, fault: &Fault, for_ms: Option<u64>) -> Result<()
         return Err("skipped: not running".to_owned());
     }
     let for_ms = for_ms.unwrap_or(MAX_FOR_MS).clamp(1, MAX_FOR_MS);
-    let calls: Vec<(String, String, Value)> = bodies(fleet, fault, for_ms)
+    let all: Vec<String> = fleet.views().into_iter().map(|v| v.name).collect();
+    let url = |name: &str| fleet.admin_of(name).map(|(url, _)| url);
+    let calls: Vec<(String, String, Value)> = bodies(url, &all, fault, for_ms)
         .into_iter()
         .filter(|(name, _)| running(fleet, name))
         .filter_map(|(name, body)| {
@@ -453,5 +457,105 @@ async fn heal_all(fleet: &Fleet) {
         .await;
     if failed > 0 {
         tracing::warn!(failed, "some nodes did not clear their faults");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Fault, bodies};
+
+    fn url(name: &str) -> Option<String> {
+        (name != "gone").then(|| format!("http://{name}"))
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_partition_gives_each_side_the_other_sides_and_spares_the_bridge() {
+        let all = names(&["a", "b", "c", "d", "gone"]);
+        let fault = Fault::Partition {
+            groups: vec![names(&["a", "gone"]), names(&["b", "c"])],
+            bridge: Some("d".to_owned()),
+        };
+        let mut got = bodies(url, &all, &fault, 4_000);
+        got.sort_by(|x, y| x.0.cmp(&y.0));
+        let cut = |to: &[&str]| json!({"unreachable": to.iter().map(|n| format!("http://{n}")).collect::<Vec<_>>(), "for_ms": 4_000});
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_owned(), cut(&["b", "c"])),
+                ("b".to_owned(), cut(&["a"])),
+                ("c".to_owned(), cut(&["a"])),
+                ("gone".to_owned(), cut(&["b", "c"])),
+            ],
+            "the bridge d gets nothing and nobody lists it"
+        );
+        let isolated = bodies(
+            url,
+            &all,
+            &Fault::Isolate {
+                node: "b".to_owned(),
+            },
+            10,
+        );
+        assert_eq!(isolated.len(), 5);
+        assert_eq!(
+            isolated[0],
+            (
+                "b".to_owned(),
+                cut(&["a", "c", "d"])
+                    .as_object()
+                    .map(|o| {
+                        let mut o = o.clone();
+                        o.insert("for_ms".into(), json!(10));
+                        serde_json::Value::Object(o)
+                    })
+                    .expect("object")
+            )
+        );
+        assert!(
+            isolated[1..]
+                .iter()
+                .all(|(_, b)| b["unreachable"] == json!(["http://b"]))
+        );
+    }
+
+    #[test]
+    fn link_and_clock_faults_are_one_body_for_their_node() {
+        let all = names(&["a", "b"]);
+        let latency = Fault::Latency {
+            node: "a".to_owned(),
+            mean_ms: 300,
+            jitter_ms: 75,
+            to: Some("b".to_owned()),
+        };
+        assert_eq!(
+            bodies(url, &all, &latency, 5),
+            vec![(
+                "a".to_owned(),
+                json!({"latency": {"mean_ms": 300, "jitter_ms": 75, "to": ["http://b"]}, "for_ms": 5})
+            )]
+        );
+        let loss = Fault::Loss {
+            node: "b".to_owned(),
+            rate: 0.25,
+            to: None,
+        };
+        assert_eq!(
+            bodies(url, &all, &loss, 5),
+            vec![("b".to_owned(), json!({"loss": {"rate": 0.25}, "for_ms": 5}))]
+        );
+        let skew = Fault::ClockSkew {
+            node: "a".to_owned(),
+            skew_ms: -150_000,
+        };
+        assert_eq!(
+            bodies(url, &all, &skew, 5),
+            vec![("a".to_owned(), json!({"skew_ms": -150_000, "for_ms": 5}))]
+        );
     }
 }
