@@ -5,7 +5,9 @@
 //! blocks are mined, and call the network in consensus. It draws the
 //! stale rate and the propagation delay over time and the miners' shares;
 //! its block tree follows the honest nodes' tips whatever another node
-//! reports; the Boss's toasts never cover the header. A screenshot of
+//! reports; the Boss's toasts never cover the header; the faults the Boss
+//! reports make a timeline, and a partition's groups are coloured apart in
+//! the node table. A screenshot of
 //! the page goes to `target/test-artifacts/dashboard.png` (the README uses
 //! it).
 //!
@@ -112,6 +114,26 @@ return {
   boss: document.getElementById('boss').textContent,
   xss: window.__xss !== undefined,
   injected: document.querySelectorAll('#boss img, #stream img, #node-rows img, #toasts img').length,
+};
+"#;
+
+/// The fault timeline and what the node table marks: an element per
+/// fault, each row's partition group and colour, its fault tags.
+const FAULTS: &str = r#"
+const rows = {};
+for (const r of document.querySelectorAll('#node-rows tr[data-node]')) {
+  rows[r.getAttribute('data-node')] = {
+    group: r.getAttribute('data-group'),
+    colour: r.style.getPropertyValue('--group').trim(),
+    marks: [...r.querySelectorAll('.fault-tag')].map((t) => t.getAttribute('data-mark')),
+  };
+}
+return {
+  faults: [...document.querySelectorAll('#faults .fault')].map((f) => ({
+    id: f.getAttribute('data-id'), kind: f.getAttribute('data-kind'), active: f.getAttribute('data-active'),
+  })),
+  rows,
+  injected: document.querySelectorAll('#faults img').length,
 };
 "#;
 
@@ -431,6 +453,85 @@ async fn dashboard_shows_nodes_heights_and_consensus_live() {
         }
     })
     .await;
+
+    // 6. Faults the Boss reports: one element each in the timeline, the
+    // partition's groups coloured apart in the node table, the skewed
+    // node marked; a fault that ended stays listed, not in effect.
+    let now = now_ms();
+    let records = [
+        json!({"id": 1, "fault": {"kind": "partition", "groups": [["n0"], ["n1", "n2"]]},
+               "start_ms": now - 1_000, "end_ms": now + 600_000}),
+        json!({"id": 2, "fault": {"kind": "clock_skew", "node": "n2", "skew_ms": 90_000},
+               "start_ms": now - 500, "end_ms": null}),
+        json!({"id": 3, "fault": {"kind": "rollback", "node": hostile},
+               "start_ms": now - 5_000, "end_ms": now - 4_000}),
+    ];
+    for record in &records {
+        let response = client
+            .post(format!("{}/api/faults", sauron.url))
+            .header("content-type", "application/json")
+            .body(record.to_string())
+            .send()
+            .await
+            .expect("sauron answers");
+        assert!(
+            response.status().is_success(),
+            "POST /api/faults: {}",
+            response.status()
+        );
+    }
+    let api = get(&client, &format!("{}/api/faults", sauron.url)).await;
+    assert_eq!(api["records"].as_array().map(Vec::len), Some(3), "{api}");
+    assert_eq!(
+        api["active"]["partition"],
+        json!([["n0"], ["n1", "n2"]]),
+        "{api}"
+    );
+    wait_for("the fault timeline and the partition's colours", || {
+        let browser = &browser;
+        async move {
+            let page = browser.script(FAULTS).await;
+            assert_eq!(page["injected"], 0, "a hostile name ran: {page}");
+            let faults = page["faults"].as_array().cloned().unwrap_or_default();
+            let active = |id: &str| {
+                faults
+                    .iter()
+                    .find(|f| f["id"] == id)
+                    .map(|f| f["active"].clone())
+            };
+            let row = |n: &str| page["rows"][n].clone();
+            let ok = faults.len() == 3
+                && active("1") == Some(json!("1"))
+                && active("2") == Some(json!("1"))
+                && active("3") == Some(json!("0"))
+                && row("n0")["group"] == "0"
+                && row("n1")["group"] == "1"
+                && row("n2")["group"] == "1"
+                && row("n0")["colour"] != row("n1")["colour"]
+                && row("n1")["colour"] == row("n2")["colour"]
+                && row("n0")["colour"].as_str().is_some_and(|c| !c.is_empty())
+                && row("n2")["marks"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m == "skewed"));
+            if ok { Ok(()) } else { Err(page.to_string()) }
+        }
+    })
+    .await;
+    // A bad report is refused and changes nothing.
+    let response = client
+        .post(format!("{}/api/faults", sauron.url))
+        .header("content-type", "application/json")
+        .body(
+            json!({"id": 4, "fault": {"kind": "loss", "node": "n1", "rate": 7.0},
+                     "start_ms": now, "end_ms": null})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("sauron answers");
+    assert_eq!(response.status().as_u16(), 400);
+    let api = get(&client, &format!("{}/api/faults", sauron.url)).await;
+    assert_eq!(api["records"].as_array().map(Vec::len), Some(3), "{api}");
 
     browser.close().await;
     drop(procs);

@@ -231,6 +231,45 @@ async fn the_api_answers_as_the_log_says_at_each_position() {
         get(&c, &format!("{base}/api/replay?at_ms=5200")).await["faults"]["partition"],
         Value::Null
     );
+    // The same faults as a timeline (`GET /api/faults`, as live): at
+    // 4,500 the partition and the crash, neither ended yet; at the end
+    // the partition ended at the heal, the crash at the restart.
+    let timeline = get(&c, &format!("{base}/api/faults?at_ms=4500")).await;
+    let extents = |v: &Value| -> Vec<(String, Value, Value)> {
+        v["records"]
+            .as_array()
+            .expect("records")
+            .iter()
+            .map(|r| {
+                (
+                    r["fault"]["kind"].as_str().unwrap_or("?").to_owned(),
+                    r["start_ms"].clone(),
+                    r["end_ms"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        extents(&timeline),
+        vec![
+            ("partition".to_owned(), json!(2_500), Value::Null),
+            ("crash".to_owned(), json!(4_000), Value::Null),
+        ],
+        "{timeline}"
+    );
+    assert_eq!(timeline["active"]["partition"], json!([["a"], ["b", "s"]]));
+    let whole = get(&c, &format!("{base}/api/faults")).await;
+    let ends = extents(&whole);
+    assert_eq!(
+        ends[0],
+        ("partition".to_owned(), json!(2_500), json!(5_000)),
+        "{whole}"
+    );
+    assert_eq!(
+        ends[1],
+        ("crash".to_owned(), json!(4_000), json!(5_500)),
+        "{whole}"
+    );
     // b paused: down until its pause ends.
     let paused = nodes_at(&c, base, 6_500).await;
     assert!(!paused[1].3 && paused[0].3, "b down, a up: {paused:?}");

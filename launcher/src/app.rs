@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::boss;
-use crate::cli::Args;
+use crate::cli::{Args, FaultSource};
 use crate::client::Client;
 use crate::cmdline::{Kind, Settings, derive_seed};
 use crate::control::Controller;
+use crate::faults::{self, Planned};
 use crate::fleet::Fleet;
 use crate::spawn::Spawner;
 use crate::ui::Ui;
@@ -210,18 +211,26 @@ async fn run_network(
     ));
 
     let stop_boss = shutdown.child_token();
-    let boss = args.boss.then(|| {
-        tasks.spawn(boss::run(
+    let mut boss_handle = None;
+    let boss = if args.boss_enabled() {
+        // Checked before anything started (Args::check): cannot fail now.
+        let source = args.fault_source().map_err(anyhow::Error::msg)?;
+        let (plan, timeline) = boss_plan(args, source, derive_seed(fleet.settings().seed, 0xB055));
+        ui.println(&format!("the Boss's timeline ({} faults):", timeline.len()));
+        for planned in &timeline {
+            ui.println(&format!("  {}", planned.line()));
+        }
+        let handle = boss::Handle::new(Instant::now(), timeline);
+        boss_handle = Some(handle.clone());
+        Some(tasks.spawn(boss::run(
             watch.clone(),
-            boss::Config {
-                interval: args.boss_interval(),
-                rehire_after: args.rehire_after(),
-                pause: args.boss_pause,
-                seed: derive_seed(fleet.settings().seed, 0xB055),
-            },
+            boss::Config { plan },
+            handle,
             stop_boss.clone(),
-        ))
-    });
+        )))
+    } else {
+        None
+    };
     let stop_status = shutdown.child_token();
     let status = tasks.spawn(status_loop(watch.clone(), ui.clone(), stop_status.clone()));
     tasks.spawn(stdin_loop(controller.clone(), ui.clone(), shutdown.clone()));
@@ -247,7 +256,11 @@ async fn run_network(
         ui.finish();
         ui.println(&verdict.text());
         if let Some(path) = &args.report {
-            let json = serde_json::to_string_pretty(&verdict).context("serialising the report")?;
+            let mut report = serde_json::to_value(&verdict).context("serialising the report")?;
+            if let Some(handle) = &boss_handle {
+                report["faults"] = handle.report();
+            }
+            let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
             std::fs::write(path, json)
                 .with_context(|| format!("writing the report to {}", path.display()))?;
         }
@@ -266,6 +279,29 @@ async fn run_network(
         }
     };
     Ok(code)
+}
+
+/// The Boss's faults as it runs them, and the timeline printed at the
+/// start (a menu's: up to `--duration`, or its first few without one).
+fn boss_plan(
+    args: &Args,
+    source: FaultSource,
+    seed: u64,
+) -> (Box<dyn Iterator<Item = Planned> + Send>, Vec<Planned>) {
+    match source {
+        FaultSource::Menu(menu, timing) => {
+            let members = args.members();
+            let horizon = args.duration.map(|d| d.saturating_mul(1000));
+            let timeline = faults::plan(seed, &members, &menu, timing, horizon);
+            let planner = faults::Planner::new(seed, members, menu, timing);
+            let plan: Box<dyn Iterator<Item = Planned> + Send> = match horizon {
+                Some(h) => Box::new(planner.take_while(move |p| p.at_ms < h)),
+                None => Box::new(planner),
+            };
+            (plan, timeline)
+        }
+        FaultSource::Schedule(timeline) => (Box::new(timeline.clone().into_iter()), timeline),
+    }
 }
 
 /// Starts the first node alone (the others bootstrap from it when Sauron

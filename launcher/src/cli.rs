@@ -63,12 +63,12 @@ pub struct Args {
     pub sauron: bool,
 
     /// Start the Boss, who fires (SIGKILL) a random node every
-    /// `--boss-interval` seconds. Never fires Sauron, never the last
-    /// running honest node.
+    /// `--boss-interval` seconds (or draws from `--faults`). Never fires
+    /// Sauron, never the last running honest node.
     #[arg(long)]
     pub boss: bool,
 
-    /// Mean seconds between two firings (jittered ±50%).
+    /// Mean seconds between two faults (jittered ±50%).
     #[arg(long, default_value_t = 10.0, value_name = "SECS", value_parser = positive_secs)]
     pub boss_interval: f64,
 
@@ -82,9 +82,32 @@ pub struct Args {
     pub no_rehire: bool,
 
     /// The Boss pauses nodes (SIGSTOP, later SIGCONT) instead of killing
-    /// them.
-    #[arg(long)]
+    /// them (the menu `pause`).
+    #[arg(long, conflicts_with_all = ["faults", "fault_schedule"])]
     pub boss_pause: bool,
+
+    /// The Boss's menu (implies `--boss`): faults drawn every
+    /// `--boss-interval` seconds from `kill`, `pause`, `partition`,
+    /// `isolate`, `bridge`, `latency`, `loss`, `skew`, `rollback`, each
+    /// with an optional weight (`kill=2,partition=1`; default 1). The
+    /// timeline is drawn from `--seed` and printed at the start. Default
+    /// with `--boss`: `kill` (`pause` with `--boss-pause`).
+    #[arg(long, value_name = "MENU", value_parser = menu)]
+    pub faults: Option<Menu>,
+
+    /// Seconds a network or clock fault (partition, isolate, bridge,
+    /// latency, loss, skew) lasts; killed, paused and rolled back nodes
+    /// come back after `--rehire-after`.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS", value_parser = positive_secs)]
+    pub fault_duration: f64,
+
+    /// Run the faults of this file instead of drawing them (implies
+    /// `--boss`): the simulation's `[[faults]]` format
+    /// (docs/scenarios.md), `at_ms` counted from the start of the run,
+    /// nodes named `bigload-N` and `shit-N`, groups `honest` and
+    /// `misbehaving`. Checked before anything starts.
+    #[arg(long, value_name = "FILE", conflicts_with = "faults")]
+    pub fault_schedule: Option<PathBuf>,
 
     /// Nodes make transfers on their own (auto mode).
     #[arg(long)]
@@ -167,6 +190,8 @@ pub struct Args {
 const AFTER_HELP: &str = "\
 Examples:
   watercooler -x 5 -y 2 --sauron --boss --auto
+  watercooler -x 5 -y 2 --sauron --faults kill,partition=2,skew,rollback --auto --duration 120
+  watercooler -x 3 -y 1 --fault-schedule faults.toml --duration 60
   watercooler -x 4 -y 1 --behaviour selfish --auto --duration 60 --report run.json
   watercooler -x 3 --plugin target/debug/libattacker_plugin.so --auto
 
@@ -175,6 +200,21 @@ its data directory.";
 
 // Defined beside the command lines that carry it (cmdline is below cli).
 pub use crate::cmdline::Shares;
+use crate::faults::{Kind, Member, Menu, Planned, Timing};
+use crapcoin_sim::schedule::Roster;
+
+/// Where the Boss's faults come from.
+#[derive(Debug, Clone)]
+pub enum FaultSource {
+    /// Drawn from a menu.
+    Menu(Menu, Timing),
+    /// A schedule file's timeline.
+    Schedule(Vec<Planned>),
+}
+
+fn menu(s: &str) -> Result<Menu, String> {
+    s.parse()
+}
 
 impl Args {
     /// Checks what clap cannot check field by field.
@@ -190,7 +230,69 @@ impl Args {
         if self.honest == 0 && misbehaving == 0 {
             return Err("no nodes to start: give -x, -y or --plugin".to_owned());
         }
+        if self.boss_enabled() {
+            self.fault_source()?;
+        }
         Ok(())
+    }
+
+    /// Whether the Boss runs (`--boss`, `--faults` or `--fault-schedule`).
+    pub fn boss_enabled(&self) -> bool {
+        self.boss || self.faults.is_some() || self.fault_schedule.is_some()
+    }
+
+    /// The nodes the run starts with, in hiring order: `bigload-1..x`,
+    /// then `shit-1..` (the `-y` nodes and the plugins).
+    pub fn members(&self) -> Vec<Member> {
+        let honest = (1..=self.honest).map(|i| Member {
+            name: format!("bigload-{i}"),
+            honest: true,
+        });
+        let other = (1..=self.misbehaving_count()).map(|i| Member {
+            name: format!("shit-{i}"),
+            honest: false,
+        });
+        honest.chain(other).collect()
+    }
+
+    /// The Boss's faults: the menu and its timing, or the schedule file's
+    /// timeline, checked against the nodes the run starts with.
+    ///
+    /// # Errors
+    ///
+    /// Why it is refused (a schedule's with the file, line and reason).
+    pub fn fault_source(&self) -> Result<FaultSource, String> {
+        let members = self.members();
+        if let Some(path) = &self.fault_schedule {
+            let names = |honest: bool| -> Vec<String> {
+                members
+                    .iter()
+                    .filter(|m| m.honest == honest)
+                    .map(|m| m.name.clone())
+                    .collect()
+            };
+            let roster = Roster::of(&[("honest", names(true)), ("misbehaving", names(false))]);
+            let faults = crapcoin_sim::schedule::load(path, &roster).map_err(|e| e.to_string())?;
+            let timeline = crate::faults::from_schedule(&faults);
+            crate::faults::check_schedule(&timeline, &members)
+                .map_err(|(line, why)| format!("{}: line {line}: {why}", path.display()))?;
+            return Ok(FaultSource::Schedule(timeline));
+        }
+        let menu = match (&self.faults, self.boss_pause) {
+            (Some(menu), _) => menu.clone(),
+            (None, true) => Menu::only(Kind::Pause),
+            (None, false) => Menu::only(Kind::Kill),
+        };
+        let honest = members.iter().filter(|m| m.honest).count();
+        menu.check(honest, members.len() - honest)?;
+        Ok(FaultSource::Menu(
+            menu,
+            Timing {
+                interval: self.boss_interval(),
+                duration: Duration::from_secs_f64(self.fault_duration),
+                rehire_after: self.rehire_after(),
+            },
+        ))
     }
 
     /// Misbehaving nodes at start: `-y` plus one per plugin.

@@ -19,6 +19,7 @@ use crapcoin_core::Status;
 use crapcoin_core::block::BlockJson;
 use crapcoin_node::http::models::AutoRequest;
 use crapcoin_node::sauron::db::EventRow;
+use crapcoin_node::sauron::faults::FaultRecord;
 use crapcoin_node::sauron::model::{Boss, BossAction, BossEventBody, Page};
 use crapcoin_node::sauron::state::{Consensus, Forks, Node};
 use serde::de::DeserializeOwned;
@@ -192,6 +193,52 @@ impl Client {
         )
         .await
         .is_ok()
+    }
+
+    /// Sets faults on the node at `node` (`POST /admin/faults` with its
+    /// admin `token`; `body` in the route's shape, `for_ms` included).
+    ///
+    /// # Errors
+    ///
+    /// The node did not answer, or refused the body.
+    pub async fn set_faults(
+        &self,
+        node: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), Error> {
+        self.post_json(&format!("{node}/admin/faults"), Some(token), body)
+            .await
+    }
+
+    /// Ends every fault of the node at `node` (`DELETE /admin/faults`).
+    ///
+    /// # Errors
+    ///
+    /// The node did not answer, or refused.
+    pub async fn clear_faults(&self, node: &str, token: &str) -> Result<(), Error> {
+        let response = self
+            .http
+            .delete(format!("{node}/admin/faults"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(Error::Refused(response.status()))
+        }
+    }
+
+    /// Reports a fault's start or end to Sauron at `sauron`
+    /// (`POST /api/faults`).
+    ///
+    /// # Errors
+    ///
+    /// Sauron did not answer, or refused the report.
+    pub async fn report_fault(&self, sauron: &str, record: &FaultRecord) -> Result<(), Error> {
+        self.post_json(&format!("{sauron}/api/faults"), None, record)
+            .await
     }
 
     /// Reports what the Boss did to Sauron at `sauron` (`POST /api/boss`).

@@ -147,6 +147,51 @@ pub enum Error {
     /// The fleet is shutting down.
     #[error("shutting down")]
     Closed,
+    /// Copying or restoring a node's data failed.
+    #[error("{name}'s data: {reason}")]
+    Data {
+        /// The member.
+        name: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Copies of a node's database kept for rollbacks.
+const COPIES_KEPT: usize = 2;
+
+/// The files of a node's database in its data directory (the database,
+/// its write-ahead log and shared memory index); the wallet key and
+/// anything else stay.
+fn db_files(dir: &Path) -> Vec<PathBuf> {
+    let db = crapcoin_node::store::DB_FILE;
+    [db.to_owned(), format!("{db}-wal"), format!("{db}-shm")]
+        .into_iter()
+        .map(|f| dir.join(f))
+        .collect()
+}
+
+/// The copies of a node's database, oldest first: `COPIES/N`.
+fn copies(root: &Path) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path())))
+        .collect();
+    found.sort();
+    found
+}
+
+/// What a rollback restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Restored {
+    /// The copy taken at the node's N-th stop by the Boss.
+    Copy(u64),
+    /// No earlier copy: the database is gone (the node starts from
+    /// genesis; its wallet key stays).
+    Nothing,
 }
 
 struct Inner {
@@ -526,6 +571,99 @@ impl Fleet {
         let mut inner = self.lock();
         inner.tally.rehired += 1;
         Ok(view(find(&mut inner, name)?))
+    }
+
+    /// Its URL and admin token while it has a URL (its last one after it
+    /// stopped), for admin calls.
+    pub fn admin_of(&self, name: &str) -> Option<(String, String)> {
+        self.lock()
+            .members
+            .iter()
+            .find(|m| m.name == name)
+            .and_then(Member::admin_target)
+    }
+
+    /// Where the copies of `name`'s database go.
+    fn copies_dir(&self, name: &str) -> PathBuf {
+        self.settings.data_dir.join(format!("{name}.copies"))
+    }
+
+    fn stopped_dir(&self, name: &str) -> Result<PathBuf, Error> {
+        let mut inner = self.lock();
+        let member = find(&mut inner, name)?;
+        if !matches!(member.state, State::Fired | State::Exited) {
+            return Err(state_error(member));
+        }
+        Ok(member.data_dir.clone())
+    }
+
+    /// Copies a fired node's database (crash-consistent: its process is
+    /// dead, so the files are what a power cut would have left) into
+    /// `DIR/NAME.copies/N`, for a later rollback; keeps the newest two
+    /// copies. Returns N.
+    ///
+    /// # Errors
+    ///
+    /// Unknown name, a node that is not stopped, or a failed copy.
+    pub fn keep_copy(&self, name: &str) -> Result<u64, Error> {
+        let dir = self.stopped_dir(name)?;
+        let data = |e: std::io::Error| Error::Data {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        };
+        let root = self.copies_dir(name);
+        let existing = copies(&root);
+        let n = existing.last().map_or(1, |(n, _)| n + 1);
+        let target = root.join(n.to_string());
+        std::fs::create_dir_all(&target).map_err(data)?;
+        for file in db_files(&dir) {
+            if file.exists() {
+                let to = target.join(file.file_name().unwrap_or_default());
+                std::fs::copy(&file, to).map_err(data)?;
+            }
+        }
+        let mut all = copies(&root);
+        while all.len() > COPIES_KEPT {
+            let (_, old) = all.remove(0);
+            std::fs::remove_dir_all(old).map_err(data)?;
+        }
+        Ok(n)
+    }
+
+    /// Rolls a fired node's database back: replaces it with the newest
+    /// copy older than the newest one (taken at an earlier stop; the
+    /// newest is its state just now), or removes it when there is none.
+    /// The wallet key stays.
+    ///
+    /// # Errors
+    ///
+    /// Unknown name, a node that is not stopped, or failed file
+    /// operations.
+    pub fn roll_back(&self, name: &str) -> Result<Restored, Error> {
+        let dir = self.stopped_dir(name)?;
+        let data = |e: std::io::Error| Error::Data {
+            name: name.to_owned(),
+            reason: e.to_string(),
+        };
+        let all = copies(&self.copies_dir(name));
+        let earlier = all.len().checked_sub(2).map(|i| all[i].clone());
+        for file in db_files(&dir) {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(data(e)),
+            }
+        }
+        let Some((n, copy)) = earlier else {
+            return Ok(Restored::Nothing);
+        };
+        for file in db_files(&copy) {
+            if file.exists() {
+                let to = dir.join(file.file_name().unwrap_or_default());
+                std::fs::copy(&file, to).map_err(data)?;
+            }
+        }
+        Ok(Restored::Copy(n))
     }
 
     /// Notices children that exited on their own.

@@ -16,14 +16,15 @@
 //!
 //! | module | what it is for |
 //! | --- | --- |
-//! | [`cli`] | the command line (`Args`), checked before anything starts |
+//! | [`cli`] | the command line (`Args`), checked before anything starts (the fault menu or schedule included) |
 //! | [`app`] | one run: binaries, data directory, start, steer, stop (awaiting every task), exit status |
-//! | [`boss`] | the Boss: random firings, rehires on old data |
+//! | [`boss`] | the Boss: runs the fault timeline (kills, pauses, rollbacks, network and clock faults through `/admin/faults`), heals at the end |
 //! | [`control`] | stdin commands and the HTTP control API (CORS, for Sauron's dashboard) |
 //! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) as tracked tasks |
 //! | [`watch`] | what the nodes say: polls, positions and counters, node views, the status line, the verdict |
 //! | [`forks`] | the verdict's fork figures (blocks mined, stale rate, interval, miners' shares, propagation): Sauron's, or the nodes' |
-//! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; auto mode; names, data dirs; the run's client and task tracker |
+//! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; copies of a node's database and rollbacks; auto mode; names, data dirs; the run's client and task tracker |
+//! | [`faults`] | the fault menu, the seeded timeline drawn from it, a schedule file's timeline, the "never no honest node" rule |
 //! | [`cmdline`] | the node and Sauron command lines, behaviour kinds, derived seeds |
 //! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group; starting a server child and waiting for its `listening on` line |
 //! | [`client`] | every HTTP call, typed: `Status`, `BlockJson` pages, counters, the boss report, Sauron's answers |
@@ -31,7 +32,7 @@
 //! | [`ui`] | the indicatif display and a log writer that does not tear it |
 //!
 //! Each module uses only those below it in this table (`app` above
-//! everything; `cli` only `cmdline`).
+//! everything; `cli` only `faults` and `cmdline`).
 //!
 //! # Decisions
 //!
@@ -78,6 +79,7 @@ pub mod cli;
 pub mod client;
 pub mod cmdline;
 pub mod control;
+pub mod faults;
 pub mod fleet;
 pub mod forks;
 pub mod metrics;

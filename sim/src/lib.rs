@@ -6,6 +6,8 @@
 //! the same seed replays it bit for bit.
 //!
 //! - [`scenario`]: the scenario file (TOML), checked before anything runs;
+//! - [`schedule`]: a file of only `[[faults]]` over given nodes (watercooler's
+//!   `--fault-schedule`);
 //! - [`run`]: one run on its own thread in virtual time, and many in
 //!   parallel; its [`run::Outcome`] carries the digest of its events;
 //! - [`output`] and [`figures`]: the table, CSV/JSON and plots ([`plot`]).
@@ -15,3 +17,4 @@ pub mod output;
 pub mod plot;
 pub mod run;
 pub mod scenario;
+pub mod schedule;

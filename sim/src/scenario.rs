@@ -305,7 +305,7 @@ pub struct ScenarioError {
 }
 
 impl ScenarioError {
-    fn new(line: usize, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(line: usize, reason: impl Into<String>) -> Self {
         ScenarioError {
             line,
             reason: reason.into(),
@@ -377,7 +377,7 @@ type SpannedNames = Spanned<Vec<Spanned<String>>>;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawFault {
+pub(crate) struct RawFault {
     at_ms: Spanned<f64>,
     kind: Spanned<String>,
     groups: Option<Spanned<Vec<SpannedNames>>>,
@@ -401,13 +401,13 @@ struct RawSweep {
 }
 
 /// Maps byte offsets of the text to 1-based lines.
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     text: &'a str,
     starts: Vec<usize>,
 }
 
 impl<'a> Lines<'a> {
-    fn new(text: &'a str) -> Self {
+    pub(crate) fn new(text: &'a str) -> Self {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Lines { text, starts }
@@ -441,7 +441,7 @@ impl<'a> Lines<'a> {
 
     /// A TOML or serde error as a [`ScenarioError`], naming the key of its
     /// line when the message does not.
-    fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
+    pub(crate) fn toml_error(&self, e: &toml::de::Error) -> ScenarioError {
         let message = e.message().trim();
         let Some(span) = e.span() else {
             return ScenarioError::new(0, message);
@@ -1273,6 +1273,26 @@ fn faults(
         return Ok(Vec::new());
     }
     let all: Vec<String> = scenario.nodes().into_iter().map(|n| n.name).collect();
+    faults_over(lines, raw, &all, &scenario.groups)
+}
+
+/// The `[[faults]]` of `raw` over the nodes `all` (every node's name, group
+/// by group in `groups`' order: a group's nodes are `group.count`
+/// consecutive names), checked and sorted by time. Shared with
+/// [`crate::schedule`], which runs the same format over real processes.
+pub(crate) fn faults_over(
+    lines: &Lines<'_>,
+    raw: &[Spanned<RawFault>],
+    all: &[String],
+    groups: &[Group],
+) -> Result<Vec<Fault>, ScenarioError> {
+    if raw.len() > MAX_FAULTS {
+        return Err(lines.err(
+            &raw[MAX_FAULTS],
+            format!("{} [[faults]], more than {MAX_FAULTS}", raw.len()),
+        ));
+    }
+    let all = all.to_vec();
     let index: BTreeMap<String, usize> = all
         .iter()
         .enumerate()
@@ -1328,7 +1348,7 @@ fn faults(
                     ));
                 }
                 FaultKind::Partition {
-                    groups: partition(lines, spanned, &scenario.groups, &all, &index)?,
+                    groups: partition(lines, spanned, groups, &all, &index)?,
                 }
             }
             "heal" => FaultKind::Heal,

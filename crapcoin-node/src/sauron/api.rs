@@ -197,6 +197,18 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .and(s())
         .map(replay)
         .boxed();
+    let report_fault = warp::path!("api" / "faults")
+        .and(warp::post())
+        .and(body(super::faults::MAX_FAULT_BODY))
+        .and(s())
+        .map(report_fault)
+        .boxed();
+    let faults = warp::path!("api" / "faults")
+        .and(warp::get())
+        .and(warp::query::<AtQuery>())
+        .and(s())
+        .map(faults)
+        .boxed();
     let config = warp::path!("api" / "config")
         .and(warp::get())
         .and(s())
@@ -253,6 +265,10 @@ pub fn routes(shared: Arc<Shared>) -> BoxedFilter<(Response,)> {
         .or(config)
         .unify()
         .or(replay)
+        .unify()
+        .or(report_fault)
+        .unify()
+        .or(faults)
         .unify()
         .or(stream)
         .unify()
@@ -423,6 +439,35 @@ async fn ingest(bytes: Bytes, shared: Arc<Shared>) -> Response {
         }
         .await,
     )
+}
+
+/// `POST /api/faults`: a fault the Boss started or ended
+/// ([`super::faults::FaultRecord`]; the same `id` again replaces it).
+/// Published on the stream as `fault`.
+fn report_fault(bytes: Bytes, shared: Arc<Shared>) -> Response {
+    answer((|| {
+        replaying(&shared)?;
+        let record: super::faults::FaultRecord = parse_json(&bytes)?;
+        record.check()?;
+        let stored = shared.faults().upsert(record).clone();
+        shared.publish(StreamItem::json("fault", &stored));
+        Ok(ok_json(&json!({ "ok": true })))
+    })())
+}
+
+/// `GET /api/faults`: the fault timeline, oldest first, and the faults in
+/// effect (live: now; replay: at `?at_ms=`).
+fn faults(at: AtQuery, shared: Arc<Shared>) -> Response {
+    match (&shared.replay, at.at_ms) {
+        (Some(replay), at_ms) => ok_json(&replay.faults(at_ms)),
+        (None, Some(_)) => not_replaying().into_response(),
+        (None, None) => {
+            let now = now_ms();
+            let records = shared.faults().records();
+            let active = super::faults::in_effect(&records, now);
+            ok_json(&json!({"now_ms": now, "records": records, "active": active}))
+        }
+    }
 }
 
 /// `POST /api/boss`: what watercooler's Boss (or a person) did.

@@ -11,6 +11,7 @@
 //! | [`state`] | the in-memory aggregate: the node registry ([`state::nodes`]), the block tree ([`state::tree`]), rejections; the consensus verdict, propagation and the fork figures ([`state::forks`], `GET /api/forks`) computed from them |
 //! | [`db`] | [`db::Db`]: storage over SQLite or PostgreSQL |
 //! | [`tasks`] | the writer, the status poller, retention, reload on start |
+//! | [`faults`] | the fault timeline: what the Boss did to the network, or a replayed log's faults, start to end |
 //! | [`replay`] | `sauron --replay`: a simulation's event log, checked, and the network at any point of it |
 //!
 //! # Decisions
@@ -44,6 +45,7 @@
 pub mod api;
 pub mod cli;
 pub mod db;
+pub mod faults;
 pub mod model;
 pub mod replay;
 pub mod state;
@@ -213,6 +215,8 @@ pub struct Shared {
     pub cancel: CancellationToken,
     /// The simulation log served instead of live nodes (`sauron --replay`).
     pub replay: Option<replay::Replay>,
+    /// The live run's fault timeline (`POST /api/faults`).
+    faults: Mutex<faults::FaultLog>,
 }
 
 impl Shared {
@@ -224,6 +228,11 @@ impl Shared {
     /// Sends `item` to every stream client; never waits.
     pub fn publish(&self, item: StreamItem) {
         let _ = self.stream.send(Arc::new(item));
+    }
+
+    /// The live fault timeline, locked (never held across an `.await`).
+    pub fn faults(&self) -> MutexGuard<'_, faults::FaultLog> {
+        self.faults.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether any stream client listens (to skip encoding otherwise).
@@ -306,6 +315,7 @@ async fn start_with(config: Config, replay: Option<replay::Replay>) -> Result<Ru
         cancel: CancellationToken::new(),
         config,
         replay,
+        faults: Mutex::new(faults::FaultLog::default()),
     });
     tasks::reload(&shared, &db).await?;
     let mut tasks = vec![

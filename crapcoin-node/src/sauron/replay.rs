@@ -14,7 +14,10 @@
 //!    as serialised; `request_served` is never logged);
 //! 3. faults: `{"t_ms":…,"fault":{"kind":"partition","groups":[[…]]}}`,
 //!    and `heal {}`, `isolate {node}`, `crash {node}`, `restart {node}`,
-//!    `pause {node, for_ms}`, `clock_skew {node, skew_ms}`;
+//!    `pause {node, for_ms}`, `clock_skew {node, skew_ms}`, `latency {node,
+//!    mean_ms, jitter_ms, to?}`, `loss {node, rate, to?}`, `rollback
+//!    {node}` (a partition may name a `bridge`) — the same [`Fault`] a
+//!    live run's Boss reports (`POST /api/faults`);
 //! 4. the end: `{"t_ms":…,"end":{"height":…,"digest":"<64 hex>","events":…}}`
 //!    (optional: a run cut short has none; nothing may follow it).
 //!
@@ -112,14 +115,19 @@ pub struct Header {
     pub nodes: Vec<SimNode>,
 }
 
-/// A fault of the schedule, as it happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A fault, as it happened: a simulation's (logged) or a live run's
+/// (reported by watercooler's Boss, [`super::faults::FaultRecord`]). The
+/// one representation of a fault in Sauron.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
     /// The network split into these groups.
     Partition {
         /// The groups, by node name.
         groups: Vec<Vec<String>>,
+        /// A node outside the groups that reaches every one of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bridge: Option<String>,
     },
     /// Every partition and isolation ended.
     Heal {},
@@ -152,6 +160,35 @@ pub enum Fault {
         /// The offset, ms (negative: behind).
         skew_ms: i64,
     },
+    /// A node's calls (to one peer, or every peer) wait `mean_ms` ±
+    /// `jitter_ms` before they are sent.
+    Latency {
+        /// The node.
+        node: String,
+        /// Mean added delay, ms.
+        mean_ms: u64,
+        /// Uniform jitter around the mean, ms.
+        jitter_ms: u64,
+        /// The one peer whose link is slowed; every peer when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// A share of a node's calls (to one peer, or every peer) is lost.
+    Loss {
+        /// The node.
+        node: String,
+        /// Probability that a call is lost, in [0, 1].
+        rate: f64,
+        /// The one peer whose link loses calls; every peer when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<String>,
+    },
+    /// A node killed and restarted on an earlier copy of its data (a lost
+    /// disk tail).
+    Rollback {
+        /// The node.
+        node: String,
+    },
 }
 
 impl Fault {
@@ -165,6 +202,9 @@ impl Fault {
             Self::Restart { .. } => "restart",
             Self::Pause { .. } => "pause",
             Self::ClockSkew { .. } => "clock_skew",
+            Self::Latency { .. } => "latency",
+            Self::Loss { .. } => "loss",
+            Self::Rollback { .. } => "rollback",
         }
     }
 
@@ -176,12 +216,15 @@ impl Fault {
             | Self::Crash { node }
             | Self::Restart { node }
             | Self::Pause { node, .. }
-            | Self::ClockSkew { node, .. } => Some(node),
+            | Self::ClockSkew { node, .. }
+            | Self::Latency { node, .. }
+            | Self::Loss { node, .. }
+            | Self::Rollback { node } => Some(node),
         }
     }
 
     /// What the Boss panel calls it, for those that stop or start a node.
-    fn boss_action(&self) -> Option<BossAction> {
+    pub fn boss_action(&self) -> Option<BossAction> {
         match self {
             Self::Crash { .. } => Some(BossAction::Fired),
             Self::Restart { .. } => Some(BossAction::Rehired),
@@ -548,7 +591,10 @@ fn check_fault(names: &HashMap<String, u32>, fault: &Fault) -> Result<(), String
     if let Some(node) = fault.node() {
         known(names, node)?;
     }
-    if let Fault::Partition { groups } = fault {
+    if let Fault::Partition { groups, bridge } = fault {
+        if let Some(bridge) = bridge {
+            known(names, bridge)?;
+        }
         if groups.is_empty() || groups.iter().any(Vec::is_empty) {
             return Err("a partition needs non-empty groups".into());
         }
@@ -563,11 +609,18 @@ fn check_fault(names: &HashMap<String, u32>, fault: &Fault) -> Result<(), String
     Ok(())
 }
 
-/// The faults in effect at a position (`GET /api/replay`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The faults in effect at a position (`GET /api/replay`), or now in a
+/// live run (`GET /api/faults`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Faults {
     /// The groups of the partition in effect, if any.
     pub partition: Option<Vec<Vec<String>>>,
+    /// The partition's bridge node, if it has one.
+    pub bridge: Option<String>,
+    /// Nodes whose calls are slowed: the mean added delay, ms.
+    pub slowed: BTreeMap<String, u64>,
+    /// Nodes whose calls are lost: the loss rate.
+    pub lossy: BTreeMap<String, f64>,
     /// Nodes cut off from every other.
     pub isolated: BTreeSet<String>,
     /// Nodes crashed and not restarted.
@@ -582,6 +635,8 @@ impl Faults {
     /// Whether no fault is in effect.
     pub fn is_empty(&self) -> bool {
         self.partition.is_none()
+            && self.slowed.is_empty()
+            && self.lossy.is_empty()
             && self.isolated.is_empty()
             && self.crashed.is_empty()
             && self.paused.is_empty()
@@ -615,6 +670,8 @@ struct Cursor {
 /// `--max-blocks` tree) are kept.
 pub struct Replay {
     log: Log,
+    /// The log's faults as timeline records (`GET /api/faults`).
+    records: Vec<super::faults::FaultRecord>,
     max_blocks: usize,
     k: u64,
     stride: usize,
@@ -656,7 +713,13 @@ impl Replay {
     pub fn new(log: Log, max_blocks: usize, k: u64) -> Self {
         let cursor = Mutex::new(Self::start(&log, max_blocks, k));
         let stride = log.len().div_ceil(MAX_CHECKPOINTS).max(MIN_STRIDE);
+        let records =
+            super::faults::from_schedule(log.entries.iter().filter_map(|e| match &e.what {
+                What::Fault(f) => Some((e.t_ms, f)),
+                What::Event(_) => None,
+            }));
         Self {
+            records,
             log,
             max_blocks,
             k,
@@ -677,6 +740,25 @@ impl Replay {
             next: 0,
             faults: Faults::default(),
         }
+    }
+
+    /// `GET /api/faults` in a replay: the log's faults started at or
+    /// before `at_ms` (the log's end when `None`), ends later than it not
+    /// yet known (shown open), and those in effect then.
+    pub fn faults(&self, at_ms: Option<u64>) -> serde_json::Value {
+        let at_ms = at_ms.unwrap_or(u64::MAX).min(self.log.end_ms());
+        let records: Vec<super::faults::FaultRecord> = self
+            .records
+            .iter()
+            .filter(|r| r.start_ms <= at_ms)
+            .map(|r| {
+                let mut r = r.clone();
+                r.end_ms = r.end_ms.filter(|end| *end <= at_ms);
+                r
+            })
+            .collect();
+        let active = super::faults::in_effect(&records, at_ms);
+        json!({"now_ms": at_ms, "records": records, "active": active})
     }
 
     /// The log.
@@ -757,11 +839,22 @@ impl Replay {
             }
             What::Fault(fault) => {
                 match fault {
-                    Fault::Partition { groups } => faults.partition = Some(groups.clone()),
+                    Fault::Partition { groups, bridge } => {
+                        faults.partition = Some(groups.clone());
+                        faults.bridge.clone_from(bridge);
+                    }
                     Fault::Heal {} => {
                         faults.partition = None;
+                        faults.bridge = None;
                         faults.isolated.clear();
                     }
+                    Fault::Latency { node, mean_ms, .. } => {
+                        faults.slowed.insert(node.clone(), *mean_ms);
+                    }
+                    Fault::Loss { node, rate, .. } => {
+                        faults.lossy.insert(node.clone(), *rate);
+                    }
+                    Fault::Rollback { .. } => {}
                     Fault::Isolate { node } => {
                         faults.isolated.insert(node.clone());
                     }

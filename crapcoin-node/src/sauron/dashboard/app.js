@@ -46,6 +46,7 @@
     lastOk: 0,
     failing: false,
     replay: null, // {at, end, speed, playing, info}: replaying a simulation log
+    faults: { records: [], active: {}, now: 0 }, // /api/faults
   };
 
   // ------------------------------------------------------------- helpers
@@ -326,8 +327,17 @@
     const honest = isHonest(n);
     const h = num(n.height);
     const lane = state.laneOf.get(str(n.tip));
-    const sig = JSON.stringify([n.alive, n.fired, n.behaviour, honest, h, n.tip, n.peers, n.url, best, control, lane]);
+    const marks = faultMarks(str(n.name));
+    const sig = JSON.stringify([n.alive, n.fired, n.behaviour, honest, h, n.tip, n.peers, n.url, best, control, lane, marks]);
     r.tr.className = [n.fired ? "fired" : n.alive ? "up" : "down", honest ? "honest" : "bad"].join(" ");
+    if (marks.group === null) {
+      r.tr.removeAttribute("data-group");
+      r.tr.style.removeProperty("--group");
+    } else {
+      r.tr.setAttribute("data-group", String(marks.group));
+      r.tr.style.setProperty("--group", GROUP_COLOURS[marks.group % GROUP_COLOURS.length]);
+    }
+    r.tr.setAttribute("data-faults", marks.tags.map((t) => t[0]).join(" "));
     r.c.seen.textContent = ago(num(n.last_seen_ms)).replace(" ago", "");
     r.c.seen.title = n.last_seen_ms ? new Date(n.last_seen_ms).toLocaleString() : "";
     if (sig === r.sig) return;
@@ -340,6 +350,10 @@
     put(c.name,
       el("div", { class: "node-name", title: str(n.name) }, clip(n.name, 28)),
       el("div", { class: "node-url", title: `${str(n.url)}\naddress ${str(n.address)}` }, clip(str(n.url).replace(/^https?:\/\//, ""), 32)),
+      marks.tags.length
+        ? el("div", { class: "fault-tags" }, marks.tags.map(([k, text]) =>
+            el("span", { class: "fault-tag t-" + k, "data-mark": k }, text)))
+        : null,
     );
 
     put(c.behaviour,
@@ -969,6 +983,93 @@
     );
   };
 
+  // --------------------------------------------------------------- faults
+
+  const GROUP_COLOURS = ["#c084fc", "#38bdf8", "#fbbf24", "#4ade80", "#f472b6", "#fb923c"];
+  const MAX_FAULT_ROWS = 60;
+
+  /** What the faults in effect do to `name`: its partition group, tags. */
+  function faultMarks(name) {
+    const a = state.faults.active || {};
+    const tags = [];
+    let group = null;
+    if (Array.isArray(a.partition)) {
+      a.partition.forEach((g, i) => {
+        if (Array.isArray(g) && g.includes(name)) group = i;
+      });
+      if (group !== null) tags.push(["group", "side " + (group + 1)]);
+    }
+    const has = (o, k) => o && typeof o === "object" && Object.prototype.hasOwnProperty.call(o, k);
+    if (a.bridge === name) tags.push(["bridge", "bridge"]);
+    if (Array.isArray(a.isolated) && a.isolated.includes(name)) tags.push(["isolated", "isolated"]);
+    if (has(a.clock_skew, name) && num(a.clock_skew[name])) {
+      const ms = num(a.clock_skew[name]);
+      tags.push(["skewed", `clock ${ms > 0 ? "+" : ""}${Math.round(ms / 1000)} s`]);
+    }
+    if (has(a.slowed, name)) tags.push(["slowed", `+${str(a.slowed[name])} ms`]);
+    if (has(a.lossy, name)) tags.push(["lossy", `loss ${Math.round((num(a.lossy[name]) ?? 0) * 100)}%`]);
+    if (has(a.paused, name)) tags.push(["paused", "paused"]);
+    return { group, tags };
+  }
+
+  function faultText(f) {
+    if (!f || typeof f !== "object") return "?";
+    const k = str(f.kind, "?");
+    switch (k) {
+      case "partition": {
+        const groups = Array.isArray(f.groups) ? f.groups.map((g) => (Array.isArray(g) ? g.join(" ") : "?")) : [];
+        return `partition [${groups.join("] | [")}]` + (f.bridge ? ` bridged by ${str(f.bridge)}` : "");
+      }
+      case "clock_skew": return `skew ${str(f.node)} ${num(f.skew_ms) > 0 ? "+" : ""}${Math.round((num(f.skew_ms) ?? 0) / 1000)} s`;
+      case "latency": return `latency ${str(f.node)}${f.to ? " to " + str(f.to) : ""} ${str(f.mean_ms)}±${str(f.jitter_ms)} ms`;
+      case "loss": return `loss ${str(f.node)}${f.to ? " to " + str(f.to) : ""} ${Math.round((num(f.rate) ?? 0) * 100)}%`;
+      case "crash": return `kill ${str(f.node)}`;
+      default: return f.node === undefined ? k : `${k} ${str(f.node)}`;
+    }
+  }
+
+  async function loadFaults() {
+    const v = await getJSON("/api/faults");
+    state.faults = {
+      records: Array.isArray(v && v.records) ? v.records : [],
+      active: (v && v.active && typeof v.active === "object") ? v.active : {},
+      now: num(v && v.now_ms) ?? Date.now(),
+    };
+    schedule("faults", "nodes");
+  }
+
+  renderers.faults = function renderFaults() {
+    const host = $("faults");
+    const records = state.faults.records.slice(-MAX_FAULT_ROWS).reverse();
+    const now = state.faults.now;
+    const open = records.filter((r) => r.end_ms === null || r.end_ms === undefined || num(r.end_ms) > now).length;
+    $("faults-summary").textContent = `${state.faults.records.length} so far · ${open} on`;
+    if (!records.length) {
+      put(host, el("div", { class: "empty" }, "No fault yet."));
+      return;
+    }
+    const from = Math.min(...records.map((r) => num(r.start_ms) ?? now));
+    const span = Math.max(1, now - from);
+    const pct = (t) => Math.max(0, Math.min(100, ((t - from) / span) * 100));
+    put(host, records.map((r) => {
+      const f = r.fault || {};
+      const start = num(r.start_ms) ?? now;
+      const end = r.end_ms === null || r.end_ms === undefined ? now : Math.min(now, num(r.end_ms) ?? now);
+      const active = start <= now && (r.end_ms === null || r.end_ms === undefined || num(r.end_ms) > now);
+      const bar = el("span", { class: "fault-bar" });
+      bar.style.left = pct(start) + "%";
+      bar.style.width = Math.max(0, pct(end) - pct(start)) + "%";
+      const text = faultText(f);
+      return el("div", {
+        class: "fault f-" + str(f.kind, "x").replace(/[^a-z_]/g, ""),
+        "data-kind": str(f.kind),
+        "data-id": str(r.id),
+        "data-active": active ? "1" : "0",
+        title: text,
+      }, el("span", { class: "fault-what" }, clip(text, 48)), el("span", { class: "fault-track" }, bar));
+    }));
+  };
+
   // ----------------------------------------------------------------- boss
 
   function bossOf(rec) {
@@ -1317,6 +1418,7 @@
       if (kind === "block_rejected") soon("rejections", loadRejections, 400);
       if (kind === "boss") addBoss(v, true);
     }));
+    source.addEventListener("fault", parse(() => soon("faults", loadFaults, 200)));
     source.addEventListener("boss", parse((v) => {
       addBoss(v, true);
       addStream("event", Object.assign({ kind: "boss" }, v));
@@ -1365,6 +1467,9 @@
     if (names(f.isolated).length) parts.push("isolated " + names(f.isolated).join(", "));
     if (names(f.crashed).length) parts.push("crashed " + names(f.crashed).join(", "));
     if (names(f.paused).length) parts.push("paused " + names(f.paused).join(", "));
+    if (typeof f.bridge === "string") parts.push("bridge " + clip(f.bridge, 20));
+    if (names(f.slowed).length) parts.push("slowed " + names(f.slowed).join(", "));
+    if (names(f.lossy).length) parts.push("lossy " + names(f.lossy).join(", "));
     const skew = Object.entries(f.clock_skew || {}).filter(([, v]) => v);
     if (skew.length) parts.push("clock skew " + skew.map(([n, v]) => `${clip(n, 20)} ${v} ms`).join(", "));
     return parts.length ? "faults: " + parts.join(" · ") : "no fault";
@@ -1397,7 +1502,7 @@
     try {
       await Promise.allSettled([
         loadNodes(), loadConsensus(), loadBlocks(), loadPropagation(), loadForks(),
-        loadRejections(), loadBoss(), loadStream(), loadReplay(),
+        loadRejections(), loadBoss(), loadStream(), loadReplay(), loadFaults(),
       ]);
     } finally {
       replayLoading = false;
@@ -1467,8 +1572,9 @@
   });
 
   function boot() {
-    schedule("nodes", "consensus", "tree", "propagation", "forks", "rejections", "boss", "stream");
+    schedule("nodes", "consensus", "tree", "propagation", "forks", "rejections", "boss", "stream", "faults");
     every(POLL_FAST_MS, () => Promise.all([loadNodes(), loadConsensus()]));
+    if (!state.replay) every(POLL_FAST_MS, loadFaults);
     every(POLL_SLOW_MS, () => Promise.allSettled([loadBlocks(), loadPropagation(), loadForks(), loadRejections()]));
     every(10000, () => Promise.allSettled([loadConfig(), loadBoss()]));
     // The stream polls only while the live connection is down (always, in
