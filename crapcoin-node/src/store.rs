@@ -1,4 +1,5 @@
-//! [`Store`]: SQLite persistence of blocks and peers through sqlx.
+//! [`Store`]: SQLite persistence of blocks, peers and acknowledged
+//! transfers through sqlx.
 //!
 //! One database per node (`crapcoin.db` in its data directory), opened in
 //! WAL mode with `synchronous = NORMAL`: a committed transaction survives the
@@ -16,6 +17,13 @@
 //! there is no per-block row and no index to maintain; a block saved twice
 //! is stored twice and read back once. The engine saves blocks before it
 //! acknowledges them, so an acknowledged block is on disk.
+//!
+//! Acknowledged transfers are one row each in `acked_transfers` (their
+//! sequence number, id, time and canonical encoding), written one
+//! transaction per transfer before the node answers the caller: a transfer
+//! arrives alone, and with `synchronous = NORMAL` a commit costs no fsync.
+//! The table keeps at most [`MAX_ACKED_TRANSFERS`] rows: once past it,
+//! each insert deletes the oldest row in the same transaction.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -25,8 +33,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use crapcoin_core::block::MAX_BLOCK_ENCODED_LEN;
 use crapcoin_core::encode::{Decode, DecodeError, Encode, Reader};
-use crapcoin_core::network::{Snapshot, StoreError};
-use crapcoin_core::{Block, CheckedBlock, PeerUrl};
+use crapcoin_core::network::{
+    AckedTransfer, MAX_ACKED_PAGE, MAX_ACKED_TRANSFERS, MAX_RESTORED_TRANSFERS, Snapshot,
+    StoreError,
+};
+use crapcoin_core::{Block, CheckedBlock, PeerUrl, Transaction, TxId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -150,6 +161,45 @@ impl Store {
         Ok(blocks)
     }
 
+    /// Acknowledged transfers `sql` selects (`seq, txid, acknowledged_ms,
+    /// body`, binding `bind` then `limit`), decoded.
+    async fn load_transfers(
+        &self,
+        sql: &'static str,
+        bind: i64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(bind)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(store_error)?;
+            let txid: &[u8] = row.try_get(1).map_err(store_error)?;
+            let acknowledged_ms: i64 = row.try_get(2).map_err(store_error)?;
+            let body: &[u8] = row.try_get(3).map_err(store_error)?;
+            let id = <[u8; 32]>::try_from(txid)
+                .map(TxId)
+                .map_err(|_| store_error(CorruptTransfer::Id { seq }))?;
+            let mut reader = Reader::new(body);
+            let tx = Transaction::decode_from(&mut reader)
+                .map_err(|e| store_error(CorruptTransfer::Decode { seq, error: e }))?;
+            if reader.remaining() != 0 {
+                return Err(store_error(CorruptTransfer::Trailing { seq }));
+            }
+            out.push(AckedTransfer {
+                seq: u64::try_from(seq).unwrap_or(0),
+                id,
+                acknowledged_ms: u64::try_from(acknowledged_ms).unwrap_or(0),
+                tx,
+            });
+        }
+        Ok(out)
+    }
+
     /// Closes the pool, waiting for the connection to finish.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -172,6 +222,32 @@ enum CorruptBlock {
     },
 }
 
+/// A stored acknowledged transfer that does not decode: the database was
+/// altered.
+#[derive(Debug, thiserror::Error)]
+enum CorruptTransfer {
+    /// Its id is not 32 bytes.
+    #[error("stored transfer {seq}: its id is not 32 bytes")]
+    Id {
+        /// Its sequence number.
+        seq: i64,
+    },
+    /// Its body does not decode.
+    #[error("stored transfer {seq} does not decode: {error}")]
+    Decode {
+        /// Its sequence number.
+        seq: i64,
+        /// Why.
+        error: DecodeError,
+    },
+    /// Its body holds bytes after the transaction.
+    #[error("stored transfer {seq} does not decode: bytes after the transaction")]
+    Trailing {
+        /// Its sequence number.
+        seq: i64,
+    },
+}
+
 #[async_trait]
 impl crapcoin_core::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
@@ -189,7 +265,20 @@ impl crapcoin_core::Store for Store {
                 peers.push(url);
             }
         }
-        Ok(Snapshot { blocks, peers })
+        let mut transfers = self
+            .load_transfers(
+                "SELECT seq, txid, acknowledged_ms, body FROM acked_transfers \
+                 WHERE seq > ? ORDER BY seq DESC LIMIT ?",
+                0,
+                MAX_RESTORED_TRANSFERS,
+            )
+            .await?;
+        transfers.reverse();
+        Ok(Snapshot {
+            blocks,
+            peers,
+            transfers,
+        })
     }
 
     async fn save_blocks(&self, blocks: &[Arc<CheckedBlock>]) -> Result<(), StoreError> {
@@ -236,6 +325,49 @@ impl crapcoin_core::Store for Store {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn save_transfer(
+        &self,
+        id: TxId,
+        acknowledged_ms: u64,
+        tx: &Transaction,
+    ) -> Result<u64, StoreError> {
+        let mut db = self.pool.begin().await.map_err(store_error)?;
+        let seq = sqlx::query(
+            "INSERT INTO acked_transfers (txid, acknowledged_ms, body) VALUES (?, ?, ?)",
+        )
+        .bind(id.0.to_vec())
+        .bind(i64::try_from(acknowledged_ms).unwrap_or(i64::MAX))
+        .bind(tx.encode())
+        .execute(&mut *db)
+        .await
+        .map_err(store_error)?
+        .last_insert_rowid();
+        let cap = i64::try_from(MAX_ACKED_TRANSFERS).unwrap_or(i64::MAX);
+        if seq > cap {
+            sqlx::query("DELETE FROM acked_transfers WHERE seq <= ?")
+                .bind(seq - cap)
+                .execute(&mut *db)
+                .await
+                .map_err(store_error)?;
+        }
+        db.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    async fn acknowledged(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError> {
+        self.load_transfers(
+            "SELECT seq, txid, acknowledged_ms, body FROM acked_transfers \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+            i64::try_from(after).unwrap_or(i64::MAX),
+            limit.min(MAX_ACKED_PAGE),
+        )
+        .await
     }
 }
 

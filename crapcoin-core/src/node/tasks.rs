@@ -312,7 +312,7 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             Some(AutoAction::Mine) => {}
             // Submitted, not awaited: the checks above follow it to its
             // block, and re-earn its coins if a reorg takes them.
-            Some(AutoAction::Transfer { to, amount }) => match handle.submit_transfer(to, amount) {
+            Some(AutoAction::Transfer { to, amount }) => match handle.submit_transfer(to, amount).await {
                 Ok(_) => made += 1,
                 Err(e) => {
                     tracing::debug!(node = %shared.config.name, error = %e, "auto transfer refused");
@@ -381,7 +381,7 @@ impl Shared {
                 }
                 Action::Wipe => self.wipe().await,
                 Action::Submit(tx) => {
-                    if let Err(e) = self.submit(tx, None) {
+                    if let Err(e) = self.submit(tx, None).await {
                         tracing::debug!(node = %self.config.name, error = %e, "behaviour's transaction refused");
                     }
                 }
