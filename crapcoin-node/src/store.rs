@@ -66,6 +66,9 @@ pub enum OpenError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Most acknowledged transfers kept ([`MAX_ACKED_TRANSFERS`]; tests
+    /// lower it).
+    transfer_cap: i64,
 }
 
 fn store_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -116,7 +119,10 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            transfer_cap: i64::try_from(MAX_ACKED_TRANSFERS).unwrap_or(i64::MAX),
+        })
     }
 
     /// Number of distinct stored blocks (reads them all).
@@ -344,7 +350,7 @@ impl crapcoin_core::Store for Store {
         .await
         .map_err(store_error)?
         .last_insert_rowid();
-        let cap = i64::try_from(MAX_ACKED_TRANSFERS).unwrap_or(i64::MAX);
+        let cap = self.transfer_cap;
         if seq > cap {
             sqlx::query("DELETE FROM acked_transfers WHERE seq <= ?")
                 .bind(seq - cap)
@@ -468,6 +474,114 @@ mod tests {
         let snapshot = store.load().await.expect("loads");
         let want: Vec<_> = blocks.iter().map(|b| b.block().clone()).collect();
         assert_eq!(snapshot.blocks, want);
+    }
+
+    fn transfers(n: u64) -> Vec<crapcoin_core::Transaction> {
+        let wallet = crapcoin_core::Wallet::from_seed(1);
+        let chain_id = Params::with_difficulty(4).chain_id();
+        (0..n)
+            .map(|nonce| wallet.transfer(&chain_id, crapcoin_core::Address([7; 32]), 5, 1, nonce))
+            .collect()
+    }
+
+    /// Acknowledged transfers come back in order with their id and time,
+    /// page by page; the snapshot carries them; past the cap the oldest go
+    /// and sequence numbers are never given twice.
+    #[tokio::test]
+    async fn acknowledged_transfers_are_stored_paged_and_capped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let txs = transfers(7);
+        {
+            let store = Store::open(dir.path()).await.expect("opens");
+            for (i, tx) in txs.iter().enumerate() {
+                let seq = store
+                    .save_transfer(tx.id(), 1_000 + i as u64, tx)
+                    .await
+                    .expect("saves");
+                assert_eq!(seq, i as u64 + 1);
+            }
+            store.close().await;
+        }
+        let mut store = Store::open(dir.path()).await.expect("reopens");
+        let snapshot = store.load().await.expect("loads");
+        assert_eq!(snapshot.transfers.len(), 7);
+        for (i, (got, tx)) in snapshot.transfers.iter().zip(&txs).enumerate() {
+            assert_eq!(got.seq, i as u64 + 1);
+            assert_eq!(got.id, tx.id());
+            assert_eq!(got.acknowledged_ms, 1_000 + i as u64);
+            assert_eq!(&got.tx, tx);
+        }
+        let page = store.acknowledged(2, 3).await.expect("pages");
+        assert_eq!(page.iter().map(|t| t.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert!(store.acknowledged(7, 10).await.expect("pages").is_empty());
+        store.clear_blocks().await.expect("clears blocks");
+        assert_eq!(store.load().await.expect("loads").transfers.len(), 7, "an amnesiac's wipe keeps promises");
+        store.transfer_cap = 4;
+        let more = transfers(9);
+        let seq = store
+            .save_transfer(more[8].id(), 2_000, &more[8])
+            .await
+            .expect("saves");
+        assert_eq!(seq, 8);
+        let left: Vec<u64> = store
+            .acknowledged(0, 100)
+            .await
+            .expect("pages")
+            .iter()
+            .map(|t| t.seq)
+            .collect();
+        assert_eq!(left, [5, 6, 7, 8], "the oldest went past the cap");
+        sqlx::query("UPDATE acked_transfers SET body = substr(body, 1, 10) WHERE seq = 6")
+            .execute(&store.pool)
+            .await
+            .expect("damages");
+        assert!(store.load().await.is_err(), "a damaged transfer is refused");
+    }
+
+    /// A data directory from before acknowledged transfers were stored
+    /// opens with its blocks and an empty record, then records.
+    #[tokio::test]
+    async fn a_database_without_the_transfer_record_is_migrated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let params = Params::with_difficulty(4);
+        let blocks = chain(&params, 3);
+        {
+            let first = tempfile::tempdir().expect("temp dir");
+            for file in ["0001_init.sql", "0002_block_batches.sql"] {
+                std::fs::copy(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("migrations")
+                        .join(file),
+                    first.path().join(file),
+                )
+                .expect("copies a migration");
+            }
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.path().join(super::DB_FILE))
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options)
+                .await
+                .expect("opens");
+            sqlx::migrate::Migrator::new(first.path())
+                .await
+                .expect("reads")
+                .run(&pool)
+                .await
+                .expect("migrates to the second schema");
+            let old = Store {
+                pool: pool.clone(),
+                transfer_cap: 10,
+            };
+            old.save_blocks(&blocks).await.expect("saves");
+            pool.close().await;
+        }
+        let store = Store::open(dir.path()).await.expect("opens and migrates");
+        let snapshot = store.load().await.expect("loads");
+        assert_eq!(snapshot.blocks.len(), 3);
+        assert!(snapshot.transfers.is_empty());
+        let tx = &transfers(1)[0];
+        assert_eq!(store.save_transfer(tx.id(), 5, tx).await.expect("saves"), 1);
+        assert_eq!(store.load().await.expect("loads").transfers.len(), 1);
     }
 
     /// A batch whose bytes or count were altered is an error, not a

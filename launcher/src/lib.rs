@@ -74,6 +74,7 @@
 
 pub mod app;
 pub mod boss;
+pub mod checker;
 pub mod cli;
 pub mod client;
 pub mod cmdline;

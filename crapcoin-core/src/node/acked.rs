@@ -102,4 +102,10 @@ impl Handle {
     ) -> Result<Vec<AckedTransfer>, StoreError> {
         self.shared.store.acknowledged(after, limit).await
     }
+
+    /// For each id, whether that transaction waits in the mempool now.
+    pub fn pending(&self, ids: &[TxId]) -> Vec<bool> {
+        let inner = self.shared.lock();
+        ids.iter().map(|id| inner.mempool.contains(id)).collect()
+    }
 }

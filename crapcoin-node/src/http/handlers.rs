@@ -186,11 +186,17 @@ pub async fn acknowledged(query: AckedQuery, app: Arc<App>) -> Response {
                 .acknowledged(query.after.unwrap_or(0), limit)
                 .await
                 .map_err(internal)?;
+            let ids: Vec<_> = transfers.iter().map(|t| t.id).collect();
+            let pending = app.handle.pending(&ids);
             let next = (transfers.len() == limit)
                 .then(|| transfers.last().map(|t| t.seq))
                 .flatten();
             Ok(json(&AckedPage {
-                transfers: transfers.iter().map(AckedItem::from).collect(),
+                transfers: transfers
+                    .iter()
+                    .zip(pending)
+                    .map(|(t, pending)| AckedItem::new(t, pending))
+                    .collect(),
                 next,
             }))
         }

@@ -197,10 +197,14 @@ pub struct AckedItem {
     pub nonce: u64,
     /// When the node acknowledged it (its clock, ms since the epoch).
     pub acknowledged_ms: u64,
+    /// Whether it waits in the node's mempool at the time of the answer
+    /// (not yet on its best chain).
+    pub pending: bool,
 }
 
-impl From<&crapcoin_core::network::AckedTransfer> for AckedItem {
-    fn from(t: &crapcoin_core::network::AckedTransfer) -> Self {
+impl AckedItem {
+    /// The listing of `t`, `pending` or not.
+    pub fn new(t: &crapcoin_core::network::AckedTransfer, pending: bool) -> Self {
         Self {
             seq: t.seq,
             id: t.id,
@@ -210,6 +214,7 @@ impl From<&crapcoin_core::network::AckedTransfer> for AckedItem {
             fee: t.tx.fee,
             nonce: t.tx.nonce,
             acknowledged_ms: t.acknowledged_ms,
+            pending,
         }
     }
 }
