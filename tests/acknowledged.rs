@@ -65,7 +65,7 @@ async fn acknowledged_transfers_survive_sigkill_and_are_mined_after_restart() {
 
     // The node earns coins and pays the payer (mined at once, on demand).
     let node = NodeProc::start(dir.path(), &[]);
-    let (code, answer) = admin(&client, &format!("{}/mine", node.url), json!({"count": 2})).await;
+    let (code, answer) = admin(&client, &format!("{}/mine", node.url), json!({"count": 3})).await;
     assert_eq!(code, 200, "{answer}");
     let (code, answer) = admin(
         &client,
