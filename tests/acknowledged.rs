@@ -95,7 +95,10 @@ async fn acknowledged_transfers_survive_sigkill_and_are_mined_after_restart() {
         assert_eq!(answer["txid"], json!(tx.id()));
         submitted.push(tx.id().to_string());
     }
-    assert_eq!(metric(&client, &node.url, "crapcoin_mempool ").await, PENDING);
+    assert_eq!(
+        metric(&client, &node.url, "crapcoin_mempool ").await,
+        PENDING
+    );
     let before = acknowledged(&client, &node.url, 1000).await;
     assert_eq!(before.len() as u64, PENDING + 1, "{before:?}");
     assert_eq!(ids(&before)[1..], submitted[..]);
@@ -104,7 +107,11 @@ async fn acknowledged_transfers_survive_sigkill_and_are_mined_after_restart() {
     assert_eq!(before[1]["amount"], json!(5));
     assert_eq!(before[1]["nonce"], json!(0));
     assert!(before[1]["acknowledged_ms"].as_u64().unwrap_or(0) > 0);
-    assert_eq!(before[0]["pending"], json!(false), "the first one was mined");
+    assert_eq!(
+        before[0]["pending"],
+        json!(false),
+        "the first one was mined"
+    );
     assert_eq!(before[1]["pending"], json!(true), "the others wait");
 
     // SIGKILL, and the same node again on its data: it still holds every
@@ -114,7 +121,10 @@ async fn acknowledged_transfers_survive_sigkill_and_are_mined_after_restart() {
     let status = get(&client, &format!("{}/status", node.url)).await;
     assert_eq!(status["height"], json!(height), "nothing was mined");
     let after = acknowledged(&client, &node.url, 2).await;
-    assert_eq!(after, before, "the record survived, read two at a time, still pending");
+    assert_eq!(
+        after, before,
+        "the record survived, read two at a time, still pending"
+    );
     assert_eq!(
         metric(&client, &node.url, "crapcoin_mempool ").await,
         PENDING,
@@ -135,7 +145,11 @@ async fn acknowledged_transfers_survive_sigkill_and_are_mined_after_restart() {
             .await
             .expect("answers");
         let (code, answer) = json_body(response).await;
-        assert_eq!((code, answer["reason"].as_str()), (400, Some(reason)), "{query}");
+        assert_eq!(
+            (code, answer["reason"].as_str()),
+            (400, Some(reason)),
+            "{query}"
+        );
     }
 
     // Killed once more and started mining on demand, it mines them.

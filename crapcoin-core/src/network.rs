@@ -232,6 +232,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Up to `limit` (capped at [`MAX_ACKED_PAGE`]) recorded transfers
     /// whose sequence number is above `after`, in sequence order.
-    async fn acknowledged(&self, after: u64, limit: usize)
-    -> Result<Vec<AckedTransfer>, StoreError>;
+    async fn acknowledged(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError>;
 }

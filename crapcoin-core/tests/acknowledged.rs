@@ -20,9 +20,8 @@ const PAYEE: u64 = 2;
 /// transfers wait in its mempool.
 async fn launch(store: &memory::Store) -> Handle {
     let mut config = Config::new("a", "mem://a".parse().expect("url"));
-    config.mining = Mining::Scheduled(
-        HashPower::new(0.0, Duration::from_secs(3600)).expect("a valid power"),
-    );
+    config.mining =
+        Mining::Scheduled(HashPower::new(0.0, Duration::from_secs(3600)).expect("a valid power"));
     Node::builder(params())
         .config(config)
         .wallet(Wallet::from_seed(NODE))
@@ -43,8 +42,14 @@ async fn a_restart_repools_what_was_acknowledged_unless_the_chain_took_its_nonce
             .expect("a block at difficulty 8 takes milliseconds")
             .expect("mines");
     }
-    let first = node.submit_transfer(addr(PAYEE), 5).await.expect("accepted");
-    let second = node.submit_transfer(addr(PAYEE), 6).await.expect("accepted");
+    let first = node
+        .submit_transfer(addr(PAYEE), 5)
+        .await
+        .expect("accepted");
+    let second = node
+        .submit_transfer(addr(PAYEE), 6)
+        .await
+        .expect("accepted");
     let listed = node.acknowledged(0, MAX_ACKED_PAGE).await.expect("reads");
     assert_eq!(
         listed.iter().map(|t| (t.seq, t.id)).collect::<Vec<_>>(),
@@ -73,7 +78,11 @@ async fn a_restart_repools_what_was_acknowledged_unless_the_chain_took_its_nonce
     let node = launch(&store).await;
     assert_eq!(node.height(), 4);
     let pooled: Vec<_> = node.mempool().iter().map(|tx| tx.id()).collect();
-    assert_eq!(pooled, [second], "only the transfer that still fits is back");
+    assert_eq!(
+        pooled,
+        [second],
+        "only the transfer that still fits is back"
+    );
     assert_eq!(node.pending(&[first, second]), [false, true]);
     let listed = node.acknowledged(0, MAX_ACKED_PAGE).await.expect("reads");
     assert_eq!(listed.len(), 2, "the record keeps both");

@@ -515,7 +515,11 @@ mod tests {
         assert_eq!(page.iter().map(|t| t.seq).collect::<Vec<_>>(), [3, 4, 5]);
         assert!(store.acknowledged(7, 10).await.expect("pages").is_empty());
         store.clear_blocks().await.expect("clears blocks");
-        assert_eq!(store.load().await.expect("loads").transfers.len(), 7, "an amnesiac's wipe keeps promises");
+        assert_eq!(
+            store.load().await.expect("loads").transfers.len(),
+            7,
+            "an amnesiac's wipe keeps promises"
+        );
         store.transfer_cap = 4;
         let more = transfers(9);
         let seq = store

@@ -222,8 +222,14 @@ impl Checks {
     pub fn text(&self) -> String {
         let t = &self.transfers;
         let liveness = match self.converged_after_secs {
-            Some(s) => format!("agreed {s:.1} s after faults and load stopped (limit {} s)", self.liveness_secs),
-            None => format!("no agreement within the settle time (limit {} s)", self.liveness_secs),
+            Some(s) => format!(
+                "agreed {s:.1} s after faults and load stopped (limit {} s)",
+                self.liveness_secs
+            ),
+            None => format!(
+                "no agreement within the settle time (limit {} s)",
+                self.liveness_secs
+            ),
         };
         let mut out = format!(
             "  validity          {} blocks rechecked from genesis, {} unverifiable\n  acknowledged      {} transfers: {} on the common chain, {} above it, {} pending, {} lost\n  conservation      {} coins on the common chain, {} minted\n  liveness          {liveness}",
@@ -426,7 +432,11 @@ mod tests {
             let forge = Forge::new(&params, &parent)
                 .miner(payer.address())
                 .timestamp(parent.timestamp + 1);
-            let block = if h == 2 { forge.tx(tx.clone()).mine() } else { forge.mine() };
+            let block = if h == 2 {
+                forge.tx(tx.clone()).mine()
+            } else {
+                forge.mine()
+            };
             parent = block.header.clone();
             out.push(block);
         }
@@ -474,10 +484,13 @@ mod tests {
         assert_eq!(checks.supply, checks.minted);
     }
 
+    /// What a case does to a sound history.
+    type Damage = Box<dyn Fn(&mut History)>;
+
     #[test]
     fn each_broken_invariant_is_named() {
         let reward = u128::from(params().block_reward);
-        let cases: Vec<(&str, Box<dyn Fn(&mut History)>, Violation)> = vec![
+        let cases: Vec<(&str, Damage, Violation)> = vec![
             (
                 "an honest node held a block with bad proof of work",
                 Box::new(|h: &mut History| {
@@ -502,7 +515,8 @@ mod tests {
             (
                 "an acknowledged transfer is nowhere",
                 Box::new(|h: &mut History| {
-                    h.acknowledged.push(acked("bigload-1", TxId([9; 32]), 3, false));
+                    h.acknowledged
+                        .push(acked("bigload-1", TxId([9; 32]), 3, false));
                 }),
                 Violation::Lost {
                     id: TxId([9; 32]),
@@ -524,7 +538,11 @@ mod tests {
                         let forge = Forge::new(&params, &parent)
                             .miner(other)
                             .timestamp(parent.timestamp + 1);
-                        let block = if height == 2 { forge.tx(tx.clone()).mine() } else { forge.mine() };
+                        let block = if height == 2 {
+                            forge.tx(tx.clone()).mine()
+                        } else {
+                            forge.mine()
+                        };
                         parent = block.header.clone();
                         blocks.push(block);
                     }
@@ -562,7 +580,10 @@ mod tests {
                 // The forged block's hash is not known in advance.
                 (
                     Violation::Validity {
-                        height, node, reason, ..
+                        height,
+                        node,
+                        reason,
+                        ..
                     },
                     Violation::Validity {
                         height: h2,
@@ -590,10 +611,20 @@ mod tests {
         let checks = check(&h);
         let t = &checks.transfers;
         assert_eq!(
-            (t.acknowledged, t.on_common_chain, t.above_common_chain, t.pending, t.lost),
+            (
+                t.acknowledged,
+                t.on_common_chain,
+                t.above_common_chain,
+                t.pending,
+                t.lost
+            ),
             (3, 0, 1, 1, 1)
         );
         assert_eq!(checks.violation_count, 1);
-        assert!(checks.text().contains("lost: transfer"), "{}", checks.text());
+        assert!(
+            checks.text().contains("lost: transfer"),
+            "{}",
+            checks.text()
+        );
     }
 }

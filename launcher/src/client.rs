@@ -15,8 +15,8 @@
 
 use std::time::Duration;
 
-use crapcoin_core::{BlockHash, Status};
 use crapcoin_core::block::BlockJson;
+use crapcoin_core::{BlockHash, Status};
 use crapcoin_node::http::models::{AckedPage, AutoRequest};
 use crapcoin_node::sauron::db::EventRow;
 use crapcoin_node::sauron::model::{Boss, BossAction, BossEventBody, Page};
@@ -186,8 +186,11 @@ impl Client {
     /// recorded after sequence number `after` (`GET
     /// /transfers/acknowledged`, the node's page size).
     pub async fn acknowledged(&self, node: &str, after: u64) -> Option<AckedPage> {
-        self.get_json(&format!("{node}/transfers/acknowledged?after={after}"), None)
-            .await
+        self.get_json(
+            &format!("{node}/transfers/acknowledged?after={after}"),
+            None,
+        )
+        .await
     }
 
     /// One block the node at `node` knows (`GET /block/{hash}`), `None`

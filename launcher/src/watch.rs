@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crapcoin_core::{Address, Block, BlockHash, Params};
+use crapcoin_core::{Address, Block, BlockHash, Params, TxId};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
@@ -64,7 +64,19 @@ struct Seen {
     /// Every polled process by wallet address: its member's name, whether
     /// it is honest, its hash share (to name the miners of the chain).
     known: BTreeMap<Address, Known>,
+    /// Transfers honest nodes listed as acknowledged while the run went
+    /// on, by id (the first listing): watercooler's own record, so that a
+    /// node that loses its record (its data rolled back) or is gone at the
+    /// end does not take its transfers out of the check. At most
+    /// [`MAX_RECORDED`].
+    acked: BTreeMap<TxId, Acked>,
+    /// The cursor of each honest process's listing (a new process of a
+    /// member starts again at 0: its record may have been rolled back).
+    acked_cursor: BTreeMap<(String, u32), u64>,
 }
+
+/// Most acknowledged transfers watercooler records during a run.
+const MAX_RECORDED: usize = 1_000_000;
 
 /// Watches a fleet's nodes. Shared as `Arc<Watch>`; never holds its lock
 /// across an `.await`.
@@ -130,8 +142,11 @@ impl Watch {
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
+        let answers: Vec<(Running, Poll)> = answers.into_iter().flatten().collect();
+        self.record_acknowledged(answers.iter().map(|(node, _)| node).filter(|n| n.honest))
+            .await;
         let mut honest_positions = Vec::new();
-        for (node, poll) in answers.into_iter().flatten() {
+        for (node, poll) in answers {
             if node.honest {
                 honest_positions.push(Position {
                     name: node.name.clone(),
@@ -143,6 +158,45 @@ impl Watch {
             self.record(&node, poll);
         }
         honest_positions
+    }
+
+    /// Reads the next page of each of `nodes`' acknowledged transfers
+    /// (one page a node a poll, so bounded) into watercooler's record.
+    async fn record_acknowledged(&self, nodes: impl Iterator<Item = &Running>) {
+        let asks: Vec<(Running, u64)> = {
+            let seen = self.lock();
+            if seen.acked.len() >= MAX_RECORDED {
+                return;
+            }
+            nodes
+                .map(|n| {
+                    let key = (n.name.clone(), n.start);
+                    (n.clone(), seen.acked_cursor.get(&key).copied().unwrap_or(0))
+                })
+                .collect()
+        };
+        let pages: Vec<_> = futures_util::stream::iter(asks)
+            .map(|(node, after)| async move {
+                let page = self.client().acknowledged(&node.url, after).await;
+                (node, page)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut seen = self.lock();
+        for (node, page) in pages {
+            let Some(page) = page else { continue };
+            if let Some(last) = page.transfers.last() {
+                seen.acked_cursor
+                    .insert((node.name.clone(), node.start), last.seq);
+            }
+            for item in page.transfers {
+                seen.acked.entry(item.id).or_insert_with(|| Acked {
+                    node: node.name.clone(),
+                    item,
+                });
+            }
+        }
     }
 
     /// Polls `name` once more just before it is fired, so its counters are
@@ -354,7 +408,11 @@ fn transfers_on_chain(common: &[Block], senders: &BTreeSet<Address>) -> (u64, u6
     let mut all = 0;
     let mut facts = ChainFacts::default();
     for block in common {
-        facts.add(block.header.height, block.header.timestamp, block.header.miner);
+        facts.add(
+            block.header.height,
+            block.header.timestamp,
+            block.header.miner,
+        );
         if let Some(tx) = &block.tx {
             all += 1;
             if senders.contains(&tx.from) {
@@ -445,26 +503,27 @@ async fn accepted_blocks(
         }
     }
     let skipped = wanted.len().saturating_sub(MAX_FETCHED);
-    let fetched: Vec<Option<Held>> = futures_util::stream::iter(wanted.into_iter().take(MAX_FETCHED))
-        .map(|(hash, node)| async move {
-            let first = sources.iter().filter(|(name, _)| *name == node);
-            let others = sources.iter().filter(|(name, _)| *name != node);
-            for (_, url) in first.chain(others).take(3) {
-                if let Some(json) = client.block(url, &hash).await
-                    && let Ok(block) = json.into_block()
-                    && block.hash() == hash
-                {
-                    return Some(Held {
-                        node: node.clone(),
-                        block,
-                    });
+    let fetched: Vec<Option<Held>> =
+        futures_util::stream::iter(wanted.into_iter().take(MAX_FETCHED))
+            .map(|(hash, node)| async move {
+                let first = sources.iter().filter(|(name, _)| *name == node);
+                let others = sources.iter().filter(|(name, _)| *name != node);
+                for (_, url) in first.chain(others).take(3) {
+                    if let Some(json) = client.block(url, &hash).await
+                        && let Ok(block) = json.into_block()
+                        && block.hash() == hash
+                    {
+                        return Some(Held {
+                            node: node.clone(),
+                            block,
+                        });
+                    }
                 }
-            }
-            None
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+                None
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
     let missing = fetched.iter().filter(|h| h.is_none()).count() + skipped;
     (fetched.into_iter().flatten().collect(), missing)
 }
@@ -757,7 +816,22 @@ impl Watch {
             .iter()
             .map(|p| (p.name.clone(), p.url.clone()))
             .collect();
-        let (acknowledged, unread_nodes) = acknowledged_by(client, &sources).await;
+        let (mut acknowledged, unread_nodes) = acknowledged_by(client, &sources).await;
+        // What watercooler recorded during the run and the nodes no longer
+        // list (a rolled-back record, a node gone): not pending anywhere
+        // it could be seen.
+        let listed: BTreeSet<TxId> = acknowledged.iter().map(|a| a.item.id).collect();
+        let recorded: Vec<Acked> = self
+            .lock()
+            .acked
+            .values()
+            .filter(|a| !listed.contains(&a.item.id))
+            .cloned()
+            .collect();
+        acknowledged.extend(recorded.into_iter().map(|mut a| {
+            a.item.pending = false;
+            a
+        }));
         let common_blocks = common_blocks.unwrap_or_default();
         let mut history = History {
             params: Params::with_difficulty(fleet.settings().difficulty),
