@@ -22,6 +22,7 @@
 //! | [`control`] | stdin commands and the HTTP control API (CORS, for Sauron's dashboard) |
 //! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) as tracked tasks |
 //! | [`watch`] | what the nodes say: polls, positions and counters, node views, the status line, the verdict |
+//! | [`checker`] | the verdict's checks over the run's history: validity, no acknowledged transfer lost, conservation, liveness |
 //! | [`forks`] | the verdict's fork figures (blocks mined, stale rate, interval, miners' shares, propagation): Sauron's, or the nodes' |
 //! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; auto mode; names, data dirs; the run's client and task tracker |
 //! | [`cmdline`] | the node and Sauron command lines, behaviour kinds, derived seeds |

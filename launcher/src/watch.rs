@@ -789,15 +789,25 @@ impl Watch {
         let honest = self.totals(true);
         let all = self.totals(false);
         let senders = self.honest_addresses();
+        // The acknowledged transfers first, the chains after: a transfer
+        // not pending when its node answered was mined before that (or
+        // dropped), so the chains read next hold it unless it is lost.
+        let sources: Vec<(String, String)> = positions
+            .iter()
+            .map(|p| (p.name.clone(), p.url.clone()))
+            .collect();
+        let (mut acknowledged, unread_nodes) = acknowledged_by(client, &sources).await;
         // The common chain from the first honest node; each honest node's
-        // blocks above it.
+        // blocks above it, up to its tip now (blocks for pending transfers
+        // are still mined while settling).
         let common_blocks = match (common, positions.first()) {
             (Some(top), Some(p)) => chain_blocks(client, &p.url, 1, top).await,
             _ => None,
         };
+        let now = self.poll().await;
         let mut above = Vec::new();
         if let Some(top) = common {
-            for p in &positions {
+            for p in &now {
                 if p.height > top
                     && let Some(blocks) = chain_blocks(client, &p.url, top + 1, p.height).await
                 {
@@ -812,11 +822,6 @@ impl Watch {
             }
             None => (0, 0, None),
         };
-        let sources: Vec<(String, String)> = positions
-            .iter()
-            .map(|p| (p.name.clone(), p.url.clone()))
-            .collect();
-        let (mut acknowledged, unread_nodes) = acknowledged_by(client, &sources).await;
         // What watercooler recorded during the run and the nodes no longer
         // list (a rolled-back record, a node gone): not pending anywhere
         // it could be seen.
