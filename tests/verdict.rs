@@ -104,6 +104,7 @@ fn sixty_seconds_of_chaos_converge() {
             .expect("report is JSON");
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["converged"], true, "{report:#}");
+    check_checks(&report);
     let count = |key: &str| {
         report[key]
             .as_u64()
@@ -188,6 +189,37 @@ fn sixty_seconds_of_chaos_converge() {
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }
 
+/// The checker's figures of a converged run: agreement, every check
+/// holding, and where every acknowledged transfer is.
+fn check_checks(report: &Value) {
+    assert_eq!(report["agreement"], true, "{report:#}");
+    let c = &report["checks"];
+    assert_eq!(c["violation_count"], 0, "{c:#}");
+    assert_eq!(c["violations"].as_array().map(Vec::len), Some(0), "{c:#}");
+    let n = |key: &str| c[key].as_u64().unwrap_or_else(|| panic!("{key}: {c:#}"));
+    // Validity: at least the common chain was rechecked from genesis.
+    assert!(
+        n("blocks_checked") >= report["common_height"].as_u64().expect("height"),
+        "{report:#}"
+    );
+    // Every acknowledged transfer is somewhere, and none is lost.
+    let t = &c["transfers"];
+    let t = |key: &str| t[key].as_u64().unwrap_or_else(|| panic!("{key}: {c:#}"));
+    assert!(t("acknowledged") > 0, "auto mode made transfers: {c:#}");
+    assert_eq!(t("lost"), 0, "{c:#}");
+    assert_eq!(
+        t("acknowledged"),
+        t("on_common_chain") + t("above_common_chain") + t("pending") + t("lost"),
+        "{c:#}"
+    );
+    // Conservation: as many coins as the rewards of the common chain.
+    assert_eq!(c["supply"], c["minted"], "{c:#}");
+    assert!(n("minted") > 0, "{c:#}");
+    // Liveness: measured, within the bound.
+    let took = c["converged_after_secs"].as_f64().expect("measured");
+    assert!(took <= c["liveness_secs"].as_f64().expect("bound"), "{c:#}");
+}
+
 #[test]
 fn without_sauron_the_nodes_give_the_fork_figures() {
     ensure_built();
@@ -215,6 +247,7 @@ fn without_sauron_the_nodes_give_the_fork_figures() {
         serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
             .expect("report is JSON");
     assert_eq!(code, Some(0), "{report:#}");
+    check_checks(&report);
     let m = check_mining(&report, "nodes");
     assert_eq!(m["propagation"], Value::Null, "{m:#}");
     assert!(

@@ -25,10 +25,13 @@ use rand::{Rng, SeedableRng};
 
 use crate::block::{Block, CheckedBlock};
 use crate::clock::Clock;
-use crate::hash::BlockHash;
+use crate::hash::{BlockHash, TxId};
 use crate::invalid::ValidationError;
 use crate::maps::{Map, Set};
-use crate::network::{self, Inbox, Snapshot, StoreError};
+use crate::network::{
+    self, AckedTransfer, Inbox, MAX_ACKED_PAGE, MAX_ACKED_TRANSFERS, MAX_RESTORED_TRANSFERS,
+    Snapshot, StoreError,
+};
 use crate::tx::Transaction;
 use crate::wire::{
     BlockAck, NetError, Payload, PeerError, PeerInfo, PeerUrl, Status, TxAck, Unreachable,
@@ -496,6 +499,11 @@ struct StoreInner {
     blocks: Vec<Arc<CheckedBlock>>,
     hashes: Set<BlockHash>,
     peers: Set<PeerUrl>,
+    /// Acknowledged transfers, oldest first (at most
+    /// [`MAX_ACKED_TRANSFERS`]).
+    transfers: std::collections::VecDeque<AckedTransfer>,
+    /// The last sequence number given.
+    last_seq: u64,
 }
 
 /// An in-memory store. Clones share contents, so a test can "restart" a
@@ -516,9 +524,11 @@ impl Store {
 impl network::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let skip = inner.transfers.len().saturating_sub(MAX_RESTORED_TRANSFERS);
         Ok(Snapshot {
             blocks: inner.blocks.iter().map(|b| b.block().clone()).collect(),
             peers: inner.peers.iter().cloned().collect(),
+            transfers: inner.transfers.iter().skip(skip).cloned().collect(),
         })
     }
 
@@ -549,5 +559,42 @@ impl network::Store for Store {
         inner.blocks.clear();
         inner.hashes.clear();
         Ok(())
+    }
+
+    async fn save_transfer(
+        &self,
+        id: TxId,
+        acknowledged_ms: u64,
+        tx: &Transaction,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.last_seq += 1;
+        let seq = inner.last_seq;
+        inner.transfers.push_back(AckedTransfer {
+            seq,
+            id,
+            acknowledged_ms,
+            tx: tx.clone(),
+        });
+        while inner.transfers.len() as u64 > MAX_ACKED_TRANSFERS {
+            inner.transfers.pop_front();
+        }
+        Ok(seq)
+    }
+
+    async fn acknowledged(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Sequence numbers increase along the queue.
+        let start = inner.transfers.partition_point(|t| t.seq <= after);
+        Ok(inner
+            .transfers
+            .range(start..)
+            .take(limit.min(MAX_ACKED_PAGE))
+            .cloned()
+            .collect())
     }
 }

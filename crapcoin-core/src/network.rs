@@ -14,7 +14,7 @@ use std::sync::{Arc, Weak};
 use async_trait::async_trait;
 
 use crate::block::{Block, CheckedBlock};
-use crate::hash::BlockHash;
+use crate::hash::{BlockHash, TxId};
 use crate::invalid::ValidationError;
 use crate::tx::Transaction;
 pub use crate::wire::{
@@ -157,6 +157,41 @@ pub struct Snapshot {
     pub blocks: Vec<Block>,
     /// Known peers.
     pub peers: Vec<PeerUrl>,
+    /// The most recent transfers the node acknowledged (at most
+    /// [`MAX_RESTORED_TRANSFERS`]), oldest first: on start the node puts
+    /// back into its mempool those that are not on its best chain and
+    /// still valid.
+    pub transfers: Vec<AckedTransfer>,
+}
+
+/// Most acknowledged transfers a [`Snapshot`] carries (the newest ones).
+/// A node's mempool holds far fewer, so every transfer still waiting for
+/// a block when the node stopped is among them unless more than this many
+/// newer ones were acknowledged after it.
+pub const MAX_RESTORED_TRANSFERS: usize = 100_000;
+
+/// Most acknowledged transfers a store keeps. Past it, the oldest rows
+/// (by sequence number) are pruned: with blocks every few seconds and one
+/// transfer per block, a million transfers are months of a node's life,
+/// and those rows are deep on the chain long before they go.
+pub const MAX_ACKED_TRANSFERS: u64 = 1_000_000;
+
+/// Most acknowledged transfers one [`Store::acknowledged`] page returns.
+pub const MAX_ACKED_PAGE: usize = 1_000;
+
+/// A transfer the node acknowledged: accepted to mine and stored before
+/// the caller (an HTTP client, the node's own auto mode) was told so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckedTransfer {
+    /// Its place in the node's record, from 1, increasing; assigned by the
+    /// store and never reused (the cursor of [`Store::acknowledged`]).
+    pub seq: u64,
+    /// The transaction's id.
+    pub id: TxId,
+    /// When the node acknowledged it (its clock, ms since the epoch).
+    pub acknowledged_ms: u64,
+    /// The transaction itself, so a restarted node can mine it.
+    pub tx: Transaction,
 }
 
 /// A storage failure, with its cause.
@@ -164,8 +199,9 @@ pub struct Snapshot {
 #[error("store: {0}")]
 pub struct StoreError(#[from] pub Box<dyn std::error::Error + Send + Sync>);
 
-/// Where a node persists blocks and peers. A block is acknowledged only
-/// after [`Store::save_blocks`] returned.
+/// Where a node persists blocks, peers and the transfers it acknowledged.
+/// A block is acknowledged only after [`Store::save_blocks`] returned, a
+/// transfer only after [`Store::save_transfer`] returned.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Everything stored.
@@ -180,6 +216,25 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets a peer.
     async fn remove_peer(&self, peer: &PeerUrl) -> Result<(), StoreError>;
 
-    /// Forgets every block (an amnesiac behaviour's wipe).
+    /// Forgets every block (an amnesiac behaviour's wipe). Acknowledged
+    /// transfers stay: they are the node's promises, not its chain.
     async fn clear_blocks(&self) -> Result<(), StoreError>;
+
+    /// Records a transfer the node is about to acknowledge, with the time
+    /// it was acknowledged (node clock, ms); returns its sequence number.
+    /// Keeps at most [`MAX_ACKED_TRANSFERS`], pruning the oldest.
+    async fn save_transfer(
+        &self,
+        id: TxId,
+        acknowledged_ms: u64,
+        tx: &Transaction,
+    ) -> Result<u64, StoreError>;
+
+    /// Up to `limit` (capped at [`MAX_ACKED_PAGE`]) recorded transfers
+    /// whose sequence number is above `after`, in sequence order.
+    async fn acknowledged(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError>;
 }

@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use crapcoin_core::network::{BlockAck, Snapshot, StoreError};
+use crapcoin_core::network::{AckedTransfer, BlockAck, Snapshot, StoreError};
 use crapcoin_core::{
     Block, BlockHash, BlockHeader, CheckedBlock, Config, Forge, Handle, Node, PeerUrl, Store,
-    ValidationError, memory,
+    Transaction, TxId, ValidationError, memory,
 };
 use kit::chain::{addr, params, pay};
 use kit::time::now_ms;
@@ -224,6 +224,23 @@ impl Store for GatedStore {
 
     async fn clear_blocks(&self) -> Result<(), StoreError> {
         self.inner.clear_blocks().await
+    }
+
+    async fn save_transfer(
+        &self,
+        id: TxId,
+        acknowledged_ms: u64,
+        tx: &Transaction,
+    ) -> Result<u64, StoreError> {
+        self.inner.save_transfer(id, acknowledged_ms, tx).await
+    }
+
+    async fn acknowledged(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError> {
+        self.inner.acknowledged(after, limit).await
     }
 }
 

@@ -931,12 +931,13 @@ async fn node_mempool_stays_bounded() {
         node.balance(&addr(MAIN_MINER)).balance,
         params().block_reward
     );
-    // Submitting is synchronous: on this single-threaded runtime the miner
-    // cannot take anything out between two submissions.
+    // Submitting never yields here (the in-memory store records at once):
+    // on this single-threaded runtime the miner cannot take anything out
+    // between two submissions.
     for nonce in 0..4 {
         let tx = pay(MAIN_MINER, addr(PAYEE), 1, 1, nonce);
         assert_eq!(
-            node.submit_transaction(tx.clone()),
+            node.submit_transaction(tx.clone()).await,
             Ok(tx.id()),
             "nonce {nonce}"
         );
@@ -944,7 +945,7 @@ async fn node_mempool_stays_bounded() {
     for amount in 1..=6 {
         let tx = pay(MAIN_MINER, addr(PAYEE), amount, 1, 4);
         assert_eq!(
-            node.submit_transaction(tx),
+            node.submit_transaction(tx).await,
             Err(TxError::Mempool(MempoolError::Full { capacity: 4 })),
             "amount {amount}"
         );

@@ -163,7 +163,7 @@ async fn a_waiting_transfer_is_rebroadcast_to_miners_that_come_later() {
     let wallet = launch(&net, 0, Some(0.0), interval, Vec::new()).await;
     wallet.mine().await.expect("a block on demand");
     let to = Wallet::from_seed(999).address();
-    let txid = wallet.submit_transfer(to, 10).expect("accepted");
+    let txid = wallet.submit_transfer(to, 10).await.expect("accepted");
     assert_eq!(net.tap().receivers(&txid), 0, "nobody to relay it to yet");
     let miners = vec![
         launch(&net, 1, Some(0.5), interval, vec![wallet.url().clone()]).await,
@@ -230,7 +230,7 @@ async fn a_transaction_is_relayed_once_to_every_node() {
     let to = nodes[2].address();
     let funded = Wallet::from_seed(100);
     let tx = funded.transfer(&params().chain_id(), to, 5, 1, 0);
-    let txid = payer.submit_transaction(tx).expect("accepted");
+    let txid = payer.submit_transaction(tx).await.expect("accepted");
     let everywhere = holds_within(Duration::from_secs(20), || {
         nodes
             .iter()

@@ -961,7 +961,7 @@ fn submit_to_node(tx: Transaction) -> Result<(), ValidationError> {
             .expect("the node mines");
         assert_eq!(mined.height, 1);
         let id = tx.id();
-        let result = match node.submit_transaction(tx) {
+        let result = match node.submit_transaction(tx).await {
             Ok(txid) => {
                 assert_eq!(txid, id, "the node answers the transaction's id");
                 Ok(())

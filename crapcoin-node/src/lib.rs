@@ -27,7 +27,9 @@
 //! Public: `GET /status`, `GET /blockchain`, `GET /blocks?from=H&limit=N`,
 //! `GET /block/{hash}`, `POST /block` (gossip; the sender's URL in the
 //! `X-Crapcoin-Peer` header), `GET /peers`, `POST /peers {"url"}`,
-//! `POST /transactions`, `GET /balance/{address}`, `GET /metrics`. Admin
+//! `POST /transactions`, `GET /balance/{address}`, `GET /metrics`,
+//! `GET /transfers/acknowledged?after=SEQ&limit=N` (the transfers this node
+//! acknowledged, stored before it answered; pages of at most 1,000). Admin
 //! (`Authorization: Bearer TOKEN`): `POST /transfer {"to", "amount"}`,
 //! `POST /mine` (optional `{"count": N}`), `POST /admin/peers {"url"}`,
 //! `POST /admin/auto {"on": bool}` (pause or resume auto mode; the

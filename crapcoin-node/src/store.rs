@@ -1,4 +1,5 @@
-//! [`Store`]: SQLite persistence of blocks and peers through sqlx.
+//! [`Store`]: SQLite persistence of blocks, peers and acknowledged
+//! transfers through sqlx.
 //!
 //! One database per node (`crapcoin.db` in its data directory), opened in
 //! WAL mode with `synchronous = NORMAL`: a committed transaction survives the
@@ -16,6 +17,13 @@
 //! there is no per-block row and no index to maintain; a block saved twice
 //! is stored twice and read back once. The engine saves blocks before it
 //! acknowledges them, so an acknowledged block is on disk.
+//!
+//! Acknowledged transfers are one row each in `acked_transfers` (their
+//! sequence number, id, time and canonical encoding), written one
+//! transaction per transfer before the node answers the caller: a transfer
+//! arrives alone, and with `synchronous = NORMAL` a commit costs no fsync.
+//! The table keeps at most [`MAX_ACKED_TRANSFERS`] rows: once past it,
+//! each insert deletes the oldest row in the same transaction.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -25,8 +33,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use crapcoin_core::block::MAX_BLOCK_ENCODED_LEN;
 use crapcoin_core::encode::{Decode, DecodeError, Encode, Reader};
-use crapcoin_core::network::{Snapshot, StoreError};
-use crapcoin_core::{Block, CheckedBlock, PeerUrl};
+use crapcoin_core::network::{
+    AckedTransfer, MAX_ACKED_PAGE, MAX_ACKED_TRANSFERS, MAX_RESTORED_TRANSFERS, Snapshot,
+    StoreError,
+};
+use crapcoin_core::{Block, CheckedBlock, PeerUrl, Transaction, TxId};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
@@ -55,6 +66,9 @@ pub enum OpenError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Most acknowledged transfers kept ([`MAX_ACKED_TRANSFERS`]; tests
+    /// lower it).
+    transfer_cap: i64,
 }
 
 fn store_error(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -105,7 +119,10 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            transfer_cap: i64::try_from(MAX_ACKED_TRANSFERS).unwrap_or(i64::MAX),
+        })
     }
 
     /// Number of distinct stored blocks (reads them all).
@@ -150,6 +167,45 @@ impl Store {
         Ok(blocks)
     }
 
+    /// Acknowledged transfers `sql` selects (`seq, txid, acknowledged_ms,
+    /// body`, binding `bind` then `limit`), decoded.
+    async fn load_transfers(
+        &self,
+        sql: &'static str,
+        bind: i64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError> {
+        let rows = sqlx::query(sql)
+            .bind(bind)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let seq: i64 = row.try_get(0).map_err(store_error)?;
+            let txid: &[u8] = row.try_get(1).map_err(store_error)?;
+            let acknowledged_ms: i64 = row.try_get(2).map_err(store_error)?;
+            let body: &[u8] = row.try_get(3).map_err(store_error)?;
+            let id = <[u8; 32]>::try_from(txid)
+                .map(TxId)
+                .map_err(|_| store_error(CorruptTransfer::Id { seq }))?;
+            let mut reader = Reader::new(body);
+            let tx = Transaction::decode_from(&mut reader)
+                .map_err(|e| store_error(CorruptTransfer::Decode { seq, error: e }))?;
+            if reader.remaining() != 0 {
+                return Err(store_error(CorruptTransfer::Trailing { seq }));
+            }
+            out.push(AckedTransfer {
+                seq: u64::try_from(seq).unwrap_or(0),
+                id,
+                acknowledged_ms: u64::try_from(acknowledged_ms).unwrap_or(0),
+                tx,
+            });
+        }
+        Ok(out)
+    }
+
     /// Closes the pool, waiting for the connection to finish.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -172,6 +228,32 @@ enum CorruptBlock {
     },
 }
 
+/// A stored acknowledged transfer that does not decode: the database was
+/// altered.
+#[derive(Debug, thiserror::Error)]
+enum CorruptTransfer {
+    /// Its id is not 32 bytes.
+    #[error("stored transfer {seq}: its id is not 32 bytes")]
+    Id {
+        /// Its sequence number.
+        seq: i64,
+    },
+    /// Its body does not decode.
+    #[error("stored transfer {seq} does not decode: {error}")]
+    Decode {
+        /// Its sequence number.
+        seq: i64,
+        /// Why.
+        error: DecodeError,
+    },
+    /// Its body holds bytes after the transaction.
+    #[error("stored transfer {seq} does not decode: bytes after the transaction")]
+    Trailing {
+        /// Its sequence number.
+        seq: i64,
+    },
+}
+
 #[async_trait]
 impl crapcoin_core::Store for Store {
     async fn load(&self) -> Result<Snapshot, StoreError> {
@@ -189,7 +271,20 @@ impl crapcoin_core::Store for Store {
                 peers.push(url);
             }
         }
-        Ok(Snapshot { blocks, peers })
+        let mut transfers = self
+            .load_transfers(
+                "SELECT seq, txid, acknowledged_ms, body FROM acked_transfers \
+                 WHERE seq > ? ORDER BY seq DESC LIMIT ?",
+                0,
+                MAX_RESTORED_TRANSFERS,
+            )
+            .await?;
+        transfers.reverse();
+        Ok(Snapshot {
+            blocks,
+            peers,
+            transfers,
+        })
     }
 
     async fn save_blocks(&self, blocks: &[Arc<CheckedBlock>]) -> Result<(), StoreError> {
@@ -236,6 +331,49 @@ impl crapcoin_core::Store for Store {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+
+    async fn save_transfer(
+        &self,
+        id: TxId,
+        acknowledged_ms: u64,
+        tx: &Transaction,
+    ) -> Result<u64, StoreError> {
+        let mut db = self.pool.begin().await.map_err(store_error)?;
+        let seq = sqlx::query(
+            "INSERT INTO acked_transfers (txid, acknowledged_ms, body) VALUES (?, ?, ?)",
+        )
+        .bind(id.0.to_vec())
+        .bind(i64::try_from(acknowledged_ms).unwrap_or(i64::MAX))
+        .bind(tx.encode())
+        .execute(&mut *db)
+        .await
+        .map_err(store_error)?
+        .last_insert_rowid();
+        let cap = self.transfer_cap;
+        if seq > cap {
+            sqlx::query("DELETE FROM acked_transfers WHERE seq <= ?")
+                .bind(seq - cap)
+                .execute(&mut *db)
+                .await
+                .map_err(store_error)?;
+        }
+        db.commit().await.map_err(store_error)?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    async fn acknowledged(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AckedTransfer>, StoreError> {
+        self.load_transfers(
+            "SELECT seq, txid, acknowledged_ms, body FROM acked_transfers \
+             WHERE seq > ? ORDER BY seq LIMIT ?",
+            i64::try_from(after).unwrap_or(i64::MAX),
+            limit.min(MAX_ACKED_PAGE),
+        )
+        .await
     }
 }
 
@@ -336,6 +474,118 @@ mod tests {
         let snapshot = store.load().await.expect("loads");
         let want: Vec<_> = blocks.iter().map(|b| b.block().clone()).collect();
         assert_eq!(snapshot.blocks, want);
+    }
+
+    fn transfers(n: u64) -> Vec<crapcoin_core::Transaction> {
+        let wallet = crapcoin_core::Wallet::from_seed(1);
+        let chain_id = Params::with_difficulty(4).chain_id();
+        (0..n)
+            .map(|nonce| wallet.transfer(&chain_id, crapcoin_core::Address([7; 32]), 5, 1, nonce))
+            .collect()
+    }
+
+    /// Acknowledged transfers come back in order with their id and time,
+    /// page by page; the snapshot carries them; past the cap the oldest go
+    /// and sequence numbers are never given twice.
+    #[tokio::test]
+    async fn acknowledged_transfers_are_stored_paged_and_capped() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let txs = transfers(7);
+        {
+            let store = Store::open(dir.path()).await.expect("opens");
+            for (i, tx) in txs.iter().enumerate() {
+                let seq = store
+                    .save_transfer(tx.id(), 1_000 + i as u64, tx)
+                    .await
+                    .expect("saves");
+                assert_eq!(seq, i as u64 + 1);
+            }
+            store.close().await;
+        }
+        let mut store = Store::open(dir.path()).await.expect("reopens");
+        let snapshot = store.load().await.expect("loads");
+        assert_eq!(snapshot.transfers.len(), 7);
+        for (i, (got, tx)) in snapshot.transfers.iter().zip(&txs).enumerate() {
+            assert_eq!(got.seq, i as u64 + 1);
+            assert_eq!(got.id, tx.id());
+            assert_eq!(got.acknowledged_ms, 1_000 + i as u64);
+            assert_eq!(&got.tx, tx);
+        }
+        let page = store.acknowledged(2, 3).await.expect("pages");
+        assert_eq!(page.iter().map(|t| t.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert!(store.acknowledged(7, 10).await.expect("pages").is_empty());
+        store.clear_blocks().await.expect("clears blocks");
+        assert_eq!(
+            store.load().await.expect("loads").transfers.len(),
+            7,
+            "an amnesiac's wipe keeps promises"
+        );
+        store.transfer_cap = 4;
+        let more = transfers(9);
+        let seq = store
+            .save_transfer(more[8].id(), 2_000, &more[8])
+            .await
+            .expect("saves");
+        assert_eq!(seq, 8);
+        let left: Vec<u64> = store
+            .acknowledged(0, 100)
+            .await
+            .expect("pages")
+            .iter()
+            .map(|t| t.seq)
+            .collect();
+        assert_eq!(left, [5, 6, 7, 8], "the oldest went past the cap");
+        sqlx::query("UPDATE acked_transfers SET body = substr(body, 1, 10) WHERE seq = 6")
+            .execute(&store.pool)
+            .await
+            .expect("damages");
+        assert!(store.load().await.is_err(), "a damaged transfer is refused");
+    }
+
+    /// A data directory from before acknowledged transfers were stored
+    /// opens with its blocks and an empty record, then records.
+    #[tokio::test]
+    async fn a_database_without_the_transfer_record_is_migrated() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let params = Params::with_difficulty(4);
+        let blocks = chain(&params, 3);
+        {
+            let first = tempfile::tempdir().expect("temp dir");
+            for file in ["0001_init.sql", "0002_block_batches.sql"] {
+                std::fs::copy(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("migrations")
+                        .join(file),
+                    first.path().join(file),
+                )
+                .expect("copies a migration");
+            }
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(dir.path().join(super::DB_FILE))
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options)
+                .await
+                .expect("opens");
+            sqlx::migrate::Migrator::new(first.path())
+                .await
+                .expect("reads")
+                .run(&pool)
+                .await
+                .expect("migrates to the second schema");
+            let old = Store {
+                pool: pool.clone(),
+                transfer_cap: 10,
+            };
+            old.save_blocks(&blocks).await.expect("saves");
+            pool.close().await;
+        }
+        let store = Store::open(dir.path()).await.expect("opens and migrates");
+        let snapshot = store.load().await.expect("loads");
+        assert_eq!(snapshot.blocks.len(), 3);
+        assert!(snapshot.transfers.is_empty());
+        let tx = &transfers(1)[0];
+        assert_eq!(store.save_transfer(tx.id(), 5, tx).await.expect("saves"), 1);
+        assert_eq!(store.load().await.expect("loads").transfers.len(), 1);
     }
 
     /// A batch whose bytes or count were altered is an error, not a

@@ -249,6 +249,7 @@ async fn run_network(
                 Duration::from_secs(args.settle),
                 args.duration.unwrap_or(0),
                 args.auto,
+                Duration::from_secs(args.liveness_secs),
             )
             .await;
         stop_status.cancel();

@@ -172,6 +172,12 @@ pub struct Args {
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub settle: u64,
 
+    /// The verdict's liveness bound: the honest nodes must agree within
+    /// this many seconds after the Boss and auto mode stop (measured and
+    /// printed; longer is a violation). At most `--settle` is waited.
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub liveness_secs: u64,
+
     /// Write the verdict as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,

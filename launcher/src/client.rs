@@ -15,9 +15,9 @@
 
 use std::time::Duration;
 
-use crapcoin_core::Status;
 use crapcoin_core::block::BlockJson;
-use crapcoin_node::http::models::AutoRequest;
+use crapcoin_core::{BlockHash, Status};
+use crapcoin_node::http::models::{AckedPage, AutoRequest};
 use crapcoin_node::sauron::db::EventRow;
 use crapcoin_node::sauron::faults::FaultRecord;
 use crapcoin_node::sauron::model::{Boss, BossAction, BossEventBody, Page};
@@ -180,6 +180,39 @@ impl Client {
             Some(limit) => format!("{node}/blocks?from={from}&limit={limit}"),
             None => format!("{node}/blocks?from={from}"),
         };
+        self.get_json(&url, None).await
+    }
+
+    /// A page of the transfers the node at `node` acknowledged, those
+    /// recorded after sequence number `after` (`GET
+    /// /transfers/acknowledged`, the node's page size).
+    pub async fn acknowledged(&self, node: &str, after: u64) -> Option<AckedPage> {
+        self.get_json(
+            &format!("{node}/transfers/acknowledged?after={after}"),
+            None,
+        )
+        .await
+    }
+
+    /// One block the node at `node` knows (`GET /block/{hash}`), `None`
+    /// when it does not know it or does not answer.
+    pub async fn block(&self, node: &str, hash: &BlockHash) -> Option<BlockJson> {
+        self.get_json(&format!("{node}/block/{hash}"), None).await
+    }
+
+    /// A page of Sauron's `block_accepted` events (`GET
+    /// /api/events?kind=block_accepted`), at most `limit`, older than the
+    /// cursor `before` when given.
+    pub async fn sauron_accepted_blocks(
+        &self,
+        sauron: &str,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Option<Page<EventRow>> {
+        let mut url = format!("{sauron}/api/events?kind=block_accepted&limit={limit}");
+        if let Some(before) = before {
+            url.push_str(&format!("&before={before}"));
+        }
         self.get_json(&url, None).await
     }
 

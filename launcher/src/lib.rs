@@ -22,6 +22,7 @@
 //! | [`control`] | stdin commands and the HTTP control API (CORS, for Sauron's dashboard) |
 //! | [`sauron`] | reporting firings to Sauron (`POST /api/boss`) as tracked tasks |
 //! | [`watch`] | what the nodes say: polls, positions and counters, node views, the status line, the verdict |
+//! | [`checker`] | the verdict's checks over the run's history: validity, no acknowledged transfer lost, conservation, liveness |
 //! | [`forks`] | the verdict's fork figures (blocks mined, stale rate, interval, miners' shares, propagation): Sauron's, or the nodes' |
 //! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; copies of a node's database and rollbacks; auto mode; names, data dirs; the run's client and task tracker |
 //! | [`faults`] | the fault menu, the seeded timeline drawn from it, a schedule file's timeline, the "never no honest node" rule |
@@ -75,6 +76,7 @@
 
 pub mod app;
 pub mod boss;
+pub mod checker;
 pub mod cli;
 pub mod client;
 pub mod cmdline;

@@ -2,17 +2,19 @@
 //! and what they left (each node's position, every process's last
 //! counters, the honest wallets), the [`NodeView`]s shown by `status`, the
 //! control API and the report, the live [`Overview`], and the final
-//! [`Verdict`], computed from the nodes themselves so it never depends on
-//! Sauron.
+//! [`Verdict`], computed from the nodes themselves (and, when it ran,
+//! Sauron's record of the blocks honest nodes accepted), with the
+//! invariants of [`crate::checker`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crapcoin_core::{Address, BlockHash};
+use crapcoin_core::{Address, Block, BlockHash, Params, TxId};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
+use crate::checker::{self, Acked, Checks, Held, History};
 use crate::client::{Client, Poll, boss_action};
 use crate::fleet::{self, Fleet, Running, Tally};
 use crate::forks::{ChainFacts, Known, Mining};
@@ -30,6 +32,7 @@ const LAST_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 /// One honest node's position.
 #[derive(Debug, Clone)]
 struct Position {
+    name: String,
     url: String,
     height: u64,
     tip: BlockHash,
@@ -61,7 +64,19 @@ struct Seen {
     /// Every polled process by wallet address: its member's name, whether
     /// it is honest, its hash share (to name the miners of the chain).
     known: BTreeMap<Address, Known>,
+    /// Transfers honest nodes listed as acknowledged while the run went
+    /// on, by id (the first listing): watercooler's own record, so that a
+    /// node that loses its record (its data rolled back) or is gone at the
+    /// end does not take its transfers out of the check. At most
+    /// [`MAX_RECORDED`].
+    acked: BTreeMap<TxId, Acked>,
+    /// The cursor of each honest process's listing (a new process of a
+    /// member starts again at 0: its record may have been rolled back).
+    acked_cursor: BTreeMap<(String, u32), u64>,
 }
+
+/// Most acknowledged transfers watercooler records during a run.
+const MAX_RECORDED: usize = 1_000_000;
 
 /// Watches a fleet's nodes. Shared as `Arc<Watch>`; never holds its lock
 /// across an `.await`.
@@ -127,10 +142,14 @@ impl Watch {
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
+        let answers: Vec<(Running, Poll)> = answers.into_iter().flatten().collect();
+        self.record_acknowledged(answers.iter().map(|(node, _)| node).filter(|n| n.honest))
+            .await;
         let mut honest_positions = Vec::new();
-        for (node, poll) in answers.into_iter().flatten() {
+        for (node, poll) in answers {
             if node.honest {
                 honest_positions.push(Position {
+                    name: node.name.clone(),
                     url: node.url.clone(),
                     height: poll.status.height,
                     tip: poll.status.tip,
@@ -139,6 +158,45 @@ impl Watch {
             self.record(&node, poll);
         }
         honest_positions
+    }
+
+    /// Reads the next page of each of `nodes`' acknowledged transfers
+    /// (one page a node a poll, so bounded) into watercooler's record.
+    async fn record_acknowledged(&self, nodes: impl Iterator<Item = &Running>) {
+        let asks: Vec<(Running, u64)> = {
+            let seen = self.lock();
+            if seen.acked.len() >= MAX_RECORDED {
+                return;
+            }
+            nodes
+                .map(|n| {
+                    let key = (n.name.clone(), n.start);
+                    (n.clone(), seen.acked_cursor.get(&key).copied().unwrap_or(0))
+                })
+                .collect()
+        };
+        let pages: Vec<_> = futures_util::stream::iter(asks)
+            .map(|(node, after)| async move {
+                let page = self.client().acknowledged(&node.url, after).await;
+                (node, page)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut seen = self.lock();
+        for (node, page) in pages {
+            let Some(page) = page else { continue };
+            if let Some(last) = page.transfers.last() {
+                seen.acked_cursor
+                    .insert((node.name.clone(), node.start), last.seq);
+            }
+            for item in page.transfers {
+                seen.acked.entry(item.id).or_insert_with(|| Acked {
+                    node: node.name.clone(),
+                    item,
+                });
+            }
+        }
     }
 
     /// Polls `name` once more just before it is fired, so its counters are
@@ -314,44 +372,160 @@ fn highest_agreed<T: PartialEq>(chains: &[Vec<T>]) -> Option<usize> {
         .find(|&i| chains.iter().all(|c| c.get(i) == Some(&first[i])))
 }
 
-/// Transfers on the best chain of the node at `url` from genesis up to
-/// `top`: those whose sender is one of `senders`, and all of them. One
-/// per block (a block carries at most one transfer, and a chain never
-/// holds a transfer twice: nonces). In the same pass, each block's miner
-/// and timestamp ([`ChainFacts`]). Reads `GET /blocks` pages; `None` if
-/// the node stops answering or its pages do not reach `top`.
-async fn transfers_on_chain(
-    client: &Client,
-    url: &str,
-    top: u64,
-    senders: &BTreeSet<Address>,
-) -> Option<(u64, u64, ChainFacts)> {
-    let mut from = 0;
-    let mut count = 0;
-    let mut all = 0;
-    let mut facts = ChainFacts::default();
+/// The best chain of the node at `url` from height `from` up to `top`
+/// (`GET /blocks` pages; every block's hash checked). `None` if the node
+/// stops answering, serves a block whose hash is not its own, or its pages
+/// do not reach `top`.
+async fn chain_blocks(client: &Client, url: &str, mut from: u64, top: u64) -> Option<Vec<Block>> {
+    let mut out = Vec::new();
     while from <= top {
-        let blocks = client.blocks(url, from, None).await?;
-        let last = blocks.last()?.header.height;
-        for block in &blocks {
-            let height = block.header.height;
+        let page = client.blocks(url, from, None).await?;
+        let last = page.last()?.header.height;
+        for json in page {
+            let height = json.header.height;
             if height > top {
                 break;
             }
-            facts.add(height, block.header.timestamp, block.header.miner);
-            if let Some(tx) = &block.tx {
-                all += 1;
-                if senders.contains(&tx.from) {
-                    count += 1;
-                }
+            if height != from {
+                return None;
             }
+            out.push(json.into_block().ok()?);
             from = height + 1;
         }
         if last >= top {
             break;
         }
     }
-    Some((count, all, facts))
+    Some(out)
+}
+
+/// Of the `common` chain (genesis first), the transfers whose sender is
+/// one of `senders`, and all of them. One per block (a block carries at
+/// most one transfer, and a chain never holds a transfer twice: nonces).
+/// In the same pass, each block's miner and timestamp ([`ChainFacts`]).
+fn transfers_on_chain(common: &[Block], senders: &BTreeSet<Address>) -> (u64, u64, ChainFacts) {
+    let mut count = 0;
+    let mut all = 0;
+    let mut facts = ChainFacts::default();
+    for block in common {
+        facts.add(
+            block.header.height,
+            block.header.timestamp,
+            block.header.miner,
+        );
+        if let Some(tx) = &block.tx {
+            all += 1;
+            if senders.contains(&tx.from) {
+                count += 1;
+            }
+        }
+    }
+    (count, all, facts)
+}
+
+/// Most pages of acknowledged transfers read from one node.
+const MAX_ACKED_PAGES: usize = checker::MAX_ACKED_PER_NODE / 1_000;
+/// Most pages of Sauron's `block_accepted` events read (500 a page).
+const MAX_ACCEPTED_PAGES: usize = 400;
+/// Most blocks fetched by hash for the validity check.
+const MAX_FETCHED: usize = 20_000;
+
+/// Every transfer each of `nodes` (name, URL) lists as acknowledged, all
+/// pages (bounded); and the nodes that did not answer in full.
+async fn acknowledged_by(client: &Client, nodes: &[(String, String)]) -> (Vec<Acked>, Vec<String>) {
+    let lists: Vec<(String, Option<Vec<Acked>>)> = futures_util::stream::iter(nodes)
+        .map(|(name, url)| async move {
+            let mut out = Vec::new();
+            let mut after = 0;
+            for _ in 0..MAX_ACKED_PAGES {
+                let Some(page) = client.acknowledged(url, after).await else {
+                    return (name.clone(), None);
+                };
+                out.extend(page.transfers.into_iter().map(|item| Acked {
+                    node: name.clone(),
+                    item,
+                }));
+                match page.next {
+                    Some(next) => after = next,
+                    None => return (name.clone(), Some(out)),
+                }
+            }
+            (name.clone(), Some(out))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut all = Vec::new();
+    let mut failed = Vec::new();
+    for (name, list) in lists {
+        match list {
+            Some(list) => all.extend(list),
+            None => failed.push(name),
+        }
+    }
+    (all, failed)
+}
+
+/// The blocks Sauron at `sauron` saw honest nodes (`honest` names) accept,
+/// other than those in `known`, fetched by hash from the running honest
+/// nodes `sources` (name, URL), the node that accepted one first; and how
+/// many could not be fetched. Bounded by [`MAX_ACCEPTED_PAGES`] and
+/// [`MAX_FETCHED`].
+async fn accepted_blocks(
+    client: &Client,
+    sauron: &str,
+    honest: &BTreeSet<String>,
+    known: &BTreeSet<BlockHash>,
+    sources: &[(String, String)],
+) -> (Vec<Held>, usize) {
+    let mut wanted: BTreeMap<BlockHash, String> = BTreeMap::new();
+    let mut before = None;
+    for _ in 0..MAX_ACCEPTED_PAGES {
+        let Some(page) = client.sauron_accepted_blocks(sauron, 500, before).await else {
+            break;
+        };
+        for row in &page.items {
+            if !honest.contains(&row.node) {
+                continue;
+            }
+            let hash = serde_json::from_str::<serde_json::Value>(&row.event)
+                .ok()
+                .and_then(|e| e["hash"].as_str().and_then(|h| h.parse::<BlockHash>().ok()));
+            if let Some(hash) = hash
+                && !known.contains(&hash)
+            {
+                wanted.entry(hash).or_insert_with(|| row.node.clone());
+            }
+        }
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    let skipped = wanted.len().saturating_sub(MAX_FETCHED);
+    let fetched: Vec<Option<Held>> =
+        futures_util::stream::iter(wanted.into_iter().take(MAX_FETCHED))
+            .map(|(hash, node)| async move {
+                let first = sources.iter().filter(|(name, _)| *name == node);
+                let others = sources.iter().filter(|(name, _)| *name != node);
+                for (_, url) in first.chain(others).take(3) {
+                    if let Some(json) = client.block(url, &hash).await
+                        && let Ok(block) = json.into_block()
+                        && block.hash() == hash
+                    {
+                        return Some(Held {
+                            node: node.clone(),
+                            block,
+                        });
+                    }
+                }
+                None
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+    let missing = fetched.iter().filter(|h| h.is_none()).count() + skipped;
+    (fetched.into_iter().flatten().collect(), missing)
 }
 
 /// What Sauron saw of the run, asked at the end while it still runs.
@@ -415,9 +589,18 @@ async fn ask_sauron(client: &Client, url: String) -> SauronView {
 /// JSON).
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
+    /// Whether the honest nodes agree ([`Verdict::agreement`]) and every
+    /// check of [`Verdict::checks`] holds.
+    pub converged: bool,
     /// Whether every honest node holds the same block at most `k` blocks
     /// below the highest honest tip.
-    pub converged: bool,
+    pub agreement: bool,
+    /// Validity, acknowledged transfers, conservation and liveness, with
+    /// every violation.
+    pub checks: Checks,
+    /// Honest nodes whose acknowledged transfers could not be read in
+    /// full (their transfers are not checked).
+    pub unread_nodes: Vec<String>,
     /// Honest nodes running at the end (and answering).
     pub honest_nodes: usize,
     /// Highest height at which every honest node holds the same block.
@@ -495,13 +678,22 @@ impl Verdict {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let headline = match (self.converged, self.agreement) {
+            (true, _) => "CONVERGED: the honest nodes share one chain and every check holds",
+            (false, true) => "NOT CONVERGED: the honest nodes share one chain, but checks fail",
+            (false, false) => "NOT CONVERGED: the honest nodes disagree",
+        };
+        let unread = if self.unread_nodes.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n  unread            acknowledged transfers of {} could not be read",
+                self.unread_nodes.join(", ")
+            )
+        };
         format!(
-            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n{}\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  settling          {:.1} s{}\n  seed              {}",
-            if self.converged {
-                "CONVERGED: the honest nodes share one chain"
-            } else {
-                "NOT CONVERGED: the honest nodes disagree"
-            },
+            "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n{}\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  settling          {:.1} s{}\n{}{unread}\n  seed              {}",
+            headline,
             self.honest_nodes,
             self.min_height,
             self.max_height,
@@ -524,6 +716,7 @@ impl Verdict {
             self.auto_paused
                 .map(|n| format!(", auto mode paused on {n} nodes"))
                 .unwrap_or_default(),
+            self.checks.text(),
             self.seed,
         )
     }
@@ -533,8 +726,17 @@ impl Watch {
     /// Pauses auto mode on every node when `pause_auto` (the load stops,
     /// so the network can settle), polls until the honest nodes agree (all
     /// answered, and every one holds the same block at most `K` below the
-    /// highest honest tip) or `settle` passes; then sums up.
-    pub async fn verdict(&self, settle: Duration, duration_secs: u64, pause_auto: bool) -> Verdict {
+    /// highest honest tip) and no honest node still holds a transfer it
+    /// acknowledged in its mempool, or `settle` passes; then sums up and
+    /// runs the [`checker`]'s checks, agreement within `liveness` of the
+    /// start of settling being one of them.
+    pub async fn verdict(
+        &self,
+        settle: Duration,
+        duration_secs: u64,
+        pause_auto: bool,
+        liveness: Duration,
+    ) -> Verdict {
         let fleet = &self.fleet;
         let client = self.client();
         let started = Instant::now();
@@ -548,6 +750,7 @@ impl Watch {
             None
         };
         let deadline = started + settle;
+        let mut converged_after: Option<f64> = None;
         let (positions, common) = loop {
             let positions = self.poll().await;
             let expected = fleet.running().iter().filter(|r| r.honest).count();
@@ -559,7 +762,22 @@ impl Watch {
                 common_height(client, &positions, min, 64).await
             };
             let agreed = common.is_some_and(|c| c + K >= max);
-            if agreed || Instant::now() >= deadline {
+            if agreed && converged_after.is_none() {
+                converged_after = Some(started.elapsed().as_secs_f64());
+            }
+            // Once they agree, give the transfers still waiting in a
+            // mempool the rest of the settle time to be mined.
+            let waiting = if agreed {
+                let nodes: Vec<(String, String)> = positions
+                    .iter()
+                    .map(|p| (p.name.clone(), p.url.clone()))
+                    .collect();
+                let (acked, _) = acknowledged_by(client, &nodes).await;
+                acked.iter().filter(|a| a.item.pending).count()
+            } else {
+                0
+            };
+            if (agreed && waiting == 0) || Instant::now() >= deadline {
                 break (positions, common);
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -567,17 +785,88 @@ impl Watch {
         let min_height = positions.iter().map(|p| p.height).min().unwrap_or(0);
         let max_height = positions.iter().map(|p| p.height).max().unwrap_or(0);
         let common_height = common.unwrap_or(0);
-        let converged = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
+        let agreement = !positions.is_empty() && common.is_some_and(|c| c + K >= max_height);
         let honest = self.totals(true);
         let all = self.totals(false);
         let senders = self.honest_addresses();
-        let (transfers_included, transfers_on_chain, chain) = match (common, positions.first()) {
-            (Some(top), Some(p)) => match transfers_on_chain(client, &p.url, top, &senders).await {
-                Some((included, on_chain, facts)) => (included, on_chain, Some(facts)),
-                None => (0, 0, None),
-            },
-            _ => (0, 0, None),
+        // The acknowledged transfers first, the chains after: a transfer
+        // not pending when its node answered was mined before that (or
+        // dropped), so the chains read next hold it unless it is lost.
+        let sources: Vec<(String, String)> = positions
+            .iter()
+            .map(|p| (p.name.clone(), p.url.clone()))
+            .collect();
+        let (mut acknowledged, unread_nodes) = acknowledged_by(client, &sources).await;
+        // The common chain from the first honest node; each honest node's
+        // blocks above it, up to its tip now (blocks for pending transfers
+        // are still mined while settling).
+        let common_blocks = match (common, positions.first()) {
+            (Some(top), Some(p)) => chain_blocks(client, &p.url, 1, top).await,
+            _ => None,
         };
+        let now = self.poll().await;
+        let mut above = Vec::new();
+        if let Some(top) = common {
+            for p in &now {
+                if p.height > top
+                    && let Some(blocks) = chain_blocks(client, &p.url, top + 1, p.height).await
+                {
+                    above.extend(blocks);
+                }
+            }
+        }
+        let (transfers_included, transfers_on_chain, chain) = match &common_blocks {
+            Some(blocks) => {
+                let (included, on_chain, facts) = transfers_on_chain(blocks, &senders);
+                (included, on_chain, Some(facts))
+            }
+            None => (0, 0, None),
+        };
+        // What watercooler recorded during the run and the nodes no longer
+        // list (a rolled-back record, a node gone): not pending anywhere
+        // it could be seen.
+        let listed: BTreeSet<TxId> = acknowledged.iter().map(|a| a.item.id).collect();
+        let recorded: Vec<Acked> = self
+            .lock()
+            .acked
+            .values()
+            .filter(|a| !listed.contains(&a.item.id))
+            .cloned()
+            .collect();
+        acknowledged.extend(recorded.into_iter().map(|mut a| {
+            a.item.pending = false;
+            a
+        }));
+        let common_blocks = common_blocks.unwrap_or_default();
+        let mut history = History {
+            params: Params::with_difficulty(fleet.settings().difficulty),
+            common: common_blocks,
+            above,
+            acknowledged,
+            converged_after_secs: converged_after,
+            liveness_secs: liveness.as_secs_f64(),
+            ..History::default()
+        };
+        if let Some(url) = fleet.sauron_url() {
+            let honest_names: BTreeSet<String> = fleet
+                .views()
+                .into_iter()
+                .filter(|v| v.honest)
+                .map(|v| v.name)
+                .collect();
+            let known: BTreeSet<BlockHash> = history
+                .common
+                .iter()
+                .chain(&history.above)
+                .map(Block::hash)
+                .collect();
+            let (held, unfetched) =
+                accepted_blocks(client, &url, &honest_names, &known, &sources).await;
+            history.held = held;
+            history.unfetched = unfetched;
+        }
+        let checks = checker::check(&history);
+        let converged = agreement && checks.hold();
         let sauron = match fleet.sauron_url() {
             Some(url) => Some(ask_sauron(client, url).await),
             None => None,
@@ -598,6 +887,9 @@ impl Watch {
         let tally = fleet.tally();
         Verdict {
             converged,
+            agreement,
+            checks,
+            unread_nodes,
             honest_nodes: positions.len(),
             common_height,
             k: K,

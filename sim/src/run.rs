@@ -395,7 +395,7 @@ impl World {
 
     /// One transfer of a coin from a random running honest node with
     /// coins (up to [`TRANSFER_TRIES`] picks) to a random other node.
-    fn transfer(&mut self, rng: &mut StdRng) {
+    async fn transfer(&mut self, rng: &mut StdRng) {
         let n = self.specs.len();
         if n < 2 {
             return;
@@ -416,7 +416,7 @@ impl World {
             if to >= from {
                 to += 1;
             }
-            if handle.submit_transfer(self.addresses[to], 1).is_ok() {
+            if handle.submit_transfer(self.addresses[to], 1).await.is_ok() {
                 self.transfers += 1;
             }
             return;
@@ -646,7 +646,7 @@ async fn simulate(
                 .max
                 .is_none_or(|max| world.transfers < max)
             {
-                world.transfer(&mut rng);
+                world.transfer(&mut rng).await;
                 next_transfer = Some(at + next_gap(&mut rng));
             } else {
                 next_transfer = None;

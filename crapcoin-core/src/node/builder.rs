@@ -125,7 +125,9 @@ impl Builder {
         self
     }
 
-    /// Restores the node from its store, then starts its tasks: bootstrap
+    /// Restores the node from its store (chain, peers, and the acknowledged
+    /// transfers not yet on the chain back into the mempool), then starts
+    /// its tasks: bootstrap
     /// and peer maintenance, the miner, the gossip sender, auto mode and the
     /// behaviour's ticker.
     ///
@@ -189,7 +191,8 @@ impl Builder {
             clock: self.clock,
             config,
         });
-        shared.restore().await?;
+        let acknowledged = shared.restore().await?;
+        shared.repool(acknowledged);
         let inbox: Weak<dyn Inbox> = Arc::downgrade(&shared) as Weak<dyn Inbox>;
         shared.network.attach(&shared.config.url, inbox);
         let handle = Handle { shared };

@@ -48,6 +48,10 @@ pub enum TxError {
     /// The node is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
+    /// The store could not record it, so it was not acknowledged (and is
+    /// not in the mempool); the store's message.
+    #[error("not recorded: {0}")]
+    NotRecorded(String),
 }
 
 impl TxError {
@@ -62,6 +66,7 @@ impl TxError {
             Self::Timeout => "timeout",
             Self::Dropped => "dropped",
             Self::ShuttingDown => "shutting_down",
+            Self::NotRecorded(_) => "not_recorded",
         }
     }
 }

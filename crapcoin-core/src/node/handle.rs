@@ -388,14 +388,16 @@ impl Handle {
         }
     }
 
-    /// A signed transaction from anyone, for this node to mine.
+    /// A signed transaction from anyone, for this node to mine. Returns
+    /// once it is recorded as acknowledged ([`Handle::acknowledged`]).
     ///
     /// # Errors
     ///
     /// [`TxError::Invalid`] (bad signature, zero amount, overflow, nonce
-    /// replayed or with a gap, overspend) or [`TxError::Mempool`].
-    pub fn submit_transaction(&self, tx: Transaction) -> Result<TxId, TxError> {
-        self.shared.submit(tx, None)
+    /// replayed or with a gap, overspend), [`TxError::Mempool`] or
+    /// [`TxError::NotRecorded`].
+    pub async fn submit_transaction(&self, tx: Transaction) -> Result<TxId, TxError> {
+        self.shared.submit(tx, None).await
     }
 
     /// Signs a transfer from the node's wallet, mines it and broadcasts the
@@ -407,21 +409,23 @@ impl Handle {
     /// confirmed within [`Config::confirm_timeout`].
     pub async fn transfer(&self, to: Address, amount: u64) -> Result<Mined, TxError> {
         let (tx, rx) = oneshot::channel();
-        self.sign_and_submit(to, amount, Some(tx))?;
+        self.sign_and_submit(to, amount, Some(tx)).await?;
         self.confirm(rx).await
     }
 
     /// Signs a transfer from the node's wallet and queues it for mining,
-    /// without waiting for its block.
+    /// without waiting for its block; returns once it is recorded as
+    /// acknowledged ([`Handle::acknowledged`]).
     ///
     /// # Errors
     ///
-    /// [`TxError::Invalid`] (e.g. overspend) or [`TxError::Mempool`].
-    pub fn submit_transfer(&self, to: Address, amount: u64) -> Result<TxId, TxError> {
-        self.sign_and_submit(to, amount, None)
+    /// [`TxError::Invalid`] (e.g. overspend), [`TxError::Mempool`] or
+    /// [`TxError::NotRecorded`].
+    pub async fn submit_transfer(&self, to: Address, amount: u64) -> Result<TxId, TxError> {
+        self.sign_and_submit(to, amount, None).await
     }
 
-    fn sign_and_submit(
+    async fn sign_and_submit(
         &self,
         to: Address,
         amount: u64,
@@ -440,7 +444,7 @@ impl Handle {
             self.shared.config.fee,
             nonce,
         );
-        self.shared.submit(transaction, waiter)
+        self.shared.submit(transaction, waiter).await
     }
 
     /// Mines a coinbase-only block on the best tip and broadcasts it.

@@ -14,6 +14,8 @@
 //!   whole sync) and page k stored, with pages that grow from 64 blocks to
 //!   the page limit and a last page of 32;
 //! - `relay`: transactions from peers — checked, pooled, passed on once;
+//! - `acked`: transfers the node acknowledged, stored before the caller
+//!   hears of it and put back into the mempool on start;
 //! - `tasks`: the miner (on demand, or on its hash power's schedule: see
 //!   [`crate::power`]), the gossip sender (blocks and relayed
 //!   transactions), auto mode and the behaviour's ticker;
@@ -27,6 +29,7 @@
 //! [`Handle::shutdown`] cancels and waits for all of them. Every read of
 //! the time and every wait goes through the node's [`crate::Clock`].
 
+mod acked;
 mod agree;
 mod builder;
 mod config;
@@ -231,14 +234,17 @@ impl Shared {
 impl Shared {
     /// Accepts a transaction into the mempool after every check a block
     /// would make of it on the current best chain (counting this sender's
-    /// pending transactions), then relays it.
-    pub(crate) fn submit(
+    /// pending transactions), records it in the store as acknowledged,
+    /// then relays it. Returns only once it is stored: storage before
+    /// acknowledgement, as for blocks.
+    pub(crate) async fn submit(
         &self,
         tx: Transaction,
         waiter: Option<oneshot::Sender<Mined>>,
     ) -> Result<TxId, TxError> {
         validate::check_tx(&tx, &self.chain_id)?;
         let txid = self.admit(&tx, Some(waiter))?;
+        self.record(txid, &tx).await?;
         self.emit(&Event::TransferSubmitted {
             txid,
             amount: tx.amount,

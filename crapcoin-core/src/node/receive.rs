@@ -497,7 +497,7 @@ impl Shared {
     /// checked again, signatures in one batch, except those equal in full
     /// to a block this process checked and still holds, see
     /// [`crate::intern`]).
-    pub(crate) async fn restore(&self) -> Result<(), LaunchError> {
+    pub(crate) async fn restore(&self) -> Result<Vec<crate::network::AckedTransfer>, LaunchError> {
         let snapshot = self.store.load().await?;
         let mut blocks = snapshot.blocks;
         blocks.retain(|b| b.header.height > 0);
@@ -523,7 +523,7 @@ impl Shared {
                 Err(reason) => return Err(LaunchError::CorruptStore { height, reason }),
             }
         }
-        Ok(())
+        Ok(snapshot.transfers)
     }
 
     /// Forgets the chain and stored blocks (a behaviour's wipe).

@@ -312,12 +312,14 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             Some(AutoAction::Mine) => {}
             // Submitted, not awaited: the checks above follow it to its
             // block, and re-earn its coins if a reorg takes them.
-            Some(AutoAction::Transfer { to, amount }) => match handle.submit_transfer(to, amount) {
-                Ok(_) => made += 1,
-                Err(e) => {
-                    tracing::debug!(node = %shared.config.name, error = %e, "auto transfer refused");
+            Some(AutoAction::Transfer { to, amount }) => {
+                match handle.submit_transfer(to, amount).await {
+                    Ok(_) => made += 1,
+                    Err(e) => {
+                        tracing::debug!(node = %shared.config.name, error = %e, "auto transfer refused");
+                    }
                 }
-            },
+            }
             None => {}
         }
     }
@@ -381,7 +383,7 @@ impl Shared {
                 }
                 Action::Wipe => self.wipe().await,
                 Action::Submit(tx) => {
-                    if let Err(e) = self.submit(tx, None) {
+                    if let Err(e) = self.submit(tx, None).await {
                         tracing::debug!(node = %self.config.name, error = %e, "behaviour's transaction refused");
                     }
                 }

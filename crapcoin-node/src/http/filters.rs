@@ -13,7 +13,7 @@ use warp::{Filter, Reply};
 
 use super::App;
 use super::handlers;
-use super::models::{self, BlocksQuery, MAX_SMALL_BODY, MAX_TX_BODY};
+use super::models::{self, AckedQuery, BlocksQuery, MAX_SMALL_BODY, MAX_TX_BODY};
 use super::server::Caller;
 use crate::client::PEER_HEADER;
 
@@ -101,6 +101,12 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(with_app(app.clone()))
         .then(handlers::submit_transaction)
         .boxed();
+    let acknowledged = warp::path!("transfers" / "acknowledged")
+        .and(warp::get())
+        .and(warp::query::<AckedQuery>())
+        .and(with_app(app.clone()))
+        .then(handlers::acknowledged)
+        .boxed();
     let balance = warp::path!("balance" / String)
         .and(warp::get())
         .and(with_app(app.clone()))
@@ -153,6 +159,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(announce)
         .unify()
         .or(transactions)
+        .unify()
+        .or(acknowledged)
         .unify()
         .or(balance)
         .unify()

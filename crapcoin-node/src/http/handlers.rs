@@ -15,8 +15,9 @@ use warp::reply::Response;
 
 use super::App;
 use super::models::{
-    AckAnswer, Announce, ApiError, AutoRequest, BalanceAnswer, BlocksQuery, MAX_MINE_COUNT,
-    MineRequest, TransferRequest, TxAckAnswer, json, parse_json,
+    AckAnswer, AckedItem, AckedPage, AckedQuery, Announce, ApiError, AutoRequest, BalanceAnswer,
+    BlocksQuery, MAX_ACKED_LIMIT, MAX_MINE_COUNT, MineRequest, TransferRequest, TxAckAnswer, json,
+    parse_json,
 };
 use super::server::Caller;
 
@@ -157,8 +158,47 @@ pub async fn submit_transaction(
                 return Ok(json(&TxAckAnswer { result }));
             }
             let tx: Transaction = parse_json(&body)?;
-            let txid = app.handle.submit_transaction(tx)?;
+            let txid = app.handle.submit_transaction(tx).await?;
             Ok(json(&serde_json::json!({ "txid": txid })))
+        }
+        .await,
+    )
+}
+
+/// `GET /transfers/acknowledged?after=SEQ&limit=N` (public): the
+/// transfers this node acknowledged, from its store, oldest first, at most
+/// [`MAX_ACKED_LIMIT`] a page; `next` is the cursor of the next page. A
+/// limit outside 1..=MAX is `400 bad_limit`; a query that does not parse
+/// is `400 bad_query`.
+pub async fn acknowledged(query: AckedQuery, app: Arc<App>) -> Response {
+    answer(
+        async {
+            let limit = query.limit.unwrap_or(MAX_ACKED_LIMIT);
+            if limit == 0 || limit > MAX_ACKED_LIMIT {
+                return Err(ApiError::bad_request(
+                    "bad_limit",
+                    format!("limit must be 1..={MAX_ACKED_LIMIT}"),
+                ));
+            }
+            let limit = usize::try_from(limit).expect("at most MAX_ACKED_LIMIT");
+            let transfers = app
+                .handle
+                .acknowledged(query.after.unwrap_or(0), limit)
+                .await
+                .map_err(internal)?;
+            let ids: Vec<_> = transfers.iter().map(|t| t.id).collect();
+            let pending = app.handle.pending(&ids);
+            let next = (transfers.len() == limit)
+                .then(|| transfers.last().map(|t| t.seq))
+                .flatten();
+            Ok(json(&AckedPage {
+                transfers: transfers
+                    .iter()
+                    .zip(pending)
+                    .map(|(t, pending)| AckedItem::new(t, pending))
+                    .collect(),
+                next,
+            }))
         }
         .await,
     )

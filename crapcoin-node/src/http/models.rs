@@ -80,6 +80,7 @@ impl From<TxError> for ApiError {
             TxError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             TxError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             TxError::Dropped => StatusCode::CONFLICT,
+            TxError::NotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ if e.reason() == "mempool_full" => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::CONFLICT,
         };
@@ -159,6 +160,74 @@ pub struct BlocksQuery {
     pub from: Option<u64>,
     /// Most blocks (default and cap: the node's page limit).
     pub limit: Option<u64>,
+}
+
+/// Most transfers one `GET /transfers/acknowledged` page holds (and its
+/// default).
+pub const MAX_ACKED_LIMIT: u64 = crapcoin_core::network::MAX_ACKED_PAGE as u64;
+
+/// `GET /transfers/acknowledged` query.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AckedQuery {
+    /// Only transfers recorded after this sequence number (default 0:
+    /// from the first).
+    pub after: Option<u64>,
+    /// Most transfers, 1..=[`MAX_ACKED_LIMIT`] (default: the cap).
+    pub limit: Option<u64>,
+}
+
+/// One transfer a node acknowledged, as `GET /transfers/acknowledged`
+/// lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckedItem {
+    /// Its place in the node's record (the page cursor).
+    pub seq: u64,
+    /// The transaction id.
+    pub id: crapcoin_core::TxId,
+    /// Sender.
+    pub from: Address,
+    /// Recipient.
+    pub to: Address,
+    /// Amount.
+    pub amount: u64,
+    /// Fee.
+    pub fee: u64,
+    /// Sender's nonce.
+    pub nonce: u64,
+    /// When the node acknowledged it (its clock, ms since the epoch).
+    pub acknowledged_ms: u64,
+    /// Whether it waits in the node's mempool at the time of the answer
+    /// (not yet on its best chain).
+    pub pending: bool,
+}
+
+impl AckedItem {
+    /// The listing of `t`, `pending` or not.
+    pub fn new(t: &crapcoin_core::network::AckedTransfer, pending: bool) -> Self {
+        Self {
+            seq: t.seq,
+            id: t.id,
+            from: t.tx.from,
+            to: t.tx.to,
+            amount: t.tx.amount,
+            fee: t.tx.fee,
+            nonce: t.tx.nonce,
+            acknowledged_ms: t.acknowledged_ms,
+            pending,
+        }
+    }
+}
+
+/// `GET /transfers/acknowledged` answer: a page, oldest first, and the
+/// cursor of the next one (`None` when this page was not full: nothing
+/// more was recorded yet).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckedPage {
+    /// The transfers.
+    pub transfers: Vec<AckedItem>,
+    /// `after` for the next page.
+    pub next: Option<u64>,
 }
 
 /// `POST /block` answer.

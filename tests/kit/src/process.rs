@@ -264,6 +264,19 @@ impl NodeProc {
         Self::spawn(data_dir, args)
     }
 
+    /// As [`NodeProc::start`], but mining on a proof-of-work schedule:
+    /// [`net_args`] without `--on-demand` (pass `--hash-share` and
+    /// `--block-interval` in `extra`; a share of 0 mines nothing).
+    pub fn start_scheduled(data_dir: &Path, extra: &[String]) -> Self {
+        let mut args: Vec<String> = net_args()
+            .into_iter()
+            .filter(|a| a != "--on-demand")
+            .collect();
+        args.extend(["--data-dir".to_owned(), data_dir.display().to_string()]);
+        args.extend(extra.iter().cloned());
+        Self::spawn(data_dir, args)
+    }
+
     /// Starts it again with the same arguments (same data directory).
     pub fn restart(&self) -> Self {
         Self::spawn(&self.data_dir, self.args.clone())
