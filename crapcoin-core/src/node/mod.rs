@@ -70,7 +70,7 @@ pub use crate::clock::now_ms;
 pub use crate::wire::PeerError;
 pub use agree::{AgreementError, NodeTip, wait_for_agreement};
 pub use builder::{Builder, Node};
-pub use config::{AutoConfig, Config, Mining};
+pub use config::{AutoConfig, Config, Mining, RateLimit};
 pub use error::{LaunchError, TxError};
 pub use handle::{Handle, Mined, MiningStats};
 pub(crate) use peers::Peers;
