@@ -44,7 +44,10 @@ impl Statuses {
     /// Status calls made so far to `to` (`None`: to anyone).
     fn to(&self, to: Option<&PeerUrl>) -> usize {
         let calls = self.0.lock().expect("not poisoned");
-        calls.iter().filter(|c| to.is_none_or(|to| *c == to)).count()
+        calls
+            .iter()
+            .filter(|c| to.is_none_or(|to| *c == to))
+            .count()
     }
 }
 
@@ -155,7 +158,8 @@ const WINDOW: Duration = Duration::from_secs(10);
 async fn a_peer_flooding_orphans_gets_at_most_one_sync_per_interval() {
     maps::fix_order_on_this_thread();
     let origin = Instant::now();
-    let net = memory::Network::seeded(1).with_latency(Duration::from_millis(1), Duration::from_millis(1));
+    let net =
+        memory::Network::seeded(1).with_latency(Duration::from_millis(1), Duration::from_millis(1));
     let flooder = launch(config("flooder", Vec::new()), net.clone(), origin, None).await;
     let statuses = Statuses::default();
     let orphaned = Orphaned::default();
@@ -183,10 +187,16 @@ async fn a_peer_flooding_orphans_gets_at_most_one_sync_per_interval() {
         syncs <= most_syncs,
         "{syncs} syncs from the flooder in {WINDOW:?}, at most {most_syncs} allowed"
     );
-    assert!(syncs >= 2, "its orphans still ask it for ancestors now and then");
+    assert!(
+        syncs >= 2,
+        "its orphans still ask it for ancestors now and then"
+    );
     let looked_at = orphaned.from(Some(&f));
     let most_orphans = most(cfg.orphan_rate.burst, cfg.orphan_rate.every, WINDOW);
-    assert_eq!(looked_at, pooled, "every orphan answered `orphan` was pooled");
+    assert_eq!(
+        looked_at, pooled,
+        "every orphan answered `orphan` was pooled"
+    );
     assert!(
         looked_at <= most_orphans,
         "{looked_at} of the flooder's orphans looked at, at most {most_orphans} allowed"
@@ -201,7 +211,8 @@ async fn a_peer_flooding_orphans_gets_at_most_one_sync_per_interval() {
 async fn senders_outside_the_peer_table_share_one_limit() {
     maps::fix_order_on_this_thread();
     let origin = Instant::now();
-    let net = memory::Network::seeded(2).with_latency(Duration::from_millis(1), Duration::from_millis(1));
+    let net =
+        memory::Network::seeded(2).with_latency(Duration::from_millis(1), Duration::from_millis(1));
     let statuses = Statuses::default();
     let orphaned = Orphaned::default();
     let honest = launch(
@@ -238,9 +249,16 @@ async fn senders_outside_the_peer_table_share_one_limit() {
 async fn a_peer_really_ahead_is_synced_from_after_a_partition_heals() {
     maps::fix_order_on_this_thread();
     let origin = Instant::now();
-    let net = memory::Network::seeded(3).with_latency(Duration::from_millis(1), Duration::from_millis(1));
+    let net =
+        memory::Network::seeded(3).with_latency(Duration::from_millis(1), Duration::from_millis(1));
     let a = launch(config("a", Vec::new()), net.clone(), origin, None).await;
-    let b = launch(config("b", vec![a.url().clone()]), net.clone(), origin, None).await;
+    let b = launch(
+        config("b", vec![a.url().clone()]),
+        net.clone(),
+        origin,
+        None,
+    )
+    .await;
     let (a_url, b_url) = (a.url().clone(), b.url().clone());
     assert!(
         wait_until(Duration::from_secs(5), || a.known_peers().contains(&b_url)

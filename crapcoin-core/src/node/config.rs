@@ -120,9 +120,10 @@ pub struct Config {
     /// such interval. Maintenance still syncs from the best peer ahead
     /// every round, whatever this says. Default: 1 s.
     pub orphan_sync_interval: Duration,
-    /// Sync slots (of the node's 4) that syncs started by orphans may hold
-    /// at once; the others stay free for maintenance's sync from the best
-    /// peer ahead. Default: 2.
+    /// An orphan starts a sync only while fewer than this many syncs run
+    /// (of any kind; a node runs 4 at most), so the last sync slots stay
+    /// free for maintenance's sync from the best peer ahead and a flood of
+    /// orphans from several peers cannot hold them all. Default: 2.
     pub orphan_sync_slots: usize,
     /// Mempool bound.
     pub mempool_capacity: usize,

@@ -302,7 +302,9 @@ impl Shared {
 
     /// A block from a peer: ignored if the peer is banned; then the
     /// behaviour's say, an answer from the hash alone for blocks already
-    /// known (before any signature is checked), the context-free checks
+    /// known (before any signature is checked), ignored if it is an orphan
+    /// past its named sender's orphan rate (also before any signature is
+    /// checked: [`super::Config::orphan_rate`]), the context-free checks
     /// (skipped for a block equal to one another node of this process
     /// checked and still holds: [`crate::intern`] hands back that very
     /// allocation), then [`Shared::accept`].
