@@ -11,6 +11,12 @@
 //! cargo bench --workspace --bench flood
 //! ```
 //!
+//! `FLOOD_ONLY=N` runs scenario N alone (0 the baseline, 1 the flooder, 2
+//! the flooder without junk); `FLOOD_DIAG=1` prints, for every run, the
+//! status calls and pushes between honest and misbehaving nodes and how
+//! each honest block reached each honest node (from whom, whether it was
+//! an orphan there first), with its delays.
+//!
 //! Everything runs in one process, so the process's CPU time of the flooded
 //! run also counts the flooders' own forging (mining orphans, building junk
 //! and copies in `tick`). That part is measured on its own, with the
