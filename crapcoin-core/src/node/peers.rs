@@ -494,3 +494,37 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Bucket, RateLimit};
+
+    #[test]
+    fn a_bucket_gives_its_burst_then_one_token_per_period() {
+        let limit = RateLimit {
+            burst: 3,
+            every: Duration::from_millis(100),
+        };
+        let t0 = Instant::now();
+        let mut bucket = Bucket::default();
+        let taken = (0..10).filter(|_| bucket.take(limit, t0)).count();
+        assert_eq!(taken, 3, "the burst at once, nothing more");
+        // 250 ms later: two whole tokens back, the half kept for later.
+        let t1 = t0 + Duration::from_millis(250);
+        assert_eq!((0..10).filter(|_| bucket.take(limit, t1)).count(), 2);
+        let t2 = t0 + Duration::from_millis(300);
+        assert_eq!((0..10).filter(|_| bucket.take(limit, t2)).count(), 1);
+        // A long quiet spell refills it to the burst, no further.
+        let t3 = t2 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| bucket.take(limit, t3)).count(), 3);
+    }
+
+    #[test]
+    fn per_second_spreads_the_rate() {
+        let limit = RateLimit::per_second(64, 8);
+        assert_eq!(limit.burst, 64);
+        assert_eq!(limit.every, Duration::from_millis(125));
+    }
+}
