@@ -8,6 +8,8 @@
 //!   `Config::orphan_sync_interval` at most;
 //! - senders outside the peer table share one bucket and one interval, so
 //!   naming new URLs earns nothing;
+//! - orphans start syncs only while fewer than `Config::orphan_sync_slots`
+//!   syncs run, so many peers' orphans cannot hold every sync slot;
 //! - and a peer that really is ahead after a partition heals is still
 //!   synced from, by its orphans alone (maintenance is off here).
 //!
@@ -302,4 +304,66 @@ async fn a_peer_really_ahead_is_synced_from_after_a_partition_heals() {
     }
     a.shutdown().await;
     b.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn orphans_from_many_peers_leave_sync_slots_free() {
+    maps::fix_order_on_this_thread();
+    let origin = Instant::now();
+    // Slow calls, so the syncs the orphans start are still running when
+    // the last orphan comes.
+    let latency = Duration::from_millis(50);
+    let net = memory::Network::seeded(4).with_latency(latency, latency);
+    let mut senders = Vec::new();
+    for i in 0..4 {
+        senders.push(
+            launch(
+                config(&format!("s{i}"), Vec::new()),
+                net.clone(),
+                origin,
+                None,
+            )
+            .await,
+        );
+    }
+    let urls: Vec<PeerUrl> = senders.iter().map(|s| s.url().clone()).collect();
+    let statuses = Statuses::default();
+    let honest = launch(
+        config("honest", urls.clone()),
+        Tapped::new(net.clone(), statuses.clone()),
+        origin,
+        None,
+    )
+    .await;
+    assert!(
+        wait_until(Duration::from_secs(10), || urls
+            .iter()
+            .all(|u| honest.known_peers().contains(u)))
+        .await,
+        "every sender is a peer"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = statuses.to(None);
+
+    // One orphan from each, at the same moment: each would start a sync.
+    let now_ms = clock(origin).now_ms();
+    for (i, url) in urls.iter().enumerate() {
+        let ack = honest
+            .receive_block(orphan(1000 + i as u64, now_ms), Some(url.clone()))
+            .await;
+        assert_eq!(ack, Ok(BlockAck::Orphan));
+    }
+    // Long enough for a status call to be answered, not for a second one.
+    tokio::time::sleep(latency * 3).await;
+
+    let started = statuses.to(None) - before;
+    let slots = honest.config().orphan_sync_slots;
+    assert_eq!(
+        started, slots,
+        "syncs started by four peers' orphans at once: {started}, slots for them {slots}"
+    );
+    honest.shutdown().await;
+    for s in senders {
+        s.shutdown().await;
+    }
 }

@@ -39,11 +39,11 @@ impl Shared {
 
     /// Asks the sender of an orphan for its ancestors: starts a sync from
     /// it, unless one runs from it already, an orphan of its started one
-    /// within [`super::Config::orphan_sync_interval`], or syncs started
-    /// by orphans hold [`super::Config::orphan_sync_slots`] of the sync
-    /// slots. A peer that really is ahead is synced from all the same: by
-    /// its next orphan after the interval, and by maintenance, which syncs
-    /// from the best peer ahead every round.
+    /// within [`super::Config::orphan_sync_interval`], or
+    /// [`super::Config::orphan_sync_slots`] syncs (of any kind) run
+    /// already. A peer that really is ahead is synced from all the same:
+    /// by its next orphan after the interval, and by maintenance, which
+    /// syncs from the best peer ahead every round.
     pub(crate) fn sync_for_orphan(self: &Arc<Self>, peer: PeerUrl) {
         if !self
             .lock()
