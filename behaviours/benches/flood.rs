@@ -11,6 +11,12 @@
 //! cargo bench --workspace --bench flood
 //! ```
 //!
+//! `FLOOD_ONLY=N` runs scenario N alone (0 the baseline, 1 the flooder, 2
+//! the flooder without junk); `FLOOD_DIAG=1` prints, for every run, the
+//! status calls and pushes between honest and misbehaving nodes and how
+//! each honest block reached each honest node (from whom, whether it was
+//! an orphan there first), with its delays.
+//!
 //! Everything runs in one process, so the process's CPU time of the flooded
 //! run also counts the flooders' own forging (mining orphans, building junk
 //! and copies in `tick`). That part is measured on its own, with the
@@ -160,6 +166,86 @@ fn delays(run: &Run) -> Vec<f64> {
     out
 }
 
+/// Where an honest block's delay came from (FLOOD_DIAG=1).
+fn diagnose(run: &Run) {
+    use kit::scenario::Call;
+    let bad: std::collections::HashSet<String> = run
+        .bad_urls()
+        .iter()
+        .map(|u| u.as_str().to_owned())
+        .collect();
+    let mut status = std::collections::HashMap::<(bool, bool), usize>::new();
+    let mut pushes = std::collections::HashMap::<(bool, bool), usize>::new();
+    for c in run.calls.snapshot() {
+        match c {
+            Call::Status { from, to, .. } => {
+                *status
+                    .entry((bad.contains(from.as_str()), bad.contains(to.as_str())))
+                    .or_default() += 1
+            }
+            Call::Push { from, to, .. } => {
+                *pushes
+                    .entry((bad.contains(from.as_str()), bad.contains(to.as_str())))
+                    .or_default() += 1
+            }
+            _ => {}
+        }
+    }
+    println!("status calls (from bad, to bad): {status:?}");
+    println!("pushes (from bad, to bad): {pushes:?}");
+    let events = run.honest_events();
+    let mut mined = std::collections::HashMap::new();
+    let mut orphaned = std::collections::HashSet::new();
+    let mut honest_orphans = 0;
+    for r in &events {
+        match &r.event {
+            Event::BlockMined { hash, .. } => {
+                mined.insert(*hash, (r.node.clone(), r.at));
+            }
+            Event::BlockOrphaned { hash, from, .. } => {
+                if from.as_ref().is_some_and(|f| !bad.contains(f.as_str())) {
+                    honest_orphans += 1;
+                }
+                orphaned.insert((r.node.clone(), *hash));
+            }
+            _ => {}
+        }
+    }
+    let mut classes = std::collections::BTreeMap::<String, Vec<f64>>::new();
+    for r in &events {
+        if let Event::BlockAccepted {
+            hash, from, best, ..
+        } = &r.event
+            && let Some((miner, at)) = mined.get(hash)
+            && *miner != r.node
+        {
+            let ms = r.at.saturating_sub(*at).as_secs_f64() * 1000.0;
+            let via = match from {
+                Some(f) if bad.contains(f.as_str()) => "from bad",
+                Some(f) if f.as_str().ends_with(miner.as_str()) => "from miner",
+                Some(_) => "from other honest",
+                None => "none",
+            };
+            let key = format!(
+                "{via}, orphaned first {}, best {best}",
+                orphaned.contains(&(r.node.clone(), *hash))
+            );
+            classes.entry(key).or_default().push(ms);
+        }
+    }
+    println!("honest orphans from honest senders: {honest_orphans}");
+    for (k, mut v) in classes {
+        v.sort_by(f64::total_cmp);
+        println!(
+            "  {k}: n {} p50 {:.1} p95 {:.1} max {:.1}",
+            v.len(),
+            percentile(&v, 0.5),
+            percentile(&v, 0.95),
+            percentile(&v, 1.0)
+        );
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -209,6 +295,9 @@ async fn measure(name: &str, valid_only: bool) -> Measured {
     let cpu = cpu_time().unwrap_or_default().saturating_sub(before);
     run.check_invariants();
     let delays = delays(&run);
+    if std::env::var_os("FLOOD_DIAG").is_some() {
+        diagnose(&run);
+    }
     run.shutdown().await;
     Measured {
         delays,
@@ -241,8 +330,14 @@ async fn main() {
         ("flooder", "flooder, no junk (never banned)", true),
     ];
     let mut results: Vec<Vec<Measured>> = kinds.iter().map(|_| Vec::new()).collect();
+    let only: Option<usize> = std::env::var("FLOOD_ONLY")
+        .ok()
+        .and_then(|s| s.parse().ok());
     for k in 1..=runs {
         for (i, (name, label, valid_only)) in kinds.iter().enumerate() {
+            if only.is_some_and(|o| o != i) {
+                continue;
+            }
             let m = measure(name, *valid_only).await;
             let name = label;
             println!(

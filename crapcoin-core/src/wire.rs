@@ -139,8 +139,10 @@ pub enum BlockAck {
     Duplicate,
     /// Parent unknown: kept in the orphan pool while ancestors are fetched.
     Orphan,
-    /// Not looked at: the receiver's behaviour chose to ignore it, or the
-    /// sender is banned (it was dropped for sending invalid data).
+    /// Not looked at: the receiver's behaviour chose to ignore it, the
+    /// sender is banned (it was dropped for sending invalid data), or it is
+    /// an orphan past the sender's orphan rate (see
+    /// [`crate::Config::orphan_rate`]).
     Ignored,
 }
 

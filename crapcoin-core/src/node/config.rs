@@ -52,6 +52,31 @@ impl Mining {
     }
 }
 
+/// A token bucket: `burst` at once, then one more every `every` (in the
+/// node's clock time, so a simulation stays deterministic).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Tokens held when full: what may come at once after a quiet spell.
+    pub burst: u32,
+    /// Time to earn one token back.
+    pub every: Duration,
+}
+
+impl RateLimit {
+    /// `burst` at once, then `per_second` a second.
+    ///
+    /// # Panics
+    ///
+    /// If `per_second` is 0.
+    pub fn per_second(burst: u32, per_second: u32) -> Self {
+        assert!(per_second > 0, "a rate limit refills");
+        Self {
+            burst,
+            every: Duration::from_secs(1) / per_second,
+        }
+    }
+}
+
 /// How a node runs: names, bounds, timeouts and intervals. Consensus rules
 /// are in [`crate::Params`], not here: two nodes with different configs still agree.
 #[derive(Debug, Clone)]
@@ -78,6 +103,28 @@ pub struct Config {
     pub maintenance_interval: Duration,
     /// Orphan pool bound.
     pub orphan_capacity: usize,
+    /// Orphans (pushed blocks whose parent this node lacks) each named
+    /// sender may have looked at: a peer has a bucket of its own, senders
+    /// outside the peer table share one. An orphan past the limit is
+    /// answered `ignored` before its signature is checked: not pooled, and
+    /// no sync from its sender. Unnamed callers (this node's own API, an
+    /// HTTP push without a peer header) are not limited: their orphans
+    /// trigger no sync. Default: 64 at once, then 8 a second, far above
+    /// what an honest peer sends (it relays only blocks on its best chain,
+    /// which are orphans to us only while we are behind, and then a sync
+    /// fetches them anyway).
+    pub orphan_rate: RateLimit,
+    /// Least time between two syncs one peer's orphans start (an orphan
+    /// asks its sender for the ancestors; within this time of the last
+    /// such sync, it does not). Senders outside the peer table share one
+    /// such interval. Maintenance still syncs from the best peer ahead
+    /// every round, whatever this says. Default: 1 s.
+    pub orphan_sync_interval: Duration,
+    /// An orphan starts a sync only while fewer than this many syncs run
+    /// (of any kind; a node runs 4 at most), so the last sync slots stay
+    /// free for maintenance's sync from the best peer ahead and a flood of
+    /// orphans from several peers cannot hold them all. Default: 2.
+    pub orphan_sync_slots: usize,
     /// Mempool bound.
     pub mempool_capacity: usize,
     /// How long a transaction returned by another node's abandoned block
@@ -145,6 +192,9 @@ impl Config {
             ban_duration: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(2),
             orphan_capacity: 256,
+            orphan_rate: RateLimit::per_second(64, 8),
+            orphan_sync_interval: Duration::from_secs(1),
+            orphan_sync_slots: 2,
             mempool_capacity: 1024,
             remine_foreign: None,
             limits: Limits::default(),

@@ -6,9 +6,11 @@
 //!
 //! - `receive`: blocks from peers and from our own miner — validation,
 //!   orphans, fork choice, storage before acknowledgement, relay;
-//! - `peers`: the bounded peer table, bootstrap from the tracker, peer
-//!   maintenance (liveness, discovery through peers' peers then the
-//!   tracker, dropping peers that stop answering or misbehave);
+//! - `peers`: the bounded peer table (with each peer's orphan limits:
+//!   [`Config::orphan_rate`], [`Config::orphan_sync_interval`]),
+//!   bootstrap from the tracker, peer maintenance (liveness, discovery
+//!   through peers' peers then the tracker, dropping peers that stop
+//!   answering or misbehave);
 //! - `sync`: fetching a peer's better chain, a pipeline that fetches page
 //!   k+2 while page k+1 is checked (on one blocking-pool thread for the
 //!   whole sync) and page k stored, with pages that grow from 64 blocks to
@@ -73,7 +75,7 @@ pub use crate::clock::now_ms;
 pub use crate::wire::PeerError;
 pub use agree::{AgreementError, NodeTip, wait_for_agreement};
 pub use builder::{Builder, Node};
-pub use config::{AutoConfig, Config, Mining};
+pub use config::{AutoConfig, Config, Mining, RateLimit};
 pub use error::{LaunchError, TxError};
 pub use handle::{Handle, Mined, MiningStats};
 pub(crate) use peers::Peers;

@@ -6,11 +6,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::seq::{IndexedRandom, SliceRandom};
 
-use super::Shared;
+use super::{RateLimit, Shared};
 use crate::clock::Clock;
 use crate::maps::{Map, Set};
 use crate::observer::{DropReason, Event};
@@ -30,10 +30,57 @@ const ROTATE_EVERY: u64 = 5;
 /// Own waiting transactions passed on again per maintenance round, at most.
 const MAX_REBROADCAST: usize = 64;
 
+/// A token bucket (see [`RateLimit`]): full at first, one token back
+/// every `every` since it was last refilled.
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    /// Tokens spent since it was last full (so a new bucket is full).
+    spent: u32,
+    /// When the last token came back (`None`: full since it was made).
+    refilled: Option<Instant>,
+}
+
+impl Bucket {
+    /// Takes one token at `now` if there is one.
+    fn take(&mut self, limit: RateLimit, now: Instant) -> bool {
+        if let Some(at) = self.refilled {
+            let every = limit.every.as_nanos().max(1);
+            let earned = now.saturating_duration_since(at).as_nanos() / every;
+            let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+            if earned >= self.spent {
+                self.spent = 0;
+                self.refilled = None;
+            } else if earned > 0 {
+                self.spent -= earned;
+                // Whole tokens only: the part of a token already earned
+                // is kept.
+                self.refilled = Some(at + limit.every * earned);
+            }
+        }
+        if self.spent >= limit.burst {
+            return false;
+        }
+        if self.spent == 0 {
+            self.refilled = Some(now);
+        }
+        self.spent += 1;
+        true
+    }
+}
+
+/// What the node keeps about a sender's orphans: their rate, and when
+/// they last started a sync.
+#[derive(Debug, Clone, Default)]
+struct OrphanLimits {
+    bucket: Bucket,
+    synced_at: Option<Instant>,
+}
+
 #[derive(Debug, Clone, Default)]
 struct PeerState {
     failures: u32,
     strikes: u32,
+    orphans: OrphanLimits,
 }
 
 /// The peer table: at most `max` peers, plus a bounded ban list.
@@ -41,8 +88,11 @@ struct PeerState {
 pub(crate) struct Peers {
     map: Map<PeerUrl, PeerState>,
     banned: Map<PeerUrl, Instant>,
+    /// The orphan limits that senders outside the table share (so their
+    /// number bounds nothing, and naming new URLs earns nothing).
+    strangers: OrphanLimits,
     max: usize,
-    /// Where ban deadlines are read.
+    /// Where ban deadlines and rate limits are read.
     clock: Clock,
 }
 
@@ -51,9 +101,39 @@ impl Peers {
         Self {
             map: Map::default(),
             banned: Map::default(),
+            strangers: OrphanLimits::default(),
             max,
             clock,
         }
+    }
+
+    fn orphan_limits(&mut self, from: &PeerUrl) -> &mut OrphanLimits {
+        match self.map.get_mut(from) {
+            Some(state) => &mut state.orphans,
+            None => &mut self.strangers,
+        }
+    }
+
+    /// Whether `from` may have one more orphan looked at now (takes a
+    /// token of its bucket: [`super::Config::orphan_rate`]).
+    pub(crate) fn take_orphan(&mut self, from: &PeerUrl, limit: RateLimit) -> bool {
+        let now = self.clock.now();
+        self.orphan_limits(from).bucket.take(limit, now)
+    }
+
+    /// Whether an orphan from `from` may start a sync now: none did within
+    /// `interval` ([`super::Config::orphan_sync_interval`]).
+    pub(crate) fn orphan_sync_due(&mut self, from: &PeerUrl, interval: Duration) -> bool {
+        let now = self.clock.now();
+        self.orphan_limits(from)
+            .synced_at
+            .is_none_or(|at| now.saturating_duration_since(at) >= interval)
+    }
+
+    /// Notes that an orphan from `from` started a sync now.
+    pub(crate) fn orphan_synced(&mut self, from: &PeerUrl) {
+        let now = self.clock.now();
+        self.orphan_limits(from).synced_at = Some(now);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -412,5 +492,39 @@ impl Shared {
         if self.lock().peers.len() < target {
             self.discover_from_tracker().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Bucket, RateLimit};
+
+    #[test]
+    fn a_bucket_gives_its_burst_then_one_token_per_period() {
+        let limit = RateLimit {
+            burst: 3,
+            every: Duration::from_millis(100),
+        };
+        let t0 = Instant::now();
+        let mut bucket = Bucket::default();
+        let taken = (0..10).filter(|_| bucket.take(limit, t0)).count();
+        assert_eq!(taken, 3, "the burst at once, nothing more");
+        // 250 ms later: two whole tokens back, the half kept for later.
+        let t1 = t0 + Duration::from_millis(250);
+        assert_eq!((0..10).filter(|_| bucket.take(limit, t1)).count(), 2);
+        let t2 = t0 + Duration::from_millis(300);
+        assert_eq!((0..10).filter(|_| bucket.take(limit, t2)).count(), 1);
+        // A long quiet spell refills it to the burst, no further.
+        let t3 = t2 + Duration::from_secs(60);
+        assert_eq!((0..10).filter(|_| bucket.take(limit, t3)).count(), 3);
+    }
+
+    #[test]
+    fn per_second_spreads_the_rate() {
+        let limit = RateLimit::per_second(64, 8);
+        assert_eq!(limit.burst, 64);
+        assert_eq!(limit.every, Duration::from_millis(125));
     }
 }

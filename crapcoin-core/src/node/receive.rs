@@ -160,6 +160,15 @@ impl Inner {
         self.chain.invalid_reason(hash).cloned().map(Err)
     }
 
+    /// Whether the block is an orphan here: not the genesis, and its
+    /// parent neither held nor known to be invalid.
+    fn lacks_parent(&self, block: &Block) -> bool {
+        let parent = &block.header.prev_hash;
+        block.header.height > 0
+            && !self.chain.contains(parent)
+            && self.chain.invalid_reason(parent).is_none()
+    }
+
     /// Decides a block without the write-order lock when nothing of it
     /// will be stored: a duplicate, a block known to be invalid, or an
     /// orphan (which waits in the pool, not in the store). Hands the
@@ -191,11 +200,7 @@ impl Inner {
             }
             return Decided::Done(known);
         }
-        let parent = block.header.prev_hash;
-        if block.header.height > 0
-            && !self.chain.contains(&parent)
-            && self.chain.invalid_reason(&parent).is_none()
-        {
+        if self.lacks_parent(block.block()) {
             return Decided::Done(Ok(self.pool_orphan(block, from.cloned(), fx)));
         }
         Decided::Ordered(block)
@@ -297,7 +302,9 @@ impl Shared {
 
     /// A block from a peer: ignored if the peer is banned; then the
     /// behaviour's say, an answer from the hash alone for blocks already
-    /// known (before any signature is checked), the context-free checks
+    /// known (before any signature is checked), ignored if it is an orphan
+    /// past its named sender's orphan rate (also before any signature is
+    /// checked: [`super::Config::orphan_rate`]), the context-free checks
     /// (skipped for a block equal to one another node of this process
     /// checked and still holds: [`crate::intern`] hands back that very
     /// allocation), then [`Shared::accept`].
@@ -313,7 +320,20 @@ impl Shared {
             return Ok(BlockAck::Ignored);
         };
         let hash = block.hash();
-        let known = self.lock().known(&hash);
+        let known = {
+            let mut inner = self.lock();
+            let known = inner.known(&hash);
+            if known.is_none()
+                && let Some(peer) = &from
+                && inner.lacks_parent(&block)
+                && !inner.peers.take_orphan(peer, self.config.orphan_rate)
+            {
+                drop(inner);
+                tracing::debug!(node = %self.config.name, %peer, %hash, "orphan over its sender's rate ignored");
+                return Ok(BlockAck::Ignored);
+            }
+            known
+        };
         if let Some(known) = known {
             if let Err(e) = &known {
                 self.rejected(Some(hash), e, from.as_ref());
@@ -489,7 +509,7 @@ impl Shared {
             self.strike(&peer).await;
         }
         if let Some(peer) = fx.fetch_from {
-            self.spawn_sync(peer, None);
+            self.sync_for_orphan(peer);
         }
     }
 

@@ -34,10 +34,42 @@ impl Shared {
     /// Starts a sync from `peer` in the background, unless one runs already
     /// (`status`: what the peer just answered, if the caller asked).
     pub(crate) fn spawn_sync(self: &Arc<Self>, peer: PeerUrl, status: Option<Status>) {
+        self.spawn_sync_within(peer, status, MAX_CONCURRENT_SYNCS);
+    }
+
+    /// Asks the sender of an orphan for its ancestors: starts a sync from
+    /// it, unless one runs from it already, an orphan of its started one
+    /// within [`super::Config::orphan_sync_interval`], or
+    /// [`super::Config::orphan_sync_slots`] syncs (of any kind) run
+    /// already. A peer that really is ahead is synced from all the same:
+    /// by its next orphan after the interval, and by maintenance, which
+    /// syncs from the best peer ahead every round.
+    pub(crate) fn sync_for_orphan(self: &Arc<Self>, peer: PeerUrl) {
+        if !self
+            .lock()
+            .peers
+            .orphan_sync_due(&peer, self.config.orphan_sync_interval)
+        {
+            return;
+        }
+        let slots = self.config.orphan_sync_slots.min(MAX_CONCURRENT_SYNCS);
+        if self.spawn_sync_within(peer.clone(), None, slots) {
+            self.lock().peers.orphan_synced(&peer);
+        }
+    }
+
+    /// Starts a sync from `peer` in the background if fewer than `slots`
+    /// syncs run and none from `peer`; whether it started.
+    fn spawn_sync_within(
+        self: &Arc<Self>,
+        peer: PeerUrl,
+        status: Option<Status>,
+        slots: usize,
+    ) -> bool {
         {
             let mut syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
-            if syncing.len() >= MAX_CONCURRENT_SYNCS || !syncing.insert(peer.clone()) {
-                return;
+            if syncing.len() >= slots || !syncing.insert(peer.clone()) {
+                return false;
             }
         }
         let shared = self.clone();
@@ -52,6 +84,7 @@ impl Shared {
                 tracing::debug!(node = %shared.config.name, %peer, error = %e, "sync failed");
             }
         });
+        true
     }
 
     /// Syncs from `peer` now (used by the handle and bootstrap), asking
