@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::block::{Block, CheckedBlock};
-use crate::clock::Clock;
+use crate::clock::{Clock, Skew};
 use crate::hash::BlockHash;
 use crate::invalid::ValidationError;
 use crate::maps::{Map, Set};
@@ -169,7 +169,11 @@ impl Network {
                     paused: Map::default(),
                 }),
                 rng: Mutex::new(StdRng::seed_from_u64(seed)),
-                clock: Clock::system(),
+                // Tokio's time, virtual in a simulation: a pause's end
+                // (virtual) is compared with virtual time, never with the
+                // wall clock, whose pace depends on the machine's load
+                // (a replay that did gave another run now and then).
+                clock: Clock::simulated(0, Skew::default()),
                 delivered: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
             }),
