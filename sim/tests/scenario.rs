@@ -888,7 +888,7 @@ bridge = ["honest-3", "evil-1"]
     // A bridge inside a group named whole is taken out of it; the nodes
     // listed nowhere form one more group, without the bridges.
     assert_eq!(
-        kinds[3],
+        kinds[2],
         &FaultKind::Partition {
             groups: vec![
                 vec!["honest-0".into(), "honest-1".into(), "honest-2".into()],
