@@ -1650,7 +1650,7 @@ fn partition(
                 }
             }
         }
-        if members.is_empty() && owner.iter().any(|o| *o == Some(usize::MAX)) {
+        if members.is_empty() && owner.contains(&Some(usize::MAX)) {
             return Err(lines.err(
                 entries,
                 "fault \"partition\": a group in `groups` holds only bridges",
