@@ -304,6 +304,12 @@ impl NetFaults {
     /// # Errors
     ///
     /// [`FaultError`] for a value out of range; then nothing is set.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, when a fault with an end is set and the
+    /// task that ends it must start (call it from the node's runtime, as
+    /// its HTTP handlers and a simulation's runner do).
     pub fn apply(&self, update: FaultUpdate) -> Result<(), FaultError> {
         check(&update)?;
         let now = self.inner.clock.now();
