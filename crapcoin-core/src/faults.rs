@@ -36,11 +36,12 @@
 //! Beside [`crate::memory`] in the engine's top layer: it sees nodes only
 //! through the [`Network`] trait.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::Notify;
@@ -403,6 +404,12 @@ impl NetFaults {
         }
     }
 
+    /// Whether an unreachable, latency or loss fault is set (one relaxed
+    /// load: what a call checks first).
+    fn any(&self) -> bool {
+        self.inner.any.load(Ordering::Relaxed)
+    }
+
     /// Calls failed by a fault so far (unreachable or lost).
     pub fn failed_calls(&self) -> u64 {
         self.inner.failed.load(Ordering::Relaxed)
@@ -458,7 +465,7 @@ impl NetFaults {
     /// What a call to `to` meets: `None` when no network fault is set (one
     /// relaxed load).
     fn fate(&self, to: &PeerUrl) -> Option<Fate> {
-        if !self.inner.any.load(Ordering::Relaxed) {
+        if !self.any() {
             return None;
         }
         let mut state = self.state();
@@ -583,65 +590,168 @@ impl Faulty {
     }
 }
 
-#[async_trait]
+/// A call's future, as [`Network`]'s methods return them.
+type Call<'a, T> = Pin<Box<dyn Future<Output = Result<T, NetError>> + Send + 'a>>;
+
+/// Each method hands back the inner network's own future when no network
+/// fault is set (one relaxed load: no second future, no allocation), and
+/// wraps it in the faults otherwise. Written out rather than through
+/// `async_trait`, which would box a second future on every call.
 impl Network for Faulty {
     fn attach(&self, url: &PeerUrl, node: Weak<dyn Inbox>) {
         self.inner.attach(url, node);
     }
 
-    async fn push_block(
-        &self,
-        to: &PeerUrl,
-        from: &PeerUrl,
-        payload: &Payload,
-    ) -> Result<BlockAck, NetError> {
-        self.faults.before(to).await?;
-        self.inner.push_block(to, from, payload).await
+    fn push_block<'a, 'b, 'c, 'd, 'f>(
+        &'a self,
+        to: &'b PeerUrl,
+        from: &'c PeerUrl,
+        payload: &'d Payload,
+    ) -> Call<'f, BlockAck>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        'd: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.push_block(to, from, payload);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.push_block(to, from, payload).await
+        })
     }
 
-    async fn push_tx(
-        &self,
-        to: &PeerUrl,
-        from: &PeerUrl,
-        tx: &Transaction,
-    ) -> Result<TxAck, NetError> {
-        self.faults.before(to).await?;
-        self.inner.push_tx(to, from, tx).await
+    fn push_tx<'a, 'b, 'c, 'd, 'f>(
+        &'a self,
+        to: &'b PeerUrl,
+        from: &'c PeerUrl,
+        tx: &'d Transaction,
+    ) -> Call<'f, TxAck>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        'd: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.push_tx(to, from, tx);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.push_tx(to, from, tx).await
+        })
     }
 
-    async fn status(&self, to: &PeerUrl) -> Result<Status, NetError> {
-        self.faults.before(to).await?;
-        self.inner.status(to).await
+    fn status<'a, 'b, 'f>(&'a self, to: &'b PeerUrl) -> Call<'f, Status>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.status(to);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.status(to).await
+        })
     }
 
-    async fn blocks(&self, to: &PeerUrl, from: u64, limit: usize) -> Result<Vec<Block>, NetError> {
-        self.faults.before(to).await?;
-        self.inner.blocks(to, from, limit).await
+    fn blocks<'a, 'b, 'f>(
+        &'a self,
+        to: &'b PeerUrl,
+        from: u64,
+        limit: usize,
+    ) -> Call<'f, Vec<Block>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.blocks(to, from, limit);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.blocks(to, from, limit).await
+        })
     }
 
-    async fn chain(&self, to: &PeerUrl) -> Result<Vec<Block>, NetError> {
-        self.faults.before(to).await?;
-        self.inner.chain(to).await
+    fn chain<'a, 'b, 'f>(&'a self, to: &'b PeerUrl) -> Call<'f, Vec<Block>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.chain(to);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.chain(to).await
+        })
     }
 
-    async fn block(&self, to: &PeerUrl, hash: &BlockHash) -> Result<Option<Block>, NetError> {
-        self.faults.before(to).await?;
-        self.inner.block(to, hash).await
+    fn block<'a, 'b, 'c, 'f>(
+        &'a self,
+        to: &'b PeerUrl,
+        hash: &'c BlockHash,
+    ) -> Call<'f, Option<Block>>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.block(to, hash);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.block(to, hash).await
+        })
     }
 
-    async fn peers(&self, to: &PeerUrl) -> Result<Vec<PeerUrl>, NetError> {
-        self.faults.before(to).await?;
-        self.inner.peers(to).await
+    fn peers<'a, 'b, 'f>(&'a self, to: &'b PeerUrl) -> Call<'f, Vec<PeerUrl>>
+    where
+        'a: 'f,
+        'b: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.peers(to);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.peers(to).await
+        })
     }
 
-    async fn announce(&self, to: &PeerUrl, me: &PeerUrl) -> Result<(), NetError> {
-        self.faults.before(to).await?;
-        self.inner.announce(to, me).await
+    fn announce<'a, 'b, 'c, 'f>(&'a self, to: &'b PeerUrl, me: &'c PeerUrl) -> Call<'f, ()>
+    where
+        'a: 'f,
+        'b: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        if !self.faults.any() {
+            return self.inner.announce(to, me);
+        }
+        Box::pin(async move {
+            self.faults.before(to).await?;
+            self.inner.announce(to, me).await
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use async_trait::async_trait;
+
     use super::*;
     use crate::clock::Skew;
 
