@@ -7,7 +7,10 @@
 //! names `SystemTime`, `Instant::now` or `tokio::time`. That makes time a
 //! seam with two kinds of clock behind it:
 //!
-//! - [`Clock::system`]: the operating system's time and tokio's timers.
+//! - [`Clock::system`]: the operating system's time and tokio's timers;
+//!   its timestamps shifted by a [`Skew`] too (zero unless set: a fault
+//!   that makes a real node's clock run ahead or behind,
+//!   [`crate::faults`]).
 //! - [`Clock::simulated`]: virtual time, for simulations. It runs on a
 //!   tokio runtime whose time is paused (a current-thread runtime built
 //!   with `start_paused(true)`): every sleep, timeout and interval waits
@@ -50,11 +53,11 @@ pub struct Clock {
 }
 
 /// The kinds of clock.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 enum Kind {
-    /// The operating system's clocks and tokio's timers.
-    #[default]
-    System,
+    /// The operating system's clocks and tokio's timers; timestamps
+    /// shifted by `skew`.
+    System { skew: Skew },
     /// Tokio's paused time: timestamps count from `epoch_ms` at `origin`,
     /// shifted by `skew`.
     Virtual {
@@ -64,8 +67,16 @@ enum Kind {
     },
 }
 
-/// A shift of a simulated clock's timestamps, in milliseconds (positive:
-/// the clock runs ahead). Shared: the clock and whoever set it up read
+impl Default for Kind {
+    fn default() -> Self {
+        Self::System {
+            skew: Skew::default(),
+        }
+    }
+}
+
+/// A shift of a clock's timestamps, in milliseconds (positive: the clock
+/// runs ahead). Shared: the clock and whoever set it up read
 /// the same value, so a run can change a node's skew while it runs.
 #[derive(Debug, Clone, Default)]
 pub struct Skew(Arc<AtomicI64>);
@@ -94,8 +105,18 @@ pub struct Elapsed;
 
 impl Clock {
     /// The system clock: wall time from the OS, waits on tokio's timers.
+    /// Its [`Clock::skew`] starts at zero.
     pub fn system() -> Self {
-        Self { kind: Kind::System }
+        Self::default()
+    }
+
+    /// The shift of this clock's timestamps ([`Clock::now_ms`]), shared
+    /// with its clones: setting it moves every clone's timestamps (never
+    /// its instants, sleeps or timeouts).
+    pub fn skew(&self) -> &Skew {
+        match &self.kind {
+            Kind::System { skew } | Kind::Virtual { skew, .. } => skew,
+        }
     }
 
     /// A virtual clock whose time is tokio's (paused) time, its
@@ -137,7 +158,7 @@ impl Clock {
     /// stamped with and checked against.
     pub fn now_ms(&self) -> u64 {
         match &self.kind {
-            Kind::System => now_ms(),
+            Kind::System { skew } => now_ms().saturating_add_signed(skew.get()),
             Kind::Virtual {
                 epoch_ms,
                 origin,
@@ -155,7 +176,7 @@ impl Clock {
     /// on a simulated clock).
     pub fn now(&self) -> Instant {
         match self.kind {
-            Kind::System => Instant::now(),
+            Kind::System { .. } => Instant::now(),
             Kind::Virtual { .. } => tokio::time::Instant::now().into_std(),
         }
     }
@@ -258,5 +279,23 @@ mod tests {
         // A clock made later from the same origin reads the same time.
         let late = Clock::simulated_since(start, 1_000_000, Skew::default());
         assert_eq!(late.now_ms(), 1_000_000 + 3_600_000);
+    }
+
+    /// A skew moves a system clock's timestamps, and its clones', while
+    /// it is set, and nothing else.
+    #[test]
+    fn a_system_clock_honours_its_skew() {
+        let clock = Clock::system();
+        let clone = clock.clone();
+        assert_eq!(clock.skew().get(), 0);
+        let hour: u64 = 3_600_000;
+        clock.skew().set(3_600_000);
+        let read = clone.now_ms();
+        let wall = now_ms();
+        assert!(read >= wall + hour - 1_000 && read <= wall + hour + 1_000);
+        clock.skew().set(-3_600_000);
+        assert!(clone.now_ms() + hour <= now_ms() + 1_000);
+        clock.skew().set(0);
+        assert!(clone.now_ms().abs_diff(now_ms()) < 1_000);
     }
 }

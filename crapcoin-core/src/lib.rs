@@ -46,6 +46,7 @@
 //! | [`measure`] | `ForkMeter`: an observer of many nodes summing up forks (stale rate, shares of the best chain, propagation delay, races) |
 //! | [`node`] | the engine: `Node` builder, `Config`, `Handle`, sync, gossip, peers, auto mode |
 //! | [`memory`] | in-memory network, tracker and store for simulations |
+//! | [`faults`] | `NetFaults`: one node's network faults (unreachable peers, latency, loss, clock skew) and `Faulty`, the `Network` wrapper obeying them |
 //!
 //! # Layers
 //!
@@ -61,9 +62,11 @@
 //!    node only through `Inbox` (what it answers) and `View` (what a
 //!    behaviour reads), never the engine's types;
 //! 4. the engine, `node`, which implements `Inbox` and `View`, and beside
-//!    it `memory`, the in-memory implementations of the traits. The engine
-//!    uses `memory` for its builder defaults; `memory` knows nodes only as
-//!    `Inbox`es.
+//!    it `memory`, the in-memory implementations of the traits, and
+//!    `faults`, the fault layer every node's network is wrapped in. The
+//!    engine uses `memory` for its builder defaults and `faults` around
+//!    every network; `memory` knows nodes only as `Inbox`es, `faults`
+//!    networks only as `Network`s.
 //!
 //! # Decisions
 //!
@@ -84,6 +87,7 @@ pub mod block;
 pub mod chain;
 pub mod clock;
 pub mod encode;
+pub mod faults;
 pub mod hash;
 pub mod intern;
 pub mod invalid;

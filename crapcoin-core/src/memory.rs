@@ -24,7 +24,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::block::{Block, CheckedBlock};
-use crate::clock::Clock;
+use crate::clock::{Clock, Skew};
 use crate::hash::{BlockHash, TxId};
 use crate::invalid::ValidationError;
 use crate::maps::{Map, Set};
@@ -58,6 +58,8 @@ struct Knobs {
     one_way: Vec<Vec<Duration>>,
     /// Each node's side of a partition (none: no partition).
     side: Map<PeerUrl, usize>,
+    /// Nodes on no side of the partition that reach every side.
+    bridges: Set<PeerUrl>,
     /// Paused nodes and when they resume (virtual or real instant).
     paused: Map<PeerUrl, Instant>,
 }
@@ -166,10 +168,15 @@ impl Network {
                     region: Map::default(),
                     one_way: Vec::new(),
                     side: Map::default(),
+                    bridges: Set::default(),
                     paused: Map::default(),
                 }),
                 rng: Mutex::new(StdRng::seed_from_u64(seed)),
-                clock: Clock::system(),
+                // Tokio's time, virtual in a simulation: a pause's end
+                // (virtual) is compared with virtual time, never with the
+                // wall clock, whose pace depends on the machine's load
+                // (a replay that did gave another run now and then).
+                clock: Clock::simulated(0, Skew::default()),
                 delivered: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
             }),
@@ -220,17 +227,32 @@ impl Network {
             .collect();
     }
 
+    /// Splits the network as [`Network::partition`] does, but for
+    /// `bridges`: nodes on no side that reach, and are reached from,
+    /// every side.
+    pub fn partition_bridged(&self, sides: &[Vec<PeerUrl>], bridges: &[PeerUrl]) {
+        self.partition(sides);
+        let mut knobs = self.knobs();
+        for url in bridges {
+            knobs.side.remove(url);
+        }
+        knobs.bridges = bridges.iter().cloned().collect();
+    }
+
     /// Cuts `url` off from every other node (a partition of its own,
-    /// on top of any partition in force).
+    /// on top of any partition in force; a bridge stops being one).
     pub fn isolate(&self, url: &PeerUrl) {
         let mut knobs = self.knobs();
+        knobs.bridges.remove(url);
         let alone = knobs.side.values().max().copied().unwrap_or(0) + 1;
         knobs.side.insert(url.clone(), alone);
     }
 
     /// Ends every partition and isolation.
     pub fn heal(&self) {
-        self.knobs().side.clear();
+        let mut knobs = self.knobs();
+        knobs.side.clear();
+        knobs.bridges.clear();
     }
 
     /// Pauses `url` until `until`: calls to it and from it wait until
@@ -293,8 +315,11 @@ impl Network {
             let knobs = self.knobs();
             let from = self.from.as_ref();
             let side = |url: Option<&PeerUrl>| url.and_then(|u| knobs.side.get(u)).copied();
-            let cut =
-                !knobs.side.is_empty() && side(from).unwrap_or(0) != side(Some(to)).unwrap_or(0);
+            let bridge = |url: Option<&PeerUrl>| url.is_some_and(|u| knobs.bridges.contains(u));
+            let cut = !knobs.side.is_empty()
+                && side(from).unwrap_or(0) != side(Some(to)).unwrap_or(0)
+                && !bridge(from)
+                && !bridge(Some(to));
             let region = |url: Option<&PeerUrl>| url.and_then(|u| knobs.region.get(u)).copied();
             let between = match (region(from), region(Some(to))) {
                 (Some(a), Some(b)) => knobs

@@ -33,7 +33,9 @@
 //! (`Authorization: Bearer TOKEN`): `POST /transfer {"to", "amount"}`,
 //! `POST /mine` (optional `{"count": N}`), `POST /admin/peers {"url"}`,
 //! `POST /admin/auto {"on": bool}` (pause or resume auto mode; the
-//! launcher pauses it while a network settles).
+//! launcher pauses it while a network settles),
+//! `POST/GET/DELETE /admin/faults` (the node's network faults:
+//! unreachable peers, latency, loss, clock skew; [`http::faults`]).
 //! Errors are `{"error": "...", "reason": "snake_case"}` with a 4xx status
 //! (5xx only for the node's own trouble: a transfer not confirmed in time,
 //! a shutdown).

@@ -51,6 +51,8 @@ struct NodeGauges {
     mined_on_best_chain: U64Gauge,
     stale_rate: F64Gauge,
     hash_share: F64Gauge,
+    faults_active: U64Gauge,
+    fault_failed_calls: U64Gauge,
 }
 
 /// Counters of one node. Shared behind an `Arc` by the observer list, the
@@ -148,6 +150,16 @@ impl Default for Metrics {
             "crapcoin_hash_share",
             "This node's share of the network's hash power (0 when it mines on demand)",
             g.hash_share.clone(),
+        );
+        r.register(
+            "crapcoin_faults_active",
+            "Network faults in force on this node (unreachable, latency, loss, skew: 0 to 4)",
+            g.faults_active.clone(),
+        );
+        r.register(
+            "crapcoin_fault_failed_calls_total",
+            "Calls to peers failed by a fault (unreachable or lost)",
+            g.fault_failed_calls.clone(),
         );
         r.register(
             "crapcoin_tx_relays_dropped_total",
@@ -323,6 +335,9 @@ impl Metrics {
         g.mined_on_best_chain.set(mining.mined_on_best_chain);
         g.stale_rate.set(mining.stale_rate);
         g.hash_share.set(mining.hash_share.unwrap_or(0.0));
+        g.faults_active
+            .set(handle.faults().current().count() as u64);
+        g.fault_failed_calls.set(handle.faults().failed_calls());
         let mut out = String::with_capacity(4096);
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             // Writing to a String does not fail; the encoder only forwards

@@ -335,17 +335,18 @@ fn bodies(
             mean_ms,
             jitter_ms,
             to,
+            ..
         } => {
             let mut latency = json!({"mean_ms": mean_ms, "jitter_ms": jitter_ms});
-            if let Some(to) = to {
-                latency["to"] = json!(url(to).into_iter().collect::<Vec<_>>());
+            if !to.is_empty() {
+                latency["to"] = json!(to.iter().filter_map(|n| url(n)).collect::<Vec<_>>());
             }
             vec![(node.clone(), json!({"latency": latency, "for_ms": for_ms}))]
         }
-        Fault::Loss { node, rate, to } => {
+        Fault::Loss { node, rate, to, .. } => {
             let mut loss = json!({"rate": rate});
-            if let Some(to) = to {
-                loss["to"] = json!(url(to).into_iter().collect::<Vec<_>>());
+            if !to.is_empty() {
+                loss["to"] = json!(to.iter().filter_map(|n| url(n)).collect::<Vec<_>>());
             }
             vec![(node.clone(), json!({"loss": loss, "for_ms": for_ms}))]
         }
@@ -479,7 +480,7 @@ mod tests {
         let all = names(&["a", "b", "c", "d", "gone"]);
         let fault = Fault::Partition {
             groups: vec![names(&["a", "gone"]), names(&["b", "c"])],
-            bridge: Some("d".to_owned()),
+            bridge: vec!["d".to_owned()],
         };
         let mut got = bodies(url, &all, &fault, 4_000);
         got.sort_by(|x, y| x.0.cmp(&y.0));
@@ -531,7 +532,8 @@ mod tests {
             node: "a".to_owned(),
             mean_ms: 300,
             jitter_ms: 75,
-            to: Some("b".to_owned()),
+            to: vec!["b".to_owned()],
+            for_ms: None,
         };
         assert_eq!(
             bodies(url, &all, &latency, 5),
@@ -543,7 +545,8 @@ mod tests {
         let loss = Fault::Loss {
             node: "b".to_owned(),
             rate: 0.25,
-            to: None,
+            to: Vec::new(),
+            for_ms: None,
         };
         assert_eq!(
             bodies(url, &all, &loss, 5),

@@ -267,13 +267,21 @@ impl Planned {
 
 /// A fault in a few words, e.g. `partition [a b] | [c]`.
 pub fn describe(fault: &Fault) -> String {
-    let to = |to: &Option<String>| to.as_ref().map_or(String::new(), |t| format!(" to {t}"));
+    let to = |to: &[String]| {
+        if to.is_empty() {
+            String::new()
+        } else {
+            format!(" to {}", to.join(" "))
+        }
+    };
     match fault {
         Fault::Partition { groups, bridge } => {
             let groups: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
-            let bridge = bridge
-                .as_ref()
-                .map_or(String::new(), |b| format!(" bridged by {b}"));
+            let bridge = if bridge.is_empty() {
+                String::new()
+            } else {
+                format!(" bridged by {}", bridge.join(" "))
+            };
             format!("partition [{}]{bridge}", groups.join("] | ["))
         }
         Fault::Heal {} => "heal".to_owned(),
@@ -287,11 +295,13 @@ pub fn describe(fault: &Fault) -> String {
             mean_ms,
             jitter_ms,
             to: peer,
+            ..
         } => format!("latency {node}{} {mean_ms}±{jitter_ms} ms", to(peer)),
         Fault::Loss {
             node,
             rate,
             to: peer,
+            ..
         } => format!("loss {node}{} {:.0}%", to(peer), rate * 100.0),
         Fault::Rollback { node } => format!("rollback {node}"),
     }
@@ -480,6 +490,7 @@ impl Planner {
                     g.sort();
                 }
                 self.cut = Some((t, net.map(|l| t.saturating_add(l))));
+                let bridge = bridge.into_iter().collect();
                 Some((Fault::Partition { groups, bridge }, net))
             }
             Kind::Latency | Kind::Loss | Kind::Skew => {
@@ -502,14 +513,16 @@ impl Planner {
                             node,
                             mean_ms,
                             jitter_ms: mean_ms / 4,
-                            to,
+                            to: to.into_iter().collect(),
+                            for_ms: None,
                         }
                     }
                     Kind::Loss => Fault::Loss {
                         node,
                         // Whole percents: the timeline prints exactly.
                         rate: f64::from(self.rng.random_range(10..=50u32)) / 100.0,
-                        to,
+                        to: to.into_iter().collect(),
+                        for_ms: None,
                     },
                     _ => {
                         let size = self.rng.random_range(SKEW_MIN_MS..=SKEW_MAX_MS);
@@ -629,12 +642,42 @@ pub fn from_schedule(faults: &[ScheduledFault]) -> Vec<Planned> {
                 }
                 continue;
             }
-            FaultKind::Partition { groups } => (
+            FaultKind::Partition { groups, bridge } => (
                 Fault::Partition {
                     groups: groups.clone(),
-                    bridge: None,
+                    bridge: bridge.clone(),
                 },
                 None,
+            ),
+            FaultKind::Latency {
+                node,
+                mean,
+                jitter,
+                to,
+                duration,
+            } => (
+                Fault::Latency {
+                    node: node.clone(),
+                    mean_ms: ms(*mean),
+                    jitter_ms: ms(*jitter),
+                    to: to.clone().unwrap_or_default(),
+                    for_ms: None,
+                },
+                Some(ms(*duration).max(1)),
+            ),
+            FaultKind::Loss {
+                node,
+                rate,
+                to,
+                duration,
+            } => (
+                Fault::Loss {
+                    node: node.clone(),
+                    rate: *rate,
+                    to: to.clone().unwrap_or_default(),
+                    for_ms: None,
+                },
+                Some(ms(*duration).max(1)),
             ),
             FaultKind::Isolate { node } => (Fault::Isolate { node: node.clone() }, None),
             FaultKind::Crash { node } => (Fault::Crash { node: node.clone() }, None),
@@ -780,10 +823,7 @@ mod tests {
         }
         assert!(a.iter().any(|p| matches!(
             &p.fault,
-            Fault::Partition {
-                bridge: Some(_),
-                ..
-            }
+            Fault::Partition { bridge, .. } if !bridge.is_empty()
         )));
     }
 

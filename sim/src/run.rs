@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use behaviours::registry;
+use crapcoin_core::faults::{self, FaultUpdate};
 use crapcoin_core::maps::{self, Set};
 use crapcoin_core::measure::ForkMeter;
 use crapcoin_core::memory;
@@ -244,7 +245,38 @@ impl Observer for Recorder {
 fn fault_json(kind: &FaultKind) -> serde_json::Value {
     use serde_json::json;
     match kind {
-        FaultKind::Partition { groups } => json!({"kind": "partition", "groups": groups}),
+        FaultKind::Partition { groups, bridge } if bridge.is_empty() => {
+            json!({"kind": "partition", "groups": groups})
+        }
+        FaultKind::Partition { groups, bridge } => {
+            json!({"kind": "partition", "groups": groups, "bridge": bridge})
+        }
+        FaultKind::Latency {
+            node,
+            mean,
+            jitter,
+            to,
+            duration,
+        } => json!({
+            "kind": "latency",
+            "node": node,
+            "mean_ms": u64::try_from(mean.as_millis()).unwrap_or(u64::MAX),
+            "jitter_ms": u64::try_from(jitter.as_millis()).unwrap_or(u64::MAX),
+            "to": to.clone().unwrap_or_default(),
+            "for_ms": duration.as_millis() as u64,
+        }),
+        FaultKind::Loss {
+            node,
+            rate,
+            to,
+            duration,
+        } => json!({
+            "kind": "loss",
+            "node": node,
+            "rate": rate,
+            "to": to.clone().unwrap_or_default(),
+            "for_ms": duration.as_millis() as u64,
+        }),
         FaultKind::Heal => json!({"kind": "heal"}),
         FaultKind::Isolate { node } => json!({"kind": "isolate", "node": node}),
         FaultKind::Crash { node } => json!({"kind": "crash", "node": node}),
@@ -261,10 +293,19 @@ fn fault_json(kind: &FaultKind) -> serde_json::Value {
 /// A short label of a fault, for plots and the terminal.
 fn fault_label(kind: &FaultKind) -> String {
     match kind {
-        FaultKind::Partition { groups } => format!(
-            "partition into {}",
-            groups.iter().filter(|g| !g.is_empty()).count()
+        FaultKind::Partition { groups, bridge } => format!(
+            "partition into {}{}",
+            groups.iter().filter(|g| !g.is_empty()).count(),
+            match bridge.len() {
+                0 => String::new(),
+                1 => " + 1 bridge".to_owned(),
+                n => format!(" + {n} bridges"),
+            }
         ),
+        FaultKind::Latency {
+            node, mean, jitter, ..
+        } => format!("latency {node} {mean:?}±{jitter:?}"),
+        FaultKind::Loss { node, rate, .. } => format!("loss {node} {rate}"),
         FaultKind::Heal => "heal".to_owned(),
         FaultKind::Isolate { node } => format!("isolate {node}"),
         FaultKind::Crash { node } => format!("crash {node}"),
@@ -351,15 +392,74 @@ impl World {
         self.specs.iter().position(|s| s.name == name)
     }
 
+    /// The fault layer of the node `name`, when it runs (a crashed node's
+    /// faults die with it, as a stopped process's do).
+    fn faults_of(&self, name: &str) -> Option<faults::NetFaults> {
+        let i = self.index(name)?;
+        self.handles[i].as_ref().map(|h| h.faults().clone())
+    }
+
     async fn apply(&mut self, kind: &FaultKind, now: tokio::time::Instant) -> anyhow::Result<()> {
         let url = |world: &Self, name: &str| world.index(name).map(|i| world.urls[i].clone());
         match kind {
-            FaultKind::Partition { groups } => {
+            FaultKind::Partition { groups, bridge } => {
                 let sides: Vec<Vec<PeerUrl>> = groups
                     .iter()
                     .map(|g| g.iter().filter_map(|n| url(self, n)).collect())
                     .collect();
-                self.network.partition(&sides);
+                if bridge.is_empty() {
+                    self.network.partition(&sides);
+                } else {
+                    let bridges: Vec<PeerUrl> =
+                        bridge.iter().filter_map(|n| url(self, n)).collect();
+                    self.network.partition_bridged(&sides, &bridges);
+                }
+            }
+            FaultKind::Latency {
+                node,
+                mean,
+                jitter,
+                to,
+                duration,
+            } => {
+                if let Some(faults) = self.faults_of(node) {
+                    let to = to.as_ref().map(|names| {
+                        names
+                            .iter()
+                            .filter_map(|n| url(self, n))
+                            .collect::<Vec<_>>()
+                    });
+                    let latency = faults::Latency {
+                        mean: *mean,
+                        jitter: *jitter,
+                        to,
+                    };
+                    faults.apply(FaultUpdate {
+                        latency: Some(latency),
+                        duration: *duration,
+                        ..FaultUpdate::default()
+                    })?;
+                }
+            }
+            FaultKind::Loss {
+                node,
+                rate,
+                to,
+                duration,
+            } => {
+                if let Some(faults) = self.faults_of(node) {
+                    let to = to.as_ref().map(|names| {
+                        names
+                            .iter()
+                            .filter_map(|n| url(self, n))
+                            .collect::<Vec<_>>()
+                    });
+                    faults.apply(FaultUpdate {
+                        loss: Some(faults::Loss { rate: *rate, to }),
+                        duration: *duration,
+                        ..FaultUpdate::default()
+                    })?;
+                }
             }
             FaultKind::Heal => self.network.heal(),
             FaultKind::Isolate { node } => {

@@ -185,6 +185,9 @@ pub enum FaultKind {
     Partition {
         /// The groups of node names, at least two, none empty.
         groups: Vec<Vec<String>>,
+        /// Nodes in no group that reach every group (`bridge`), maybe
+        /// none.
+        bridge: Vec<String>,
     },
     /// Ends every partition and isolation: every link works again.
     Heal,
@@ -209,6 +212,33 @@ pub enum FaultKind {
         /// The node's name.
         node: String,
         /// How long it stays frozen.
+        duration: Duration,
+    },
+    /// Delays a node's calls (to every node, or to the ones listed) for a
+    /// while: each waits `mean ± jitter` before it is sent (the node's
+    /// fault layer, `crapcoin_core::faults`).
+    Latency {
+        /// The node's name.
+        node: String,
+        /// The mean wait.
+        mean: Duration,
+        /// How far a wait may be from the mean, either way.
+        jitter: Duration,
+        /// The nodes whose calls wait; `None`: every node.
+        to: Option<Vec<String>>,
+        /// How long the fault lasts.
+        duration: Duration,
+    },
+    /// Loses a share of a node's calls (to every node, or to the ones
+    /// listed) for a while (the node's fault layer).
+    Loss {
+        /// The node's name.
+        node: String,
+        /// Probability that a call is lost, in [0, 1].
+        rate: f64,
+        /// The nodes whose calls may be lost; `None`: every node.
+        to: Option<Vec<String>>,
+        /// How long the fault lasts.
         duration: Duration,
     },
     /// Moves a node's clock away from virtual time from now on.
@@ -384,6 +414,11 @@ pub(crate) struct RawFault {
     node: Option<Spanned<String>>,
     for_ms: Option<Spanned<f64>>,
     skew_ms: Option<Spanned<i64>>,
+    bridge: Option<SpannedNames>,
+    mean_ms: Option<Spanned<f64>>,
+    jitter_ms: Option<Spanned<f64>>,
+    rate: Option<Spanned<f64>>,
+    to: Option<SpannedNames>,
 }
 
 #[derive(Deserialize)]
@@ -895,7 +930,12 @@ fn schedule_entries(faults: &[Fault]) -> usize {
     faults
         .iter()
         .map(|f| match &f.kind {
-            FaultKind::Partition { groups } => 1 + groups.iter().map(Vec::len).sum::<usize>(),
+            FaultKind::Partition { groups, bridge } => {
+                1 + bridge.len() + groups.iter().map(Vec::len).sum::<usize>()
+            }
+            FaultKind::Latency { to, .. } | FaultKind::Loss { to, .. } => {
+                1 + to.as_ref().map_or(0, Vec::len)
+            }
             _ => 1,
         })
         .sum()
@@ -1306,16 +1346,18 @@ pub(crate) fn faults_over(
         let at = ms(lines, "at_ms", &f.at_ms)?;
         // Keys that belong to another kind are refused.
         let allowed: &[&str] = match kind {
-            "partition" => &["groups"],
+            "partition" => &["groups", "bridge"],
             "heal" => &[],
             "isolate" | "crash" | "restart" => &["node"],
             "pause" => &["node", "for_ms"],
             "clock_skew" => &["node", "skew_ms"],
+            "latency" => &["node", "mean_ms", "jitter_ms", "to", "for_ms"],
+            "loss" => &["node", "rate", "to", "for_ms"],
             other => {
                 return Err(lines.err(
                     &f.kind,
                     format!(
-                        "fault `kind` = {other:?} is unknown (known: partition, heal, isolate, crash, restart, pause, clock_skew)"
+                        "fault `kind` = {other:?} is unknown (known: partition, heal, isolate, crash, restart, pause, clock_skew, latency, loss)"
                     ),
                 ));
             }
@@ -1325,6 +1367,11 @@ pub(crate) fn faults_over(
             ("node", f.node.as_ref().map(|g| g.span())),
             ("for_ms", f.for_ms.as_ref().map(|g| g.span())),
             ("skew_ms", f.skew_ms.as_ref().map(|g| g.span())),
+            ("bridge", f.bridge.as_ref().map(|g| g.span())),
+            ("mean_ms", f.mean_ms.as_ref().map(|g| g.span())),
+            ("jitter_ms", f.jitter_ms.as_ref().map(|g| g.span())),
+            ("rate", f.rate.as_ref().map(|g| g.span())),
+            ("to", f.to.as_ref().map(|g| g.span())),
         ];
         for (key, span) in present {
             if let Some(span) = span {
@@ -1347,9 +1394,8 @@ pub(crate) fn faults_over(
                         ),
                     ));
                 }
-                FaultKind::Partition {
-                    groups: partition(lines, spanned, groups, &all, &index)?,
-                }
+                let (groups, bridge) = partition(lines, spanned, groups, &all, &index)?;
+                FaultKind::Partition { groups, bridge }
             }
             "heal" => FaultKind::Heal,
             "isolate" => FaultKind::Isolate {
@@ -1369,6 +1415,43 @@ pub(crate) fn faults_over(
                 FaultKind::Pause {
                     node,
                     duration: positive_ms(lines, "for_ms", d)?,
+                }
+            }
+            "latency" => {
+                let node = node_node(lines, kind, spanned, &index)?;
+                let Some(mean) = &f.mean_ms else {
+                    return Err(lines.err(spanned, "fault \"latency\" needs `mean_ms`"));
+                };
+                let mean = latency_ms(lines, "mean_ms", mean)?;
+                let jitter = match &f.jitter_ms {
+                    Some(j) => latency_ms(lines, "jitter_ms", j)?,
+                    None => Duration::ZERO,
+                };
+                FaultKind::Latency {
+                    to: fault_targets(lines, kind, f.to.as_ref(), groups, &all, &index)?,
+                    duration: fault_for(lines, kind, spanned)?,
+                    node,
+                    mean,
+                    jitter,
+                }
+            }
+            "loss" => {
+                let node = node_node(lines, kind, spanned, &index)?;
+                let Some(rate) = &f.rate else {
+                    return Err(lines.err(spanned, "fault \"loss\" needs `rate`"));
+                };
+                let r = *rate.get_ref();
+                if !(0.0..=1.0).contains(&r) {
+                    return Err(lines.err(
+                        rate,
+                        format!("fault \"loss\": `rate` = {r} is not in [0, 1]"),
+                    ));
+                }
+                FaultKind::Loss {
+                    to: fault_targets(lines, kind, f.to.as_ref(), groups, &all, &index)?,
+                    duration: fault_for(lines, kind, spanned)?,
+                    node,
+                    rate: r,
                 }
             }
             _ => {
@@ -1413,13 +1496,101 @@ pub(crate) fn faults_over(
     Ok(faults)
 }
 
+/// The nodes `names` (node or group names) stand for, as indices of `all`
+/// in the order named, each once; `Err` names the unknown one.
+fn expand<'n>(
+    names: &'n [Spanned<String>],
+    groups: &[Group],
+    index: &BTreeMap<String, usize>,
+) -> Result<Vec<usize>, &'n Spanned<String>> {
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for entry in names {
+        let name = entry.get_ref();
+        let expanded: Vec<usize> = if let Some(&i) = index.get(name) {
+            vec![i]
+        } else if let Some(pos) = groups.iter().position(|gr| &gr.name == name) {
+            let start: usize = groups[..pos].iter().map(|gr| gr.count).sum();
+            (start..start + groups[pos].count).collect()
+        } else {
+            return Err(entry);
+        };
+        out.extend(expanded.into_iter().filter(|i| seen.insert(*i)));
+    }
+    Ok(out)
+}
+
+/// `for_ms` of a fault that needs it (> 0).
+fn fault_for(
+    lines: &Lines<'_>,
+    kind: &str,
+    raw: &Spanned<RawFault>,
+) -> Result<Duration, ScenarioError> {
+    let Some(d) = &raw.get_ref().for_ms else {
+        return Err(lines.err(raw, format!("fault {kind:?} needs `for_ms`")));
+    };
+    positive_ms(lines, "for_ms", d)
+}
+
+/// A latency mean or jitter: a duration of at most an hour.
+fn latency_ms(
+    lines: &Lines<'_>,
+    key: &str,
+    value: &Spanned<f64>,
+) -> Result<Duration, ScenarioError> {
+    let d = ms(lines, key, value)?;
+    if d > crapcoin_core::faults::MAX_LATENCY {
+        return Err(lines.err(
+            value,
+            format!("`{key}` is longer than an hour ({} ms)", value.get_ref()),
+        ));
+    }
+    Ok(d)
+}
+
+/// The `to` of a latency or loss fault: node names, at most
+/// [`crapcoin_core::faults::MAX_FAULT_PEERS`] once expanded, or `None`.
+fn fault_targets(
+    lines: &Lines<'_>,
+    kind: &str,
+    to: Option<&SpannedNames>,
+    groups: &[Group],
+    all: &[String],
+    index: &BTreeMap<String, usize>,
+) -> Result<Option<Vec<String>>, ScenarioError> {
+    let Some(to) = to else { return Ok(None) };
+    if to.get_ref().is_empty() {
+        return Err(lines.err(to, format!("fault {kind:?}: `to` is empty")));
+    }
+    let nodes = expand(to.get_ref(), groups, index).map_err(|entry| {
+        lines.err(
+            entry,
+            format!(
+                "fault {kind:?}: `to` names {:?}, neither a node nor a group",
+                entry.get_ref()
+            ),
+        )
+    })?;
+    let max = crapcoin_core::faults::MAX_FAULT_PEERS;
+    if nodes.len() > max {
+        return Err(lines.err(
+            to,
+            format!(
+                "fault {kind:?}: `to` names {} nodes, more than {max}",
+                nodes.len()
+            ),
+        ));
+    }
+    Ok(Some(nodes.into_iter().map(|i| all[i].clone()).collect()))
+}
+
 fn partition(
     lines: &Lines<'_>,
     raw: &Spanned<RawFault>,
     groups: &[Group],
     all: &[String],
     index: &BTreeMap<String, usize>,
-) -> Result<Vec<Vec<String>>, ScenarioError> {
+) -> Result<(Vec<Vec<String>>, Vec<String>), ScenarioError> {
     let Some(listed) = &raw.get_ref().groups else {
         return Err(lines.err(raw, "fault \"partition\" needs `groups`"));
     };
@@ -1427,6 +1598,27 @@ fn partition(
         return Err(lines.err(listed, "fault \"partition\": `groups` is empty"));
     }
     let mut owner: Vec<Option<usize>> = vec![None; all.len()];
+    // Bridges first: a bridge is in no group, so naming one in `groups`
+    // is refused below.
+    let mut bridge = Vec::new();
+    if let Some(bridges) = &raw.get_ref().bridge {
+        if bridges.get_ref().is_empty() {
+            return Err(lines.err(bridges, "fault \"partition\": `bridge` is empty"));
+        }
+        let nodes = expand(bridges.get_ref(), groups, index).map_err(|entry| {
+            lines.err(
+                entry,
+                format!(
+                    "fault \"partition\": `bridge` names {:?}, neither a node nor a group",
+                    entry.get_ref()
+                ),
+            )
+        })?;
+        for i in nodes {
+            owner[i] = Some(usize::MAX);
+            bridge.push(all[i].clone());
+        }
+    }
     let mut out: Vec<Vec<String>> = Vec::with_capacity(listed.get_ref().len() + 1);
     for (g, entries) in listed.get_ref().iter().enumerate() {
         if entries.get_ref().is_empty() {
@@ -1450,6 +1642,17 @@ fn partition(
             };
             for i in expanded {
                 match owner[i] {
+                    // A bridge inside a group named whole stays a bridge.
+                    Some(usize::MAX) if !index.contains_key(name) => {}
+                    Some(usize::MAX) => {
+                        return Err(lines.err(
+                            entry,
+                            format!(
+                                "fault \"partition\": {:?} is a `bridge`, in no group",
+                                all[i]
+                            ),
+                        ));
+                    }
                     Some(other) if other != g => {
                         return Err(lines.err(
                             entry,
@@ -1466,6 +1669,12 @@ fn partition(
                     }
                 }
             }
+        }
+        if members.is_empty() && owner.contains(&Some(usize::MAX)) {
+            return Err(lines.err(
+                entries,
+                "fault \"partition\": a group in `groups` holds only bridges",
+            ));
         }
         out.push(members);
     }
@@ -1484,7 +1693,7 @@ fn partition(
             "fault \"partition\": `groups` leaves every node in one group (nothing is split)",
         ));
     }
-    Ok(out)
+    Ok((out, bridge))
 }
 
 fn sweep(lines: &Lines<'_>, raw: &Spanned<RawSweep>, s: &Scenario) -> Result<Sweep, ScenarioError> {

@@ -163,7 +163,8 @@ kind = "heal"
                 groups: vec![
                     vec!["bigload-1".to_owned(), "shit-1".to_owned()],
                     vec!["bigload-2".to_owned(), "bigload-3".to_owned()],
-                ]
+                ],
+                bridge: Vec::new(),
             }
         );
     }

@@ -184,7 +184,7 @@ fn partition_expands_groups_and_adds_the_unlisted_nodes() {
     );
     let s = Scenario::parse(&text).expect("partition");
     // Sorted by time: the partition at 500 ms comes first.
-    let FaultKind::Partition { groups } = &s.faults[0].kind else {
+    let FaultKind::Partition { groups, .. } = &s.faults[0].kind else {
         panic!("first fault is the partition: {:?}", s.faults);
     };
     assert_eq!(
@@ -780,7 +780,7 @@ fn fault_schedules_too_large_to_expand_or_copy_are_refused() {
     // 10 partitions of 200,000 nodes expand to 2,000,000 names: the limit.
     let at_limit = partitioned(200_000, 10, 1);
     let s = Scenario::parse_with_memory(&at_limit, u64::MAX).expect("at the limit");
-    let FaultKind::Partition { groups } = &s.faults[9].kind else {
+    let FaultKind::Partition { groups, .. } = &s.faults[9].kind else {
         panic!("a partition");
     };
     assert_eq!(
@@ -832,4 +832,228 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
         let e = Scenario::parse(&text).expect_err("nested");
         assert!(e.reason.contains("recurs"), "{e}");
     }
+}
+
+/// The fault kinds of the node's fault layer (`latency`, `loss`) and a
+/// partition's `bridge` parse into their values.
+#[test]
+fn latency_loss_and_bridge_faults_parse() {
+    let text = BASE.replace(
+        "[stop]",
+        r#"[[faults]]
+at_ms = 100
+kind = "latency"
+node = "honest-0"
+mean_ms = 200
+jitter_ms = 50
+to = ["evil", "honest-2"]
+for_ms = 10_000
+
+[[faults]]
+at_ms = 200
+kind = "loss"
+node = "evil-1"
+rate = 0.25
+for_ms = 5_000
+
+[[faults]]
+at_ms = 300
+kind = "partition"
+groups = [["honest"], ["evil-0"]]
+bridge = ["honest-3", "evil-1"]
+
+[stop]"#,
+    );
+    let s = Scenario::parse(&text).expect("valid");
+    let kinds: Vec<&FaultKind> = s.faults.iter().map(|f| &f.kind).collect();
+    assert_eq!(
+        kinds[0],
+        &FaultKind::Latency {
+            node: "honest-0".into(),
+            mean: Duration::from_millis(200),
+            jitter: Duration::from_millis(50),
+            to: Some(vec!["evil-0".into(), "evil-1".into(), "honest-2".into()]),
+            duration: Duration::from_secs(10),
+        }
+    );
+    assert_eq!(
+        kinds[1],
+        &FaultKind::Loss {
+            node: "evil-1".into(),
+            rate: 0.25,
+            to: None,
+            duration: Duration::from_secs(5),
+        }
+    );
+    // A bridge inside a group named whole is taken out of it; the nodes
+    // listed nowhere form one more group, without the bridges.
+    assert_eq!(
+        kinds[2],
+        &FaultKind::Partition {
+            groups: vec![
+                vec!["honest-0".into(), "honest-1".into(), "honest-2".into()],
+                vec!["evil-0".into()],
+            ],
+            bridge: vec!["honest-3".into(), "evil-1".into()],
+        }
+    );
+}
+
+#[test]
+fn bad_latency_loss_and_bridge_faults_are_refused_with_their_line() {
+    // The extra `[[faults]]` starts at line 35 of BASE; its keys follow.
+    let fault =
+        |keys: &str| BASE.replace("[stop]", &format!("[[faults]]\nat_ms = 5\n{keys}\n[stop]"));
+    let cases: Vec<(&str, String, usize, &str)> = vec![
+        (
+            "latency without mean",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nfor_ms = 10"),
+            35,
+            "mean_ms",
+        ),
+        (
+            "negative mean",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = -1\nfor_ms = 10"),
+            39,
+            "mean_ms",
+        ),
+        (
+            "mean over an hour",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 3_600_001\nfor_ms = 10"),
+            39,
+            "mean_ms",
+        ),
+        (
+            "NaN jitter",
+            fault(
+                "kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 1\njitter_ms = nan\nfor_ms = 10",
+            ),
+            40,
+            "jitter_ms",
+        ),
+        (
+            "latency without for_ms",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 1"),
+            35,
+            "for_ms",
+        ),
+        (
+            "latency for no time",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 1\nfor_ms = 0"),
+            40,
+            "for_ms",
+        ),
+        (
+            "latency to a stranger",
+            fault(
+                "kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 1\nto = [\"ghost\"]\nfor_ms = 1",
+            ),
+            40,
+            "ghost",
+        ),
+        (
+            "latency to nobody",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 1\nto = []\nfor_ms = 1"),
+            40,
+            "`to` is empty",
+        ),
+        (
+            "latency of a stranger",
+            fault("kind = \"latency\"\nnode = \"ghost\"\nmean_ms = 1\nfor_ms = 1"),
+            38,
+            "node",
+        ),
+        (
+            "latency with a loss key",
+            fault("kind = \"latency\"\nnode = \"honest-0\"\nmean_ms = 1\nrate = 0.5\nfor_ms = 1"),
+            40,
+            "rate",
+        ),
+        (
+            "loss above 1",
+            fault("kind = \"loss\"\nnode = \"honest-0\"\nrate = 1.5\nfor_ms = 1"),
+            39,
+            "rate",
+        ),
+        (
+            "negative loss",
+            fault("kind = \"loss\"\nnode = \"honest-0\"\nrate = -0.1\nfor_ms = 1"),
+            39,
+            "rate",
+        ),
+        (
+            "loss without rate",
+            fault("kind = \"loss\"\nnode = \"honest-0\"\nfor_ms = 1"),
+            35,
+            "rate",
+        ),
+        (
+            "loss with a latency key",
+            fault("kind = \"loss\"\nnode = \"honest-0\"\nrate = 0.1\nmean_ms = 1\nfor_ms = 1"),
+            40,
+            "mean_ms",
+        ),
+        (
+            "loss with a negative duration",
+            fault("kind = \"loss\"\nnode = \"honest-0\"\nrate = 0.1\nfor_ms = -5"),
+            40,
+            "for_ms",
+        ),
+        (
+            "bridge to a stranger",
+            fault("kind = \"partition\"\ngroups = [[\"evil\"]]\nbridge = [\"ghost\"]"),
+            39,
+            "ghost",
+        ),
+        (
+            "empty bridge",
+            fault("kind = \"partition\"\ngroups = [[\"evil\"]]\nbridge = []"),
+            39,
+            "bridge",
+        ),
+        (
+            "bridge named in a group",
+            fault("kind = \"partition\"\ngroups = [[\"evil-0\"]]\nbridge = [\"evil-0\"]"),
+            38,
+            "bridge",
+        ),
+        (
+            "a group of bridges only",
+            fault(
+                "kind = \"partition\"\ngroups = [[\"evil\"], [\"honest-0\"]]\nbridge = [\"evil\"]",
+            ),
+            38,
+            "only bridges",
+        ),
+        (
+            "bridge on an isolation",
+            fault("kind = \"isolate\"\nnode = \"evil-0\"\nbridge = [\"evil-1\"]"),
+            39,
+            "bridge",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, text, line, word) in cases {
+        match Scenario::parse(&text) {
+            Ok(_) => failures.push(format!("{case}: accepted")),
+            Err(ScenarioError {
+                line: got, reason, ..
+            }) => {
+                if got != line || !reason.contains(word) {
+                    failures.push(format!(
+                        "{case}: line {got} (want {line}), reason {reason:?} (want {word:?})"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_fault_listing_more_than_1024_nodes_is_refused() {
+    let text = "[[nodes]]\nname = \"many\"\ncount = 1100\n\n[[faults]]\nat_ms = 1\nkind = \"loss\"\nnode = \"many-0\"\nrate = 0.5\nto = [\"many\"]\nfor_ms = 10\n\n[stop]\nheight = 2\n";
+    let e = Scenario::parse(text).expect_err("too many");
+    assert_eq!(e.line, 10, "{e}");
+    assert!(e.reason.contains("1100 nodes, more than 1024"), "{e}");
 }

@@ -16,6 +16,7 @@ use super::{Config, Handle, Inner, LaunchError, Mining, Shared, tasks};
 use crate::behaviour::{Behaviour, Honest};
 use crate::chain::Chain;
 use crate::clock::Clock;
+use crate::faults::{Faulty, NetFaults};
 use crate::maps::{Map, Set};
 use crate::memory;
 use crate::mempool::Mempool;
@@ -156,6 +157,19 @@ impl Builder {
             Some(seed) => StdRng::seed_from_u64(seed),
             None => StdRng::from_os_rng(),
         };
+        // Every call to a peer passes the node's fault layer (its own
+        // draws: the node's seed, mixed, so the node's choices stay as
+        // they were).
+        let (cancel, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let faults = NetFaults::new(
+            self.clock.clone(),
+            config
+                .seed
+                .map_or_else(rand::random, |s| s ^ 0x6661_756c_7473),
+            cancel.clone(),
+            tasks.clone(),
+        );
+        let network: Arc<dyn Network> = Arc::new(Faulty::new(network, faults.clone()));
         let shared = Arc::new(Shared {
             chain_id: self.params.chain_id(),
             inner: Mutex::new(Inner {
@@ -186,8 +200,9 @@ impl Builder {
             auto_on: AtomicBool::new(config.auto.is_some()),
             syncing: Mutex::new(Set::default()),
             rng: Mutex::new(rng),
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
+            cancel,
+            tasks,
+            faults,
             clock: self.clock,
             config,
         });

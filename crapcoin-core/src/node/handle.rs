@@ -157,6 +157,12 @@ impl Handle {
         self.shared.lock().mempool.iter().cloned().collect()
     }
 
+    /// The node's network faults: switch them to make peers unreachable,
+    /// delay or lose calls, or skew the node's clock ([`crate::faults`]).
+    pub fn faults(&self) -> &crate::faults::NetFaults {
+        &self.shared.faults
+    }
+
     /// Blocks waiting for their parent.
     pub fn orphan_count(&self) -> usize {
         self.shared.lock().orphans.len()

@@ -141,6 +141,8 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     /// The node's time: every timestamp, deadline and wait.
     pub(crate) clock: Clock,
+    /// The node's network faults (its network is wrapped in them).
+    pub(crate) faults: crate::faults::NetFaults,
 }
 
 impl std::fmt::Debug for Shared {

@@ -464,7 +464,8 @@ impl Shared {
         self.admit_peer(fresh, status, true).await;
     }
 
-    /// Looks for peers: first among our peers' peers, then the tracker.
+    /// Looks for peers: first among our peers' peers, then (with no peer
+    /// left) the seeds, then the tracker.
     async fn discover(&self) {
         let mut peers = self.lock().peers.urls();
         {
@@ -488,6 +489,14 @@ impl Shared {
                 return;
             }
             let _ = self.try_add_peer(url, true).await;
+        }
+        // With no peer left, the seeds again: a node cut off (a
+        // partition, a network fault) dropped every peer as unresponsive,
+        // and without a tracker it would stay alone after the cut healed.
+        if self.lock().peers.len() == 0 {
+            for seed in &self.config.seeds {
+                let _ = self.try_add_peer(seed.clone(), true).await;
+            }
         }
         if self.lock().peers.len() < target {
             self.discover_from_tracker().await;

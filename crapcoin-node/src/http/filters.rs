@@ -12,6 +12,7 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::App;
+use super::faults;
 use super::handlers;
 use super::models::{self, AckedQuery, BlocksQuery, MAX_SMALL_BODY, MAX_TX_BODY};
 use super::server::Caller;
@@ -142,10 +143,32 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(auth())
         .and(body(MAX_SMALL_BODY))
-        .and(with_app(app))
+        .and(with_app(app.clone()))
         .then(handlers::set_auto)
         .boxed();
+    // `/admin/faults` (the node's network faults): POST, GET, DELETE.
+    let faults = {
+        let post = warp::path!("admin" / "faults")
+            .and(warp::post())
+            .and(auth())
+            .and(body(faults::MAX_FAULTS_BODY))
+            .and(with_app(app.clone()))
+            .then(faults::post);
+        let get = warp::path!("admin" / "faults")
+            .and(warp::get())
+            .and(auth())
+            .and(with_app(app.clone()))
+            .then(faults::get);
+        let delete = warp::path!("admin" / "faults")
+            .and(warp::delete())
+            .and(auth())
+            .and(with_app(app.clone()))
+            .then(faults::delete);
+        post.or(get).unify().or(delete).unify().boxed()
+    };
     status
+        .or(faults)
+        .unify()
         .or(blockchain)
         .unify()
         .or(blocks)

@@ -21,7 +21,7 @@ use super::models::{
 };
 use super::server::Caller;
 
-fn answer(result: Result<Response, ApiError>) -> Response {
+pub(super) fn answer(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(Reply::into_response)
 }
 
@@ -236,7 +236,7 @@ pub async fn metrics(app: Arc<App>) -> Response {
 }
 
 /// Checks `Authorization: Bearer TOKEN` in constant time.
-fn authorize(app: &App, header: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn authorize(app: &App, header: Option<&str>) -> Result<(), ApiError> {
     let unauthorized = |why: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why);
     let Some(token) = &app.admin_token else {
         return Err(unauthorized(

@@ -6,12 +6,14 @@
 //! | [`filters`] | the routes: paths, methods, body limits, what each extracts |
 //! | [`handlers`] | what each route does with the node |
 //! | [`models`] | request and answer bodies, [`models::ApiError`], rejection recovery |
+//! | [`faults`] | `/admin/faults`: its bodies and handlers (the node's network faults) |
 //! | [`server`] | the accept loop: bounded connections, idle timeout, shutdown |
 //!
 //! Every handler answers; errors are answers too (`{"error", "reason"}`
 //! with a 4xx status), so only path and method mismatches go through warp's
 //! rejections, which [`models::recover`] turns into the same shape.
 
+pub mod faults;
 pub mod filters;
 pub mod handlers;
 pub mod models;
@@ -100,6 +102,7 @@ pub fn route_template(path: &str) -> &'static str {
         "/mine" => "/mine",
         "/admin/peers" => "/admin/peers",
         "/admin/auto" => "/admin/auto",
+        "/admin/faults" => "/admin/faults",
         p if p.starts_with("/block/") => "/block/{hash}",
         p if p.starts_with("/balance/") => "/balance/{address}",
         _ => "other",

@@ -68,6 +68,9 @@ impl FaultRecord {
                 if names > MAX_FAULT_NAMES {
                     return Err(bad("a partition names too many nodes"));
                 }
+                if bridge.len() > MAX_FAULT_NAMES {
+                    return Err(bad("a partition names too many bridges"));
+                }
                 for name in groups.iter().flatten().chain(bridge) {
                     model::check_name(name)?;
                 }
@@ -76,15 +79,24 @@ impl FaultRecord {
                 if !(0.0..=1.0).contains(rate) {
                     return Err(bad("a loss rate is in [0, 1]"));
                 }
-                if let Some(to) = to {
-                    model::check_name(to)?;
-                }
+                check_targets(to)?;
             }
-            Fault::Latency { to: Some(to), .. } => model::check_name(to)?,
+            Fault::Latency { to, .. } => check_targets(to)?,
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Checks the peers a latency or loss fault names.
+fn check_targets(to: &[String]) -> Result<(), ApiError> {
+    if to.len() > MAX_FAULT_NAMES {
+        return Err(ApiError::bad_request(
+            "malformed",
+            "a fault names too many peers",
+        ));
+    }
+    to.iter().try_for_each(|name| model::check_name(name))
 }
 
 /// The records of a live run, newest last, bounded.
@@ -132,7 +144,7 @@ pub fn in_effect(records: &[FaultRecord], now: u64) -> Faults {
             }
             Fault::Heal {} => {
                 faults.partition = None;
-                faults.bridge = None;
+                faults.bridge.clear();
                 faults.isolated.clear();
             }
             Fault::Isolate { node } => {
@@ -200,6 +212,12 @@ pub fn from_schedule<'a>(faults: impl IntoIterator<Item = (u64, &'a Fault)>) -> 
         }
         let end_ms = match fault {
             Fault::Pause { for_ms, .. } => Some(t.saturating_add(*for_ms)),
+            Fault::Latency {
+                for_ms: Some(f), ..
+            }
+            | Fault::Loss {
+                for_ms: Some(f), ..
+            } => Some(t.saturating_add(*f)),
             _ => None,
         };
         out.push(FaultRecord {
@@ -235,7 +253,7 @@ mod tests {
     fn partition() -> Fault {
         Fault::Partition {
             groups: vec![vec!["a".into()], vec!["b".into(), "c".into()]],
-            bridge: None,
+            bridge: Vec::new(),
         }
     }
 
@@ -294,7 +312,8 @@ mod tests {
             fault: Fault::Loss {
                 node: "a".into(),
                 rate: 1.5,
-                to: None,
+                to: Vec::new(),
+                for_ms: None,
             },
             start_ms: 1,
             end_ms: None,

@@ -125,9 +125,9 @@ pub enum Fault {
     Partition {
         /// The groups, by node name.
         groups: Vec<Vec<String>>,
-        /// A node outside the groups that reaches every one of them.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        bridge: Option<String>,
+        /// Nodes outside the groups that reach every one of them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        bridge: Vec<String>,
     },
     /// Every partition and isolation ended.
     Heal {},
@@ -169,9 +169,13 @@ pub enum Fault {
         mean_ms: u64,
         /// Uniform jitter around the mean, ms.
         jitter_ms: u64,
-        /// The one peer whose link is slowed; every peer when absent.
+        /// The peers whose links are slowed; every peer when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<String>,
+        /// How long it lasts, ms (a simulation's log says; a live run's
+        /// record has its end instead).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        to: Option<String>,
+        for_ms: Option<u64>,
     },
     /// A share of a node's calls (to one peer, or every peer) is lost.
     Loss {
@@ -179,9 +183,12 @@ pub enum Fault {
         node: String,
         /// Probability that a call is lost, in [0, 1].
         rate: f64,
-        /// The one peer whose link loses calls; every peer when absent.
+        /// The peers whose links lose calls; every peer when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        to: Vec<String>,
+        /// How long it lasts, ms (as for latency).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        to: Option<String>,
+        for_ms: Option<u64>,
     },
     /// A node killed and restarted on an earlier copy of its data (a lost
     /// disk tail).
@@ -591,9 +598,14 @@ fn check_fault(names: &HashMap<String, u32>, fault: &Fault) -> Result<(), String
     if let Some(node) = fault.node() {
         known(names, node)?;
     }
+    if let Fault::Latency { to, .. } | Fault::Loss { to, .. } = fault {
+        for name in to {
+            known(names, name)?;
+        }
+    }
     if let Fault::Partition { groups, bridge } = fault {
-        if let Some(bridge) = bridge {
-            known(names, bridge)?;
+        for name in bridge {
+            known(names, name)?;
         }
         if groups.is_empty() || groups.iter().any(Vec::is_empty) {
             return Err("a partition needs non-empty groups".into());
@@ -615,12 +627,16 @@ fn check_fault(names: &HashMap<String, u32>, fault: &Fault) -> Result<(), String
 pub struct Faults {
     /// The groups of the partition in effect, if any.
     pub partition: Option<Vec<Vec<String>>>,
-    /// The partition's bridge node, if it has one.
-    pub bridge: Option<String>,
+    /// The partition's bridge nodes.
+    pub bridge: Vec<String>,
     /// Nodes whose calls are slowed: the mean added delay, ms.
     pub slowed: BTreeMap<String, u64>,
     /// Nodes whose calls are lost: the loss rate.
     pub lossy: BTreeMap<String, f64>,
+    /// When the latency and loss faults of a simulation's log end (ms;
+    /// by `(node, kind)`), so a position after the end shows them over.
+    #[serde(skip)]
+    pub ends: BTreeMap<(String, &'static str), u64>,
     /// Nodes cut off from every other.
     pub isolated: BTreeSet<String>,
     /// Nodes crashed and not restarted.
@@ -812,6 +828,14 @@ impl Replay {
         // earlier position may still be inside them).
         let mut shown = faults.clone();
         shown.paused.retain(|_, until| *until > at_ms);
+        for ((node, kind), end) in &faults.ends {
+            if *end <= at_ms {
+                match *kind {
+                    "latency" => shown.slowed.remove(node),
+                    _ => shown.lossy.remove(node).map(|_| 0),
+                };
+            }
+        }
         for n in &self.log.header.nodes {
             let seen = if shown.paused.contains_key(&n.name) {
                 at_ms.saturating_sub(ALIVE_MS + 1)
@@ -845,14 +869,29 @@ impl Replay {
                     }
                     Fault::Heal {} => {
                         faults.partition = None;
-                        faults.bridge = None;
+                        faults.bridge.clear();
                         faults.isolated.clear();
                     }
-                    Fault::Latency { node, mean_ms, .. } => {
+                    Fault::Latency {
+                        node,
+                        mean_ms,
+                        for_ms,
+                        ..
+                    } => {
                         faults.slowed.insert(node.clone(), *mean_ms);
+                        if let Some(f) = for_ms {
+                            let end = entry.t_ms.saturating_add(*f);
+                            faults.ends.insert((node.clone(), "latency"), end);
+                        }
                     }
-                    Fault::Loss { node, rate, .. } => {
+                    Fault::Loss {
+                        node, rate, for_ms, ..
+                    } => {
                         faults.lossy.insert(node.clone(), *rate);
+                        if let Some(f) = for_ms {
+                            let end = entry.t_ms.saturating_add(*f);
+                            faults.ends.insert((node.clone(), "loss"), end);
+                        }
                     }
                     Fault::Rollback { .. } => {}
                     Fault::Isolate { node } => {

@@ -97,6 +97,11 @@
     return typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v);
   }
 
+  // " to a b" for a latency or loss fault's peers; "" for every peer.
+  function toPeers(to) {
+    return Array.isArray(to) && to.length ? " to " + to.map((t) => str(t)).join(" ") : "";
+  }
+
   function num(v) {
     if (v === null || v === undefined || v === "") return null;
     const n = Number(v);
@@ -1000,7 +1005,7 @@
       if (group !== null) tags.push(["group", "side " + (group + 1)]);
     }
     const has = (o, k) => o && typeof o === "object" && Object.prototype.hasOwnProperty.call(o, k);
-    if (a.bridge === name) tags.push(["bridge", "bridge"]);
+    if (Array.isArray(a.bridge) && a.bridge.includes(name)) tags.push(["bridge", "bridge"]);
     if (Array.isArray(a.isolated) && a.isolated.includes(name)) tags.push(["isolated", "isolated"]);
     if (has(a.clock_skew, name) && num(a.clock_skew[name])) {
       const ms = num(a.clock_skew[name]);
@@ -1018,11 +1023,11 @@
     switch (k) {
       case "partition": {
         const groups = Array.isArray(f.groups) ? f.groups.map((g) => (Array.isArray(g) ? g.join(" ") : "?")) : [];
-        return `partition [${groups.join("] | [")}]` + (f.bridge ? ` bridged by ${str(f.bridge)}` : "");
+        return `partition [${groups.join("] | [")}]` + (Array.isArray(f.bridge) && f.bridge.length ? ` bridged by ${f.bridge.map((b) => str(b)).join(" ")}` : "");
       }
       case "clock_skew": return `skew ${str(f.node)} ${num(f.skew_ms) > 0 ? "+" : ""}${Math.round((num(f.skew_ms) ?? 0) / 1000)} s`;
-      case "latency": return `latency ${str(f.node)}${f.to ? " to " + str(f.to) : ""} ${str(f.mean_ms)}±${str(f.jitter_ms)} ms`;
-      case "loss": return `loss ${str(f.node)}${f.to ? " to " + str(f.to) : ""} ${Math.round((num(f.rate) ?? 0) * 100)}%`;
+      case "latency": return `latency ${str(f.node)}${toPeers(f.to)} ${str(f.mean_ms)}±${str(f.jitter_ms)} ms`;
+      case "loss": return `loss ${str(f.node)}${toPeers(f.to)} ${Math.round((num(f.rate) ?? 0) * 100)}%`;
       case "crash": return `kill ${str(f.node)}`;
       default: return f.node === undefined ? k : `${k} ${str(f.node)}`;
     }
@@ -1467,7 +1472,7 @@
     if (names(f.isolated).length) parts.push("isolated " + names(f.isolated).join(", "));
     if (names(f.crashed).length) parts.push("crashed " + names(f.crashed).join(", "));
     if (names(f.paused).length) parts.push("paused " + names(f.paused).join(", "));
-    if (typeof f.bridge === "string") parts.push("bridge " + clip(f.bridge, 20));
+    if (names(f.bridge).length) parts.push("bridge " + names(f.bridge).join(", "));
     if (names(f.slowed).length) parts.push("slowed " + names(f.slowed).join(", "));
     if (names(f.lossy).length) parts.push("lossy " + names(f.lossy).join(", "));
     const skew = Object.entries(f.clock_skew || {}).filter(([, v]) => v);
