@@ -250,6 +250,10 @@ async fn run_network(
                 args.duration.unwrap_or(0),
                 args.auto,
                 Duration::from_secs(args.liveness_secs),
+                boss_handle
+                    .as_ref()
+                    .map(|h| h.rolled_back())
+                    .unwrap_or_default(),
             )
             .await;
         stop_status.cancel();

@@ -111,6 +111,23 @@ impl Handle {
         self.lock().last_end
     }
 
+    /// The nodes a rollback was done to (restarted on an earlier copy of
+    /// their data), for the verdict: what only their lost disk tail held
+    /// is the fault's loss.
+    pub fn rolled_back(&self) -> std::collections::BTreeSet<String> {
+        let done: std::collections::BTreeSet<u64> = self
+            .executed()
+            .into_iter()
+            .filter(|e| e.kind == "rollback" && e.outcome == "done")
+            .map(|e| e.id)
+            .collect();
+        self.timeline
+            .iter()
+            .filter(|p| done.contains(&p.id))
+            .filter_map(|p| p.fault.node().map(str::to_owned))
+            .collect()
+    }
+
     /// The report's `faults` section: the timeline, what ran, counts by
     /// kind.
     pub fn report(&self) -> Value {

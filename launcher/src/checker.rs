@@ -70,6 +70,14 @@ pub struct History {
     pub unfetched: usize,
     /// Transfers honest nodes acknowledged.
     pub acknowledged: Vec<Acked>,
+    /// Of those, the ones watercooler recorded during the run that their
+    /// node no longer lists at the end (its record was rolled back, or
+    /// the node is gone).
+    pub forgotten: BTreeSet<TxId>,
+    /// Nodes the Boss restarted on an earlier copy of their data
+    /// (rollback): what only their lost disk tail held is the fault's
+    /// loss, not the node's.
+    pub rolled_back: BTreeSet<String>,
     /// Seconds from the end of faults and load to agreement (`None`: they
     /// did not agree within the settle time).
     pub converged_after_secs: Option<f64>,
@@ -184,6 +192,11 @@ pub struct TransferCount {
     pub pending: usize,
     /// Nowhere: each is a violation.
     pub lost: usize,
+    /// Nowhere, and acknowledged by a node the Boss rolled back whose
+    /// record no longer lists it: its only copy was on the disk tail the
+    /// fault took (listed, not a violation: a lost disk loses what only
+    /// it held).
+    pub lost_with_disk: usize,
 }
 
 /// The checks' figures and violations.
@@ -206,6 +219,9 @@ pub struct Checks {
     pub converged_after_secs: Option<f64>,
     /// The liveness bound.
     pub liveness_secs: f64,
+    /// The transfers counted in `transfers.lost_with_disk` (the first
+    /// [`MAX_LISTED`]).
+    pub lost_with_disk: Vec<Violation>,
     /// Every violation (the first [`MAX_LISTED`] of each kind).
     pub violations: Vec<Violation>,
     /// Violations in all, listed or not.
@@ -232,7 +248,7 @@ impl Checks {
             ),
         };
         let mut out = format!(
-            "  validity          {} blocks rechecked from genesis, {} unverifiable\n  acknowledged      {} transfers: {} on the common chain, {} above it, {} pending, {} lost\n  conservation      {} coins on the common chain, {} minted\n  liveness          {liveness}",
+            "  validity          {} blocks rechecked from genesis, {} unverifiable\n  acknowledged      {} transfers: {} on the common chain, {} above it, {} pending, {} lost, {} lost with a rolled-back disk\n  conservation      {} coins on the common chain, {} minted\n  liveness          {liveness}",
             self.blocks_checked,
             self.blocks_unverifiable,
             t.acknowledged,
@@ -240,6 +256,7 @@ impl Checks {
             t.above_common_chain,
             t.pending,
             t.lost,
+            t.lost_with_disk,
             self.supply,
             self.minted,
         );
@@ -371,6 +388,15 @@ fn transfers(history: &History, checks: &mut Checks, violations: &mut Vec<Violat
             count.above_common_chain += 1;
         } else if pending.contains(&id) {
             count.pending += 1;
+        } else if history.forgotten.contains(&id) && history.rolled_back.contains(&acked.node) {
+            count.lost_with_disk += 1;
+            if checks.lost_with_disk.len() < MAX_LISTED {
+                checks.lost_with_disk.push(Violation::Lost {
+                    id,
+                    node: acked.node.clone(),
+                    acknowledged_ms: acked.item.acknowledged_ms,
+                });
+            }
         } else {
             count.lost += 1;
             lost.push(acked);
@@ -482,6 +508,30 @@ mod tests {
         assert_eq!(checks.transfers.on_common_chain, 1);
         assert_eq!(checks.supply, 4 * u128::from(params().block_reward));
         assert_eq!(checks.supply, checks.minted);
+    }
+
+    #[test]
+    fn a_transfer_only_a_rolled_back_disk_held_is_the_faults_loss() {
+        let (blocks, _) = chain(4);
+        let lost = TxId([9; 32]);
+        let mut h = history(blocks);
+        h.acknowledged = vec![acked("bigload-1", lost, 3, false)];
+        h.forgotten.insert(lost);
+        h.rolled_back.insert("bigload-1".into());
+        let checks = check(&h);
+        assert!(checks.hold(), "{}", checks.text());
+        assert_eq!(checks.transfers.lost_with_disk, 1);
+        assert_eq!(checks.lost_with_disk.len(), 1);
+        assert!(checks.text().contains("1 lost with a rolled-back disk"));
+        // The node still lists it (its record survived): a violation.
+        h.forgotten.clear();
+        assert_eq!(check(&h).transfers.lost, 1);
+        assert!(!check(&h).hold());
+        // Forgotten by a node that was never rolled back: a violation.
+        h.forgotten.insert(lost);
+        h.rolled_back.clear();
+        assert_eq!(check(&h).transfers.lost, 1);
+        assert!(!check(&h).hold());
     }
 
     /// What a case does to a sound history.

@@ -736,6 +736,7 @@ impl Watch {
         duration_secs: u64,
         pause_auto: bool,
         liveness: Duration,
+        rolled_back: BTreeSet<String>,
     ) -> Verdict {
         let fleet = &self.fleet;
         let client = self.client();
@@ -833,6 +834,7 @@ impl Watch {
             .filter(|a| !listed.contains(&a.item.id))
             .cloned()
             .collect();
+        let forgotten: BTreeSet<TxId> = recorded.iter().map(|a| a.item.id).collect();
         acknowledged.extend(recorded.into_iter().map(|mut a| {
             a.item.pending = false;
             a
@@ -843,6 +845,8 @@ impl Watch {
             common: common_blocks,
             above,
             acknowledged,
+            forgotten,
+            rolled_back,
             converged_after_secs: converged_after,
             liveness_secs: liveness.as_secs_f64(),
             ..History::default()
