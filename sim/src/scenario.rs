@@ -342,6 +342,12 @@ impl ScenarioError {
             path: String::new(),
         }
     }
+
+    /// The same error, naming `path`.
+    pub(crate) fn in_file(mut self, path: &Path) -> Self {
+        self.path = format!("{}: ", path.display());
+        self
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -604,28 +610,9 @@ impl Scenario {
     /// A [`ScenarioError`] naming the file: unreadable, too large, not
     /// UTF-8, or refused by [`Scenario::parse`].
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let prefix = format!("{}: ", path.display());
-        let with_path = |mut e: ScenarioError| {
-            e.path = prefix.clone();
-            e
-        };
-        let file = std::fs::File::open(path)
-            .map_err(|e| with_path(ScenarioError::new(0, format!("cannot open: {e}"))))?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(
-            &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
-            &mut bytes,
-        )
-        .map_err(|e| with_path(ScenarioError::new(0, format!("cannot read: {e}"))))?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(with_path(ScenarioError::new(
-                0,
-                format!("file larger than {MAX_FILE_BYTES} bytes"),
-            )));
-        }
-        let text = String::from_utf8(bytes)
-            .map_err(|e| with_path(ScenarioError::new(0, format!("not UTF-8: {e}"))))?;
-        let (mut scenario, named) = parse_named(&text, available_memory()).map_err(with_path)?;
+        let text = read_text(path)?;
+        let (mut scenario, named) =
+            parse_named(&text, available_memory()).map_err(|e| e.in_file(path))?;
         if !named {
             if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
                 if scenario_name_ok(stem) {
@@ -1275,6 +1262,23 @@ fn groups(
         groups.push(g);
     }
     Ok(groups)
+}
+
+/// A file users hand us as text: at most [`MAX_FILE_BYTES`], UTF-8;
+/// errors name the file.
+pub(crate) fn read_text(path: &Path) -> Result<String, ScenarioError> {
+    let fail = |why: String| ScenarioError::new(0, why).in_file(path);
+    let file = std::fs::File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(fail(format!("file larger than {MAX_FILE_BYTES} bytes")));
+    }
+    String::from_utf8(bytes).map_err(|e| fail(format!("not UTF-8: {e}")))
 }
 
 fn node_node(

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::scenario::{
-    Fault, Group, Lines, MAX_FILE_BYTES, MAX_NODES, RawFault, ScenarioError, faults_over,
+    self as scenario, Fault, Group, Lines, MAX_NODES, RawFault, ScenarioError, faults_over,
 };
 
 /// The nodes a schedule may name: every node's name, group by group (a
@@ -91,34 +91,15 @@ pub fn parse(text: &str, roster: &Roster) -> Result<Vec<Fault>, ScenarioError> {
     faults_over(&lines, &raw.faults, &roster.nodes, &groups)
 }
 
-/// Reads (at most [`MAX_FILE_BYTES`]) and parses a schedule file.
+/// Reads (at most [`MAX_FILE_BYTES`](scenario::MAX_FILE_BYTES)) and parses a schedule file.
 ///
 /// # Errors
 ///
 /// As [`parse`], the error naming the file; or the file cannot be read,
 /// is too large or not UTF-8 (line 0).
 pub fn load(path: &Path, roster: &Roster) -> Result<Vec<Fault>, ScenarioError> {
-    let with_path = |mut e: ScenarioError| {
-        e.path = format!("{}: ", path.display());
-        e
-    };
-    let file = std::fs::File::open(path)
-        .map_err(|e| with_path(ScenarioError::new(0, format!("cannot open: {e}"))))?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(
-        &mut std::io::Read::take(file, MAX_FILE_BYTES + 1),
-        &mut bytes,
-    )
-    .map_err(|e| with_path(ScenarioError::new(0, format!("cannot read: {e}"))))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(with_path(ScenarioError::new(
-            0,
-            format!("file larger than {MAX_FILE_BYTES} bytes"),
-        )));
-    }
-    let text = String::from_utf8(bytes)
-        .map_err(|e| with_path(ScenarioError::new(0, format!("not UTF-8: {e}"))))?;
-    parse(&text, roster).map_err(with_path)
+    let text = scenario::read_text(path)?;
+    parse(&text, roster).map_err(|e| e.in_file(path))
 }
 
 #[cfg(test)]
