@@ -220,7 +220,11 @@ impl Scenario {
             bad: 2,
             seed,
             topology: Topology::Mesh,
-            run_for: Duration::from_secs(5),
+            // The double spender needs its patience (20 ticks of 100 ms)
+            // and a longer branch within the run; 5 s left too little
+            // margin when 19 catalogue runs share 2 cores (CI saw no
+            // release in one run in about five).
+            run_for: Duration::from_secs(8),
             interval,
             auto_interval: Duration::from_millis(80),
             transfers: 6,
