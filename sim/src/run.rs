@@ -401,6 +401,15 @@ impl World {
 
     async fn apply(&mut self, kind: &FaultKind, now: tokio::time::Instant) -> anyhow::Result<()> {
         let url = |world: &Self, name: &str| world.index(name).map(|i| world.urls[i].clone());
+        // A link fault's peers by name (`None`: every peer).
+        let urls = |world: &Self, names: Option<&[String]>| {
+            names.map(|names| {
+                names
+                    .iter()
+                    .filter_map(|n| url(world, n))
+                    .collect::<Vec<_>>()
+            })
+        };
         match kind {
             FaultKind::Partition { groups, bridge } => {
                 let sides: Vec<Vec<PeerUrl>> = groups
@@ -423,12 +432,7 @@ impl World {
                 duration,
             } => {
                 if let Some(faults) = self.faults_of(node) {
-                    let to = to.as_ref().map(|names| {
-                        names
-                            .iter()
-                            .filter_map(|n| url(self, n))
-                            .collect::<Vec<_>>()
-                    });
+                    let to = urls(self, to.as_deref());
                     let latency = faults::Latency {
                         mean: *mean,
                         jitter: *jitter,
@@ -448,12 +452,7 @@ impl World {
                 duration,
             } => {
                 if let Some(faults) = self.faults_of(node) {
-                    let to = to.as_ref().map(|names| {
-                        names
-                            .iter()
-                            .filter_map(|n| url(self, n))
-                            .collect::<Vec<_>>()
-                    });
+                    let to = urls(self, to.as_deref());
                     faults.apply(FaultUpdate {
                         loss: Some(faults::Loss { rate: *rate, to }),
                         duration: *duration,

@@ -1510,18 +1510,25 @@ fn expand<'n>(
     let mut out = Vec::new();
     let mut seen = BTreeSet::new();
     for entry in names {
-        let name = entry.get_ref();
-        let expanded: Vec<usize> = if let Some(&i) = index.get(name) {
-            vec![i]
-        } else if let Some(pos) = groups.iter().position(|gr| &gr.name == name) {
-            let start: usize = groups[..pos].iter().map(|gr| gr.count).sum();
-            (start..start + groups[pos].count).collect()
-        } else {
-            return Err(entry);
-        };
+        let expanded = expand_name(entry.get_ref(), groups, index).ok_or(entry)?;
         out.extend(expanded.into_iter().filter(|i| seen.insert(*i)));
     }
     Ok(out)
+}
+
+/// The node indices one name stands for: the node itself, or every node
+/// of the group so named; `None` when it is neither.
+fn expand_name(
+    name: &str,
+    groups: &[Group],
+    index: &BTreeMap<String, usize>,
+) -> Option<Vec<usize>> {
+    if let Some(&i) = index.get(name) {
+        return Some(vec![i]);
+    }
+    let pos = groups.iter().position(|gr| gr.name == name)?;
+    let start: usize = groups[..pos].iter().map(|gr| gr.count).sum();
+    Some((start..start + groups[pos].count).collect())
 }
 
 /// `for_ms` of a fault that needs it (> 0).
@@ -1631,12 +1638,7 @@ fn partition(
         let mut members = Vec::new();
         for entry in entries.get_ref() {
             let name = entry.get_ref();
-            let expanded: Vec<usize> = if let Some(&i) = index.get(name) {
-                vec![i]
-            } else if let Some(pos) = groups.iter().position(|gr| &gr.name == name) {
-                let start: usize = groups[..pos].iter().map(|gr| gr.count).sum();
-                (start..start + groups[pos].count).collect()
-            } else {
+            let Some(expanded) = expand_name(name, groups, index) else {
                 return Err(lines.err(
                     entry,
                     format!(
