@@ -431,6 +431,34 @@ mod tests {
         assert_eq!(snapshot.blocks.len(), 5);
     }
 
+    /// A database in `dir` migrated by the first `migrations` only (file
+    /// names under `migrations/`): the schema an older node left.
+    async fn at_schema(dir: &std::path::Path, migrations: &[&str]) -> sqlx::SqlitePool {
+        let first = tempfile::tempdir().expect("temp dir");
+        for file in migrations {
+            std::fs::copy(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations")
+                    .join(file),
+                first.path().join(file),
+            )
+            .expect("copies a migration");
+        }
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(dir.join(super::DB_FILE))
+            .create_if_missing(true);
+        let pool = sqlx::SqlitePool::connect_with(options)
+            .await
+            .expect("opens");
+        sqlx::migrate::Migrator::new(first.path())
+            .await
+            .expect("reads")
+            .run(&pool)
+            .await
+            .expect("migrates to the older schema");
+        pool
+    }
+
     /// A data directory written before blocks were stored in batches (one
     /// row per block in `blocks`) opens with its blocks, in their order.
     #[tokio::test]
@@ -440,24 +468,7 @@ mod tests {
         let params = Params::with_difficulty(4);
         let blocks = chain(&params, 7);
         {
-            let first = tempfile::tempdir().expect("temp dir");
-            std::fs::copy(
-                concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_init.sql"),
-                first.path().join("0001_init.sql"),
-            )
-            .expect("copies the first migration");
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(dir.path().join(super::DB_FILE))
-                .create_if_missing(true);
-            let pool = sqlx::SqlitePool::connect_with(options)
-                .await
-                .expect("opens");
-            sqlx::migrate::Migrator::new(first.path())
-                .await
-                .expect("reads")
-                .run(&pool)
-                .await
-                .expect("migrates to the first schema");
+            let pool = at_schema(dir.path(), &["0001_init.sql"]).await;
             for block in &blocks[..5] {
                 sqlx::query("INSERT INTO blocks (hash, height, body) VALUES (?, ?, ?)")
                     .bind(block.hash().0.to_vec())
@@ -550,28 +561,7 @@ mod tests {
         let params = Params::with_difficulty(4);
         let blocks = chain(&params, 3);
         {
-            let first = tempfile::tempdir().expect("temp dir");
-            for file in ["0001_init.sql", "0002_block_batches.sql"] {
-                std::fs::copy(
-                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                        .join("migrations")
-                        .join(file),
-                    first.path().join(file),
-                )
-                .expect("copies a migration");
-            }
-            let options = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(dir.path().join(super::DB_FILE))
-                .create_if_missing(true);
-            let pool = sqlx::SqlitePool::connect_with(options)
-                .await
-                .expect("opens");
-            sqlx::migrate::Migrator::new(first.path())
-                .await
-                .expect("reads")
-                .run(&pool)
-                .await
-                .expect("migrates to the second schema");
+            let pool = at_schema(dir.path(), &["0001_init.sql", "0002_block_batches.sql"]).await;
             let old = Store {
                 pool: pool.clone(),
                 transfer_cap: 10,
