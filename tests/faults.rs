@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use kit::http::blocking;
-use kit::process::{Watercooler, bin, ensure_built, survivors};
+use kit::process::{Watercooler, bin, ensure_built, report_pids, survivors};
 
 const ARGS: [&str; 18] = [
     "-x",
@@ -150,12 +150,7 @@ fn the_boss_runs_its_seeded_timeline_and_the_network_survives() {
             );
         }
     }
-    let pids: Vec<u32> = report["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .filter_map(|p| p.as_u64().map(|p| p as u32))
-        .collect();
+    let pids = report_pids(&report);
     let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use kit::http::blocking;
-use kit::process::{Watercooler, await_sauron_nodes, ensure_built, survivors};
+use kit::process::{Watercooler, await_sauron_nodes, ensure_built, report_pids, survivors};
 
 /// Checks the report's `mining` figures are there and sane, from
 /// `source`; returns them.
@@ -177,12 +177,7 @@ fn sixty_seconds_of_chaos_converge() {
     assert!(running >= 7, "{report:#}");
 
     // 5 + 2 nodes and Sauron at least (rehires add more).
-    let pids: Vec<u32> = report["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .filter_map(|p| p.as_u64().map(|p| p as u32))
-        .collect();
+    let pids = report_pids(&report);
     assert!(pids.len() >= 8, "{pids:?}");
     assert_eq!(pids, run.pids(), "the report and the pids file agree");
     let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
@@ -270,12 +265,7 @@ fn without_sauron_the_nodes_give_the_fork_figures() {
         .collect();
     assert_eq!(shares.len(), 3, "{m:#}");
     assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-6, "{m:#}");
-    let pids: Vec<u32> = report["pids"]
-        .as_array()
-        .expect("pids")
-        .iter()
-        .filter_map(|p| p.as_u64().map(|p| p as u32))
-        .collect();
+    let pids = report_pids(&report);
     let left = survivors(&pids, run.dir.path(), Duration::from_secs(5));
     assert!(left.is_empty(), "processes left behind: {left:?}");
 }

@@ -556,6 +556,16 @@ pub fn alive(pid: u32, dir: &Path) -> bool {
     String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy())
 }
 
+/// The `pids` of a watercooler report: every process it started.
+pub fn report_pids(report: &serde_json::Value) -> Vec<u32> {
+    report["pids"]
+        .as_array()
+        .expect("pids")
+        .iter()
+        .filter_map(|p| p.as_u64().and_then(|p| u32::try_from(p).ok()))
+        .collect()
+}
+
 /// Waits (at most `limit`) until none of `pids` is alive; returns the
 /// survivors.
 pub fn survivors(pids: &[u32], dir: &Path, limit: Duration) -> Vec<u32> {
