@@ -9,7 +9,7 @@ use crapcoin_core::network::MAX_ACKED_PAGE;
 use crapcoin_core::{
     Config, Forge, Handle, HashPower, Mining, Node, Store, Wallet, memory, validate,
 };
-use kit::chain::{addr, params};
+use kit::chain::{addr, branch, params};
 
 /// The node's wallet.
 const NODE: u64 = 1;
@@ -88,4 +88,82 @@ async fn a_restart_repools_what_was_acknowledged_unless_the_chain_took_its_nonce
     assert_eq!(listed.len(), 2, "the record keeps both");
     assert_eq!(node.acknowledged(1, 1).await.expect("reads")[0].id, second);
     node.shutdown().await;
+}
+
+/// A node back on an older copy of its data (a lost disk tail) whose
+/// wallet spent a nonce on the network's chain after that copy was taken
+/// signs nothing until it has synced from its peers: a transfer signed on
+/// the old chain would reuse the spent nonce, be acknowledged, and never be
+/// mined.
+#[tokio::test]
+async fn a_node_back_on_an_older_copy_signs_nothing_before_it_has_synced() {
+    let coins = branch(&params().genesis().header, 3, addr(NODE));
+    let tip = coins.last().expect("three blocks").header.clone();
+    let spent = kit::chain::pay(NODE, addr(3), 7, 1, 0);
+    let network_chain: Vec<_> = coins
+        .iter()
+        .cloned()
+        .chain([kit::chain::block_on(&tip, addr(4), Some(spent))])
+        .map(|b| std::sync::Arc::new(validate::check(b, &params()).expect("valid")))
+        .collect();
+    // Every call takes 100 ms each way: the start-up sync takes a while.
+    let net =
+        memory::Network::new().with_latency(Duration::from_millis(100), Duration::from_millis(100));
+    let peer_store = memory::Store::default();
+    peer_store
+        .save_blocks(&network_chain)
+        .await
+        .expect("stores");
+    let peer = Node::builder(params())
+        .config(Config::new("peer", "mem://peer".parse().expect("url")))
+        .wallet(Wallet::from_seed(5))
+        .network(net.clone())
+        .store(peer_store)
+        .launch()
+        .await
+        .expect("launches");
+    // The node's own copy: the coins, not the block that spent nonce 0.
+    let old_copy = memory::Store::default();
+    old_copy
+        .save_blocks(&network_chain[..3])
+        .await
+        .expect("stores");
+    let mut config = Config::new("a", "mem://a".parse().expect("url"));
+    config.seeds = vec!["mem://peer".parse().expect("url")];
+    config.mining =
+        Mining::Scheduled(HashPower::new(0.0, Duration::from_secs(3600)).expect("a valid power"));
+    let node = Node::builder(params())
+        .config(config)
+        .wallet(Wallet::from_seed(NODE))
+        .network(net.clone())
+        .store(old_copy)
+        .launch()
+        .await
+        .expect("launches");
+    assert_eq!(node.height(), 3, "it starts on its old copy");
+    let id = tokio::time::timeout(
+        Duration::from_secs(60),
+        node.submit_transfer(addr(PAYEE), 5),
+    )
+    .await
+    .expect("in time")
+    .expect("accepted once caught up");
+    assert!(node.caught_up());
+    assert_eq!(
+        node.height(),
+        4,
+        "it signed after syncing the spending block"
+    );
+    let nonce = node
+        .mempool()
+        .iter()
+        .find(|tx| tx.id() == id)
+        .map(|tx| tx.nonce)
+        .expect("pooled");
+    assert_eq!(
+        nonce, 1,
+        "the next nonce on the network's chain, not the spent 0"
+    );
+    node.shutdown().await;
+    peer.shutdown().await;
 }

@@ -198,6 +198,7 @@ impl Builder {
             blocks_mined: AtomicU64::new(0),
             ignored_from_banned: AtomicU64::new(0),
             auto_on: AtomicBool::new(config.auto.is_some()),
+            caught_up: tokio::sync::watch::Sender::new(false),
             syncing: Mutex::new(Set::default()),
             rng: Mutex::new(rng),
             cancel,

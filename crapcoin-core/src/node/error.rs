@@ -48,6 +48,13 @@ pub enum TxError {
     /// The node is shutting down.
     #[error("node is shutting down")]
     ShuttingDown,
+    /// The node has not yet synced from its peers since it started, so its
+    /// wallet signs nothing: its chain may be behind its own past (a node
+    /// restarted on an older copy of its data, say), and a transfer signed
+    /// now could reuse a nonce already spent on the network's chain and
+    /// never be mined. Try again in a moment.
+    #[error("catching up with its peers since start; try again shortly")]
+    CatchingUp,
     /// The store could not record it, so it was not acknowledged (and is
     /// not in the mempool); the store's message.
     #[error("not recorded: {0}")]
@@ -66,6 +73,7 @@ impl TxError {
             Self::Timeout => "timeout",
             Self::Dropped => "dropped",
             Self::ShuttingDown => "shutting_down",
+            Self::CatchingUp => "catching_up",
             Self::NotRecorded(_) => "not_recorded",
         }
     }

@@ -113,6 +113,15 @@ impl Handle {
         self.shared.auto_on.load(Ordering::Relaxed)
     }
 
+    /// Whether the start-up sync from every known peer has run (a node
+    /// with no peer is caught up at once). Until then the node's wallet
+    /// signs nothing: [`Handle::transfer`] and [`Handle::submit_transfer`]
+    /// wait for it (at most [`Config::confirm_timeout`], then
+    /// [`TxError::CatchingUp`]), and auto mode skips its turns.
+    pub fn caught_up(&self) -> bool {
+        *self.shared.caught_up.borrow()
+    }
+
     /// The node's own status (never altered by the behaviour).
     pub fn status(&self) -> Status {
         self.shared.status()
@@ -437,6 +446,18 @@ impl Handle {
         amount: u64,
         waiter: Option<oneshot::Sender<Mined>>,
     ) -> Result<TxId, TxError> {
+        let mut caught_up = self.shared.caught_up.subscribe();
+        let wait = caught_up.wait_for(|&yes| yes);
+        match self
+            .shared
+            .clock
+            .timeout(self.shared.config.confirm_timeout, wait)
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(TxError::ShuttingDown),
+            Err(_) => return Err(TxError::CatchingUp),
+        }
         let nonce = {
             let inner = self.shared.lock();
             inner

@@ -134,6 +134,10 @@ pub(crate) struct Shared {
     /// Auto mode makes no move while this is false (see
     /// [`Handle::set_auto`]).
     pub(crate) auto_on: AtomicBool,
+    /// False from start until the start-up sync from every known peer has
+    /// run: until then the wallet signs nothing (see
+    /// [`TxError::CatchingUp`]).
+    pub(crate) caught_up: tokio::sync::watch::Sender<bool>,
     /// Peers a sync is running from (one sync per peer at a time).
     pub(crate) syncing: Mutex<Set<PeerUrl>>,
     pub(crate) rng: Mutex<StdRng>,

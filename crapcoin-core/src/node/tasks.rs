@@ -52,6 +52,7 @@ async fn maintenance(shared: Arc<Shared>) {
         _ = shared.cancel.cancelled() => return,
         _ = shared.bootstrap() => {}
     }
+    shared.caught_up.send_replace(true);
     let mut round = 1u64;
     loop {
         let wait = jittered(&shared, shared.config.maintenance_interval);
@@ -312,6 +313,10 @@ async fn auto_mode(handle: Handle, auto: AutoConfig) {
             Some(AutoAction::Mine) => {}
             // Submitted, not awaited: the checks above follow it to its
             // block, and re-earn its coins if a reorg takes them.
+            // Before the start-up sync the wallet signs nothing (its chain
+            // may be behind its own past: see `TxError::CatchingUp`), and
+            // the turn is not spent waiting for it.
+            Some(AutoAction::Transfer { .. }) if !handle.caught_up() => {}
             Some(AutoAction::Transfer { to, amount }) => {
                 match handle.submit_transfer(to, amount).await {
                     Ok(_) => made += 1,

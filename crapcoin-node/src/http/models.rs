@@ -78,7 +78,7 @@ impl From<TxError> for ApiError {
             TxError::Invalid(ValidationError::TooLarge { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             TxError::Invalid(_) => StatusCode::BAD_REQUEST,
             TxError::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            TxError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            TxError::ShuttingDown | TxError::CatchingUp => StatusCode::SERVICE_UNAVAILABLE,
             TxError::Dropped => StatusCode::CONFLICT,
             TxError::NotRecorded(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ if e.reason() == "mempool_full" => StatusCode::TOO_MANY_REQUESTS,
