@@ -448,3 +448,178 @@ async fn terminated() {
         _ => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use clap::Parser as _;
+    use crapcoin_node::sauron::replay::Fault;
+    use serde_json::Value;
+    use tokio_util::sync::CancellationToken;
+    use warp::Filter as _;
+
+    use super::{Api, run};
+    use crate::tools::Tool;
+    use crate::deploy::{K8sArgs, boss_args, boss_rules};
+
+    /// One request the stand-in API server saw: method, path, bearer.
+    type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+    /// A loopback HTTP server standing in for the API server (and for the
+    /// nodes' `/admin/faults`): records every request, answers 200.
+    async fn stand_in() -> (String, Seen) {
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        let routes = warp::method()
+            .and(warp::path::full())
+            .and(warp::header::optional::<String>("authorization"))
+            .map(move |method: warp::http::Method, path: warp::path::FullPath, auth: Option<String>| {
+                log.lock().expect("log").push((method.to_string(), path.as_str().to_owned(), auth));
+                warp::reply::json(&serde_json::json!({"kind": "Status", "status": "Success"}))
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(warp::serve(routes).incoming(listener).run());
+        (format!("http://{addr}"), seen)
+    }
+
+    /// Whether `rules` (a rendered Role's) allow `method path` in
+    /// `namespace`: the API group, resource, name and verb of the path.
+    fn allowed(rules: &Value, namespace: &str, method: &str, path: &str) -> bool {
+        let path = path.split('?').next().unwrap_or(path);
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let (group, rest) = match parts.as_slice() {
+            ["api", _version, rest @ ..] => ("", rest),
+            ["apis", group, _version, rest @ ..] => (*group, rest),
+            _ => return false,
+        };
+        let (ns, resource, name) = match rest {
+            ["namespaces", ns, resource] => (*ns, *resource, None),
+            ["namespaces", ns, resource, name] => (*ns, *resource, Some(*name)),
+            _ => return false,
+        };
+        let verb = match (method, name) {
+            ("GET", Some(_)) => "get",
+            ("GET", None) => "list",
+            ("DELETE", Some(_)) => "delete",
+            ("DELETE", None) => "deletecollection",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            _ => return false,
+        };
+        let has = |list: &Value, item: &str| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|v| v == item || v == "*"))
+        };
+        ns == namespace
+            && rules.as_array().expect("rules").iter().any(|rule| {
+                has(&rule["apiGroups"], group)
+                    && has(&rule["resources"], resource)
+                    && has(&rule["verbs"], verb)
+                    && (rule.get("resourceNames").is_none()
+                        || name.is_some_and(|n| has(&rule["resourceNames"], n)))
+            })
+    }
+
+    /// `line` with the value after `flag` set to `value`.
+    fn set(line: &mut [String], flag: &str, value: &str) {
+        let i = line.iter().position(|a| a == flag).expect("flag rendered");
+        line[i + 1] = value.to_owned();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_boss_only_does_what_its_role_allows_and_kills_the_planned_pods() {
+        let (base, seen) = stand_in().await;
+        let deploy = K8sArgs::try_parse_from([
+            "k8s", "-x", "4", "-y", "2", "--faults", "kill=3,isolate", "--namespace", "chaos",
+        ])
+        .expect("parses");
+        deploy.check().expect("valid");
+        let rules = boss_rules(&deploy);
+        // The rendered Boss, its timing shortened and its URLs on loopback.
+        let mut line = boss_args(&deploy, 11);
+        set(&mut line, "--api-server", &base);
+        set(&mut line, "--boss-interval", "0.15");
+        set(&mut line, "--fault-duration", "0.2");
+        set(&mut line, "--rehire-after", "0.3");
+        set(&mut line, "--duration", "3");
+        set(&mut line, "--node-url", &format!("{base}/node/{{pod}}"));
+        // Through the real command line: `watercooler boss ...`.
+        let tool = Tool::try_parse_from(std::iter::once("watercooler".to_owned()).chain(line))
+            .expect("the rendered Boss line parses");
+        let Tool::Boss(args) = tool else {
+            panic!("not the Boss: {tool:?}")
+        };
+        args.check().expect("valid");
+        let api = Api::new(&args.api_server, &args.namespace, Some("sa-token".into())).expect("api");
+        let outcomes = run(&args, &api, "admin-token", &CancellationToken::new()).await;
+
+        let kills: Vec<String> = outcomes
+            .iter()
+            .filter_map(|o| match &o.planned.fault {
+                Fault::Crash { node } => Some(node.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(kills.len() >= 3, "a few kills in 3 s: {outcomes:#?}");
+        assert!(
+            outcomes.iter().all(|o| o.outcome == "done"),
+            "{outcomes:#?}"
+        );
+        let seen = seen.lock().expect("log").clone();
+        let to_api: Vec<&(String, String, Option<String>)> =
+            seen.iter().filter(|(_, p, _)| !p.starts_with("/node/")).collect();
+        for (method, path, auth) in &to_api {
+            assert!(
+                allowed(&rules, "chaos", method, path),
+                "{method} {path} is not allowed by the rendered Role {rules:#}"
+            );
+            assert_eq!(auth.as_deref(), Some("Bearer sa-token"), "{method} {path}");
+        }
+        // Each planned kill deleted its pod, in the plan's order.
+        let deleted: Vec<String> = to_api
+            .iter()
+            .map(|(_, p, _)| {
+                p.split('?').next().unwrap_or(p).rsplit('/').next().unwrap_or("").to_owned()
+            })
+            .collect();
+        assert_eq!(deleted, kills);
+        assert_eq!(api.calls().len(), kills.len());
+        // The isolations went to the nodes, with their admin token, and
+        // every node's faults were cleared at the end.
+        let isolations = outcomes.len() - kills.len();
+        let posted = seen
+            .iter()
+            .filter(|(m, p, a)| m == "POST" && p.ends_with("/admin/faults") && a.as_deref() == Some("Bearer admin-token"))
+            .count();
+        assert_eq!(posted, isolations * 6, "an isolation touches every node");
+        let cleared: std::collections::BTreeSet<&str> = seen
+            .iter()
+            .filter(|(m, p, _)| m == "DELETE" && p.ends_with("/admin/faults"))
+            .map(|(_, p, _)| p.as_str())
+            .collect();
+        assert_eq!(cleared.len(), 6, "{cleared:?}");
+    }
+
+    #[test]
+    fn the_role_check_refuses_what_the_role_does_not_grant() {
+        let deploy = K8sArgs::try_parse_from(["k8s", "-x", "2", "--boss"]).expect("parses");
+        let rules = boss_rules(&deploy);
+        let pods = "/api/v1/namespaces/crapcoin/pods";
+        assert!(allowed(&rules, "crapcoin", "DELETE", &format!("{pods}/bigload-1")));
+        for (method, path) in [
+            ("DELETE", format!("{pods}/sauron-abc")),
+            ("DELETE", format!("{pods}/postgres-0")),
+            ("DELETE", pods.to_owned()),
+            ("GET", format!("{pods}/bigload-1")),
+            ("GET", pods.to_owned()),
+            ("POST", format!("{pods}/bigload-1/exec")),
+            ("DELETE", "/api/v1/namespaces/other/pods/bigload-1".to_owned()),
+            ("DELETE", "/apis/apps/v1/namespaces/crapcoin/statefulsets/bigload".to_owned()),
+        ] {
+            assert!(!allowed(&rules, "crapcoin", method, &path), "{method} {path}");
+        }
+    }
+}
