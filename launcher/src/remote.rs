@@ -53,6 +53,10 @@ pub struct VerdictArgs {
     /// start of settling.
     #[arg(long, default_value_t = 20, value_name = "SECS")]
     pub liveness_secs: u64,
+    /// The network's proof-of-work bits (default: Sauron's
+    /// `/api/config`, else the node's default).
+    #[arg(long, value_name = "BITS")]
+    pub difficulty: Option<u8>,
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
@@ -150,9 +154,9 @@ async fn positions(client: &Client, nodes: &[(String, String)]) -> Vec<Position>
 pub async fn judge(client: &Client, args: &VerdictArgs) -> Option<RemoteVerdict> {
     let sauron = &args.sauron;
     let config = client.sauron_config(sauron).await?;
-    let difficulty = config
+    let difficulty = args
         .difficulty
-        .and_then(|d| u8::try_from(d).ok())
+        .or_else(|| config.difficulty.and_then(|d| u8::try_from(d).ok()))
         .unwrap_or(Params::default().difficulty);
     if let Ok(token) = std::env::var(crapcoin_node::cookie::TOKEN_ENV) {
         let nodes = client.sauron_nodes(sauron).await.unwrap_or_default();
