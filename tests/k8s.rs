@@ -48,7 +48,11 @@ fn read_back(file: &std::path::Path) -> Vec<Value> {
     ]);
     command.arg(file);
     let out = run_bounded(command, Duration::from_secs(60));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON")
 }
 
@@ -88,7 +92,10 @@ fn strings(value: &Value) -> Vec<String> {
 
 /// The value after `flag` in `args`.
 fn after<'a>(args: &'a [String], flag: &str) -> &'a str {
-    let i = args.iter().position(|a| a == flag).unwrap_or_else(|| panic!("no {flag} in {args:?}"));
+    let i = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("no {flag} in {args:?}"));
     &args[i + 1]
 }
 
@@ -97,13 +104,37 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
     ensure_built();
     let dir = tempfile::tempdir().expect("dir");
     let line = [
-        "deploy", "k8s", "-x", "50", "-y", "5", "--boss", "--auto", "--seed", "7",
-        "--deterministic-secrets", "--namespace", "chaos", "--plugin", "libattacker_plugin.so",
-        "--faults", "kill=2,partition,skew", "--duration", "900",
+        "deploy",
+        "k8s",
+        "-x",
+        "50",
+        "-y",
+        "5",
+        "--boss",
+        "--auto",
+        "--seed",
+        "7",
+        "--deterministic-secrets",
+        "--namespace",
+        "chaos",
+        "--plugin",
+        "libattacker_plugin.so",
+        "--faults",
+        "kill=2,partition,skew",
+        "--duration",
+        "900",
     ];
     let out = watercooler(&line);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(watercooler(&line).stdout, out.stdout, "the same seed renders the same manifests");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        watercooler(&line).stdout,
+        out.stdout,
+        "the same seed renders the same manifests"
+    );
     let file = dir.path().join("network.yaml");
     std::fs::write(&file, &out.stdout).expect("write");
     let (passed, report) = validate(&file);
@@ -111,10 +142,23 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
 
     let docs = read_back(&file);
     let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-    for kind in ["Namespace", "Secret", "StatefulSet", "Service", "Deployment", "ServiceAccount", "Role", "RoleBinding", "Job"] {
+    for kind in [
+        "Namespace",
+        "Secret",
+        "StatefulSet",
+        "Service",
+        "Deployment",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Job",
+    ] {
         assert!(kinds.contains(&kind), "no {kind} in {kinds:?}");
     }
-    assert!(docs.iter().all(|d| d["kind"] == "Namespace" || d["metadata"]["namespace"] == "chaos"));
+    assert!(
+        docs.iter()
+            .all(|d| d["kind"] == "Namespace" || d["metadata"]["namespace"] == "chaos")
+    );
 
     // Nodes: StatefulSets of -x and -y replicas (and one per plugin),
     // a volume each, advertising their pod DNS name.
@@ -122,12 +166,20 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
         let sts = find(&docs, "StatefulSet", set);
         assert_eq!(sts["spec"]["replicas"], replicas, "{set}");
         assert_eq!(sts["spec"]["serviceName"], set);
-        let claims = sts["spec"]["volumeClaimTemplates"].as_array().expect("claims");
+        let claims = sts["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .expect("claims");
         assert_eq!(claims.len(), 1, "{set}");
         let container = &sts["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(container["volumeMounts"][0]["name"], claims[0]["metadata"]["name"]);
+        assert_eq!(
+            container["volumeMounts"][0]["name"],
+            claims[0]["metadata"]["name"]
+        );
         assert_eq!(container["volumeMounts"][0]["mountPath"], "/data");
-        assert_eq!(container["command"], json!(["/usr/local/bin/crapcoin-node"]));
+        assert_eq!(
+            container["command"],
+            json!(["/usr/local/bin/crapcoin-node"])
+        );
         let args = strings(&container["args"]);
         assert_eq!(
             after(&args, "--public-url"),
@@ -135,18 +187,28 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
         );
         assert_eq!(after(&args, "--name"), "$(POD_NAME)");
         assert_eq!(after(&args, "--data-dir"), "/data");
-        assert_eq!(after(&args, "--tracker"), "http://sauron.chaos.svc.cluster.local:8080");
+        assert_eq!(
+            after(&args, "--tracker"),
+            "http://sauron.chaos.svc.cluster.local:8080"
+        );
         assert!(args.contains(&"--auto".to_owned()), "{args:?}");
         let env = container["env"].as_array().expect("env");
-        assert!(env.iter().any(|e| e["name"] == "POD_NAME" && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"));
-        assert!(env.iter().any(|e| e["name"] == "CRAPCOIN_ADMIN_TOKEN" && e["valueFrom"]["secretKeyRef"]["key"] == "admin-token"));
+        assert!(env.iter().any(|e| e["name"] == "POD_NAME"
+            && e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"));
+        assert!(env.iter().any(|e| e["name"] == "CRAPCOIN_ADMIN_TOKEN"
+            && e["valueFrom"]["secretKeyRef"]["key"] == "admin-token"));
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/status");
         assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/status");
         assert!(container["resources"]["limits"]["memory"].is_string());
         assert_eq!(find(&docs, "Service", set)["spec"]["clusterIP"], "None");
     }
-    let plugin_args = strings(&find(&docs, "StatefulSet", "plugin-1")["spec"]["template"]["spec"]["containers"][0]["args"]);
-    assert_eq!(after(&plugin_args, "--plugin"), "/usr/local/lib/crapcoin/plugins/libattacker_plugin.so");
+    let plugin_args = strings(
+        &find(&docs, "StatefulSet", "plugin-1")["spec"]["template"]["spec"]["containers"][0]["args"],
+    );
+    assert_eq!(
+        after(&plugin_args, "--plugin"),
+        "/usr/local/lib/crapcoin/plugins/libattacker_plugin.so"
+    );
 
     // The Boss: exactly `delete` on the node pods, by name.
     let role = find(&docs, "Role", "boss");
@@ -157,40 +219,94 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
     assert_eq!(rules[0]["verbs"], json!(["delete"]));
     let names = strings(&rules[0]["resourceNames"]);
     assert_eq!(names.len(), 56);
-    assert!(names.contains(&"bigload-49".to_owned()) && names.contains(&"shit-4".to_owned()) && names.contains(&"plugin-1-0".to_owned()));
-    assert!(!names.iter().any(|n| n.starts_with("sauron") || n.starts_with("postgres")));
+    assert!(
+        names.contains(&"bigload-49".to_owned())
+            && names.contains(&"shit-4".to_owned())
+            && names.contains(&"plugin-1-0".to_owned())
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("sauron") || n.starts_with("postgres"))
+    );
     let binding = find(&docs, "RoleBinding", "boss");
     assert_eq!(binding["roleRef"]["name"], "boss");
-    assert_eq!(binding["subjects"], json!([{"kind": "ServiceAccount", "name": "boss", "namespace": "chaos"}]));
+    assert_eq!(
+        binding["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "boss", "namespace": "chaos"}])
+    );
     let boss = &find(&docs, "Deployment", "boss")["spec"]["template"]["spec"];
     assert_eq!(boss["serviceAccountName"], "boss");
     let boss_args = strings(&boss["containers"][0]["args"]);
     assert_eq!(&boss_args[..2], ["boss", "--kubernetes"]);
     assert_eq!(after(&boss_args, "--faults"), "kill=2,partition=1,skew=1");
     // No other pod gets an API token.
-    for d in docs.iter().filter(|d| d["kind"] == "StatefulSet" || d["kind"] == "Job" || (d["kind"] == "Deployment" && d["metadata"]["name"] != "boss")) {
-        assert_eq!(d["spec"]["template"]["spec"]["automountServiceAccountToken"], false, "{}", d["metadata"]["name"]);
+    for d in docs.iter().filter(|d| {
+        d["kind"] == "StatefulSet"
+            || d["kind"] == "Job"
+            || (d["kind"] == "Deployment" && d["metadata"]["name"] != "boss")
+    }) {
+        assert_eq!(
+            d["spec"]["template"]["spec"]["automountServiceAccountToken"], false,
+            "{}",
+            d["metadata"]["name"]
+        );
     }
 
     // Sauron on the in-cluster PostgreSQL, and the verdict Job.
     let sauron = &find(&docs, "Deployment", "sauron")["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(sauron["env"][0]["valueFrom"]["secretKeyRef"]["key"], "sauron-db");
+    assert_eq!(
+        sauron["env"][0]["valueFrom"]["secretKeyRef"]["key"],
+        "sauron-db"
+    );
     let secret = find(&docs, "Secret", "crapcoin");
-    assert!(secret["stringData"]["sauron-db"].as_str().expect("url").starts_with("postgres://crapcoin:"));
-    assert!(secret["stringData"]["sauron-db"].as_str().expect("url").contains("@postgres.chaos.svc.cluster.local:5432/"));
+    assert!(
+        secret["stringData"]["sauron-db"]
+            .as_str()
+            .expect("url")
+            .starts_with("postgres://crapcoin:")
+    );
+    assert!(
+        secret["stringData"]["sauron-db"]
+            .as_str()
+            .expect("url")
+            .contains("@postgres.chaos.svc.cluster.local:5432/")
+    );
     assert!(find(&docs, "StatefulSet", "postgres")["spec"]["volumeClaimTemplates"].is_array());
-    assert_eq!(find(&docs, "Service", "sauron")["spec"]["ports"][0]["port"], 8080);
+    assert_eq!(
+        find(&docs, "Service", "sauron")["spec"]["ports"][0]["port"],
+        8080
+    );
     let job = &find(&docs, "Job", "verdict")["spec"];
     assert_eq!(job["backoffLimit"], 0);
     let container = &job["template"]["spec"]["containers"][0];
     assert_eq!(container["command"], json!(["/usr/local/bin/watercooler"]));
     assert_eq!(
         strings(&container["args"]),
-        ["verdict", "--sauron", "http://sauron.chaos.svc.cluster.local:8080", "--after", "900", "--settle", "60", "--liveness-secs", "45"]
+        [
+            "verdict",
+            "--sauron",
+            "http://sauron.chaos.svc.cluster.local:8080",
+            "--after",
+            "900",
+            "--settle",
+            "60",
+            "--liveness-secs",
+            "45"
+        ]
     );
 
     // With --postgres-url: no PostgreSQL rendered, Sauron uses the URL.
-    let external = watercooler(&["deploy", "k8s", "-x", "3", "--postgres-url", "postgres://u:p@db.example:5432/s", "--seed", "1"]);
+    let external = watercooler(&[
+        "deploy",
+        "k8s",
+        "-x",
+        "3",
+        "--postgres-url",
+        "postgres://u:p@db.example:5432/s",
+        "--seed",
+        "1",
+    ]);
     assert!(external.status.success());
     let file = dir.path().join("external.yaml");
     std::fs::write(&file, &external.stdout).expect("write");
@@ -198,15 +314,24 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
     assert!(passed, "{report}");
     let docs = read_back(&file);
     assert!(!docs.iter().any(|d| d["metadata"]["name"] == "postgres"));
-    assert_eq!(find(&docs, "Secret", "crapcoin")["stringData"]["sauron-db"], "postgres://u:p@db.example:5432/s");
-    assert!(!docs.iter().any(|d| d["kind"] == "Role"), "no Boss without --boss");
+    assert_eq!(
+        find(&docs, "Secret", "crapcoin")["stringData"]["sauron-db"],
+        "postgres://u:p@db.example:5432/s"
+    );
+    assert!(
+        !docs.iter().any(|d| d["kind"] == "Role"),
+        "no Boss without --boss"
+    );
 
     // The validator is strict: a misspelt field fails it.
     let mut broken = String::from_utf8(out.stdout).expect("utf-8");
     broken = broken.replacen("volumeClaimTemplates:", "volumeClaimTemplate:", 1);
     let file = dir.path().join("broken.yaml");
     std::fs::write(&file, broken).expect("write");
-    assert!(!validate(&file).0, "strict validation takes a misspelt field");
+    assert!(
+        !validate(&file).0,
+        "strict validation takes a misspelt field"
+    );
 }
 
 #[test]
@@ -228,11 +353,20 @@ fn a_deployment_that_cannot_work_is_refused_before_anything_is_rendered() {
         let mut line = vec!["deploy", "k8s"];
         line.extend_from_slice(bad);
         let out = watercooler(&line);
-        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.stdout.is_empty(), "{bad:?} rendered something");
         assert!(!out.stderr.is_empty(), "{bad:?}: no reason given");
     }
-    for bad in [&["verdict", "--sauron", "not a url"][..], &["verdict"], &["boss", "--kubernetes"]] {
+    for bad in [
+        &["verdict", "--sauron", "not a url"][..],
+        &["verdict"],
+        &["boss", "--kubernetes"],
+    ] {
         let out = watercooler(bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
     }
@@ -242,7 +376,10 @@ fn a_deployment_that_cannot_work_is_refused_before_anything_is_rendered() {
 fn until(urls: &[&str], limit: Duration, ok: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let end = Instant::now() + limit;
     loop {
-        let statuses: Vec<Value> = urls.iter().map(|u| blocking("GET", &format!("{u}/status"), None).1).collect();
+        let statuses: Vec<Value> = urls
+            .iter()
+            .map(|u| blocking("GET", &format!("{u}/status"), None).1)
+            .collect();
         if ok(&statuses) || Instant::now() >= end {
             return statuses;
         }
@@ -251,13 +388,18 @@ fn until(urls: &[&str], limit: Duration, ok: impl Fn(&[Value]) -> bool) -> Vec<V
 }
 
 fn admin_faults(method: reqwest::Method, url: &str, body: Option<Value>) -> u16 {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async {
         let mut request = kit::http::client()
             .request(method, format!("{url}/admin/faults"))
             .bearer_auth(TOKEN);
         if let Some(body) = body {
-            request = request.header("content-type", "application/json").body(body.to_string());
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
         request.send().await.expect("answers").status().as_u16()
     })
@@ -267,52 +409,112 @@ fn admin_faults(method: reqwest::Method, url: &str, body: Option<Value>) -> u16 
 fn the_verdict_reads_a_real_network_through_sauron() {
     ensure_built();
     let dir = tempfile::tempdir().expect("dir");
-    let sauron = SauronProc::start(&dir.path().join("sauron"), &["--difficulty".into(), "4".into()]);
+    let sauron = SauronProc::start(
+        &dir.path().join("sauron"),
+        &["--difficulty".into(), "4".into()],
+    );
     let nodes: Vec<NodeProc> = ["a", "b"]
         .iter()
         .map(|name| {
             NodeProc::start_scheduled(
                 &dir.path().join(name),
                 &[
-                    "--name".into(), (*name).into(),
-                    "--tracker".into(), sauron.url.clone(),
-                    "--hash-share".into(), "0.5".into(),
-                    "--block-interval".into(), "0.4".into(),
+                    "--name".into(),
+                    (*name).into(),
+                    "--tracker".into(),
+                    sauron.url.clone(),
+                    "--hash-share".into(),
+                    "0.5".into(),
+                    "--block-interval".into(),
+                    "0.4".into(),
                 ],
             )
         })
         .collect();
     let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
     kit::process::await_sauron_nodes(&sauron.url, 2);
-    let statuses = until(&urls, Duration::from_secs(60), |s| s.iter().all(|s| s["height"].as_u64().unwrap_or(0) >= 3));
-    assert!(statuses.iter().all(|s| s["height"].as_u64().unwrap_or(0) >= 3), "{statuses:?}");
+    let statuses = until(&urls, Duration::from_secs(60), |s| {
+        s.iter().all(|s| s["height"].as_u64().unwrap_or(0) >= 3)
+    });
+    assert!(
+        statuses
+            .iter()
+            .all(|s| s["height"].as_u64().unwrap_or(0) >= 3),
+        "{statuses:?}"
+    );
 
     // Cut the two apart: each mines its own branch.
     for (i, url) in urls.iter().enumerate() {
         let other = urls[1 - i];
-        let code = admin_faults(reqwest::Method::POST, url, Some(json!({"unreachable": [other], "for_ms": 120_000})));
+        let code = admin_faults(
+            reqwest::Method::POST,
+            url,
+            Some(json!({"unreachable": [other], "for_ms": 120_000})),
+        );
         assert_eq!(code, 200);
     }
-    let start: Vec<u64> = until(&urls, Duration::ZERO, |_| true).iter().map(|s| s["height"].as_u64().unwrap_or(0)).collect();
+    let start: Vec<u64> = until(&urls, Duration::ZERO, |_| true)
+        .iter()
+        .map(|s| s["height"].as_u64().unwrap_or(0))
+        .collect();
     let split = until(&urls, Duration::from_secs(60), |s| {
-        s.iter().zip(&start).all(|(s, h)| s["height"].as_u64().unwrap_or(0) >= h + 5)
+        s.iter()
+            .zip(&start)
+            .all(|(s, h)| s["height"].as_u64().unwrap_or(0) >= h + 5)
     });
     assert_ne!(split[0]["tip"], split[1]["tip"], "{split:?}");
-    let out = watercooler(&["verdict", "--sauron", &sauron.url, "--settle", "2", "--liveness-secs", "1"]);
+    let out = watercooler(&[
+        "verdict",
+        "--sauron",
+        &sauron.url,
+        "--settle",
+        "2",
+        "--liveness-secs",
+        "1",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("NOT CONVERGED: the honest nodes disagree"), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("NOT CONVERGED: the honest nodes disagree"),
+        "{text}"
+    );
 
     // Healed, they converge, and every check holds.
     for url in &urls {
         assert_eq!(admin_faults(reqwest::Method::DELETE, url, None), 200);
     }
-    let out = watercooler(&["verdict", "--sauron", &sauron.url, "--settle", "40", "--liveness-secs", "40", "--json"]);
-    let verdict: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("JSON: {}", String::from_utf8_lossy(&out.stdout)));
-    assert_eq!(out.status.code(), Some(0), "{verdict:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = watercooler(&[
+        "verdict",
+        "--sauron",
+        &sauron.url,
+        "--settle",
+        "40",
+        "--liveness-secs",
+        "40",
+        "--json",
+    ]);
+    let verdict: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("JSON: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{verdict:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(verdict["converged"], true);
     assert_eq!(verdict["honest_nodes"], 2);
-    assert!(verdict["common_height"].as_u64().unwrap_or(0) >= 5, "{verdict:#}");
-    assert!(verdict["checks"]["blocks_checked"].as_u64().unwrap_or(0) >= 5, "{verdict:#}");
+    assert!(
+        verdict["common_height"].as_u64().unwrap_or(0) >= 5,
+        "{verdict:#}"
+    );
+    assert!(
+        verdict["checks"]["blocks_checked"].as_u64().unwrap_or(0) >= 5,
+        "{verdict:#}"
+    );
     assert_eq!(verdict["checks"]["violation_count"], 0);
 }

@@ -66,13 +66,20 @@ pub enum Target {
 /// `watercooler deploy k8s`'s options: the run's that make sense in a
 /// cluster, and the cluster's own.
 #[derive(Debug, Clone, Parser)]
-#[command(after_help = "See docs/kubernetes.md. Exit status 2: the request cannot work, nothing written.")]
+#[command(
+    after_help = "See docs/kubernetes.md. Exit status 2: the request cannot work, nothing written."
+)]
 pub struct K8sArgs {
     /// Honest nodes (StatefulSet `bigload`).
     #[arg(short = 'x', long = "honest", default_value_t = 3, value_name = "N")]
     pub honest: u32,
     /// Misbehaving nodes (StatefulSet `shit`), each with `--behaviour`.
-    #[arg(short = 'y', long = "misbehaving", default_value_t = 0, value_name = "N")]
+    #[arg(
+        short = 'y',
+        long = "misbehaving",
+        default_value_t = 0,
+        value_name = "N"
+    )]
     pub misbehaving: u32,
     /// Behaviour of the `-y` nodes: a catalogue name or group; `random`
     /// and groups choose per pod (each pod draws its own seed).
@@ -226,16 +233,21 @@ fn quantity(s: &str) -> Result<String, String> {
     let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
     let suffix = &s[digits.len()..];
     let known = ["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"];
-    if !digits.is_empty() && digits.parse::<f64>().is_ok_and(|v| v > 0.0) && known.contains(&suffix) {
+    if !digits.is_empty() && digits.parse::<f64>().is_ok_and(|v| v > 0.0) && known.contains(&suffix)
+    {
         Ok(s.to_owned())
     } else {
-        Err(format!("{s:?} is not a resource quantity (e.g. 500m, 256Mi, 1Gi)"))
+        Err(format!(
+            "{s:?} is not a resource quantity (e.g. 500m, 256Mi, 1Gi)"
+        ))
     }
 }
 
 fn postgres_url(s: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(s).map_err(|e| format!("{s:?}: {e}"))?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") || url.host_str().is_none_or(str::is_empty) {
+    if !matches!(url.scheme(), "postgres" | "postgresql")
+        || url.host_str().is_none_or(str::is_empty)
+    {
         return Err(format!("{s:?}: not a postgres://USER@HOST/DB URL"));
     }
     Ok(s.to_owned())
@@ -304,7 +316,9 @@ impl K8sArgs {
 
     /// The Boss's menu (`kill` by default).
     pub fn menu(&self) -> Menu {
-        self.faults.clone().unwrap_or_else(|| Menu::only(Kind::Kill))
+        self.faults
+            .clone()
+            .unwrap_or_else(|| Menu::only(Kind::Kill))
     }
 
     /// Checks what clap cannot check field by field.
@@ -318,7 +332,9 @@ impl K8sArgs {
             return Err("no nodes to deploy: give -x, -y or --plugin".to_owned());
         }
         if self.honest == 0 {
-            return Err("-x 0: the verdict judges the honest nodes; deploy at least one".to_owned());
+            return Err(
+                "-x 0: the verdict judges the honest nodes; deploy at least one".to_owned(),
+            );
         }
         if misbehaving == 0 && self.attacker_share.is_some_and(|s| s > 0.0) {
             return Err("--attacker-share needs misbehaving nodes (-y or --plugin)".to_owned());
@@ -533,7 +549,11 @@ pub fn node_args(args: &K8sArgs, group: &Group) -> Vec<String> {
 }
 
 fn node_set(args: &K8sArgs, group: &Group) -> Vec<Value> {
-    let component = if group.honest { "honest-node" } else { "misbehaving-node" };
+    let component = if group.honest {
+        "honest-node"
+    } else {
+        "misbehaving-node"
+    };
     let selector = json!({"app.kubernetes.io/name": "crapcoin", "crapcoin/set": group.set});
     let mut pod_labels = labels(component);
     pod_labels["crapcoin/set"] = json!(group.set);
@@ -581,7 +601,8 @@ fn node_set(args: &K8sArgs, group: &Group) -> Vec<Value> {
 }
 
 fn postgres(args: &K8sArgs) -> Vec<Value> {
-    let selector = json!({"app.kubernetes.io/name": "crapcoin", "app.kubernetes.io/component": "postgres"});
+    let selector =
+        json!({"app.kubernetes.io/name": "crapcoin", "app.kubernetes.io/component": "postgres"});
     let set = json!({
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -623,7 +644,8 @@ fn postgres(args: &K8sArgs) -> Vec<Value> {
 }
 
 fn sauron(args: &K8sArgs) -> Vec<Value> {
-    let selector = json!({"app.kubernetes.io/name": "crapcoin", "app.kubernetes.io/component": "sauron"});
+    let selector =
+        json!({"app.kubernetes.io/name": "crapcoin", "app.kubernetes.io/component": "sauron"});
     let container = hardened(json!({
         "name": "sauron",
         "image": args.image,
@@ -703,17 +725,28 @@ pub fn boss_args(args: &K8sArgs, seed: u64) -> Vec<String> {
         "--duration".into(),
         args.duration.to_string(),
         "--node-url".into(),
-        format!("http://{{pod}}.{{set}}.{}.svc.cluster.local:{PORT}", args.namespace),
+        format!(
+            "http://{{pod}}.{{set}}.{}.svc.cluster.local:{PORT}",
+            args.namespace
+        ),
     ];
     for group in args.groups() {
-        out.push(if group.honest { "--honest-set" } else { "--misbehaving-set" }.into());
+        out.push(
+            if group.honest {
+                "--honest-set"
+            } else {
+                "--misbehaving-set"
+            }
+            .into(),
+        );
         out.push(format!("{}={}", group.set, group.replicas));
     }
     out
 }
 
 fn boss(args: &K8sArgs, seed: u64) -> Vec<Value> {
-    let selector = json!({"app.kubernetes.io/name": "crapcoin", "app.kubernetes.io/component": "boss"});
+    let selector =
+        json!({"app.kubernetes.io/name": "crapcoin", "app.kubernetes.io/component": "boss"});
     let boss = hardened(json!({
         "name": "boss",
         "image": args.image,
@@ -918,7 +951,11 @@ mod tests {
     fn the_same_seed_renders_the_same_manifests() {
         let args = parse(&["-x", "4", "-y", "2", "--boss", "--deterministic-secrets"]).expect("ok");
         assert_eq!(documents(&args, 7), documents(&args, 7));
-        assert_ne!(documents(&args, 7), documents(&args, 8), "the seed reaches the secrets and the Boss");
+        assert_ne!(
+            documents(&args, 7),
+            documents(&args, 8),
+            "the seed reaches the secrets and the Boss"
+        );
         let random = parse(&["-x", "4"]).expect("ok");
         assert_ne!(
             documents(&random, 7)[1]["stringData"]["admin-token"],

@@ -7,7 +7,7 @@
 //! - kill: `DELETE /api/v1/namespaces/NS/pods/POD` on the API server;
 //!   the StatefulSet starts the pod again on its volume (a rehire);
 //! - partition, isolate, bridge, latency, loss, skew: each node's
-//!   `POST /admin/faults` (the bodies of [`crate::boss::bodies`], with the
+//!   `POST /admin/faults` (the bodies watercooler's Boss sends, `boss::bodies`, with the
 //!   admin token from the Secret), which the node ends by itself after
 //!   the fault's length;
 //! - every fault is reported to Sauron (`POST /api/faults`, start and
@@ -25,7 +25,7 @@
 //! sent when the file is there. Every call has a timeout.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -258,7 +258,12 @@ fn now_ms() -> u64 {
 
 /// Runs the plan of `args` until `--duration` or `cancel`, then clears
 /// every node's faults; returns what each fault came to.
-pub async fn run(args: &BossArgs, api: &Api, token: &str, cancel: &CancellationToken) -> Vec<Outcome> {
+pub async fn run(
+    args: &BossArgs,
+    api: &Api,
+    token: &str,
+    cancel: &CancellationToken,
+) -> Vec<Outcome> {
     let members = args.members();
     let sets: Vec<(String, String)> = members
         .iter()
@@ -285,7 +290,7 @@ pub async fn run(args: &BossArgs, api: &Api, token: &str, cancel: &CancellationT
     );
     let start = Instant::now();
     let end = start + Duration::from_secs(args.duration);
-    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let mut outcomes = Vec::new();
     let mut ends = tokio::task::JoinSet::new();
     for planned in planner {
         let due = start + Duration::from_millis(planned.at_ms);
@@ -355,10 +360,7 @@ pub async fn run(args: &BossArgs, api: &Api, token: &str, cancel: &CancellationT
                 outcome
             }
         };
-        outcomes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Outcome { planned, outcome });
+        outcomes.push(Outcome { planned, outcome });
         while ends.try_join_next().is_some() {}
     }
     tokio::select! {
@@ -376,7 +378,6 @@ pub async fn run(args: &BossArgs, api: &Api, token: &str, cancel: &CancellationT
         }
     }
     tracing::info!(uncleared, "the Boss's run is over; faults cleared");
-    let outcomes = outcomes.lock().unwrap_or_else(|p| p.into_inner()).clone();
     outcomes
 }
 
@@ -419,7 +420,11 @@ pub async fn main(args: BossArgs) -> i32 {
     });
     let plan: Vec<String> = crate::faults::plan(
         args.seed,
-        &args.members().into_iter().map(|(m, _)| m).collect::<Vec<_>>(),
+        &args
+            .members()
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect::<Vec<_>>(),
         &args.faults,
         args.timing(),
         Some(args.duration.saturating_mul(1000)),
@@ -430,7 +435,11 @@ pub async fn main(args: BossArgs) -> i32 {
     tracing::info!("the Boss's plan (seed {}):\n{}", args.seed, plan.join("\n"));
     let outcomes = run(&args, &api, &token, &cancel).await;
     let done = outcomes.iter().filter(|o| o.outcome == "done").count();
-    tracing::info!(done, planned = outcomes.len(), "the Boss is done; waiting to be stopped");
+    tracing::info!(
+        done,
+        planned = outcomes.len(),
+        "the Boss is done; waiting to be stopped"
+    );
     cancel.cancelled().await;
     0
 }
@@ -438,7 +447,10 @@ pub async fn main(args: BossArgs) -> i32 {
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
     use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}
@@ -460,8 +472,8 @@ mod tests {
     use warp::Filter as _;
 
     use super::{Api, run};
-    use crate::tools::Tool;
     use crate::deploy::{K8sArgs, boss_args, boss_rules};
+    use crate::tools::Tool;
 
     /// One request the stand-in API server saw: method, path, bearer.
     type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
@@ -474,11 +486,21 @@ mod tests {
         let routes = warp::method()
             .and(warp::path::full())
             .and(warp::header::optional::<String>("authorization"))
-            .map(move |method: warp::http::Method, path: warp::path::FullPath, auth: Option<String>| {
-                log.lock().expect("log").push((method.to_string(), path.as_str().to_owned(), auth));
-                warp::reply::json(&serde_json::json!({"kind": "Status", "status": "Success"}))
-            });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            .map(
+                move |method: warp::http::Method,
+                      path: warp::path::FullPath,
+                      auth: Option<String>| {
+                    log.lock().expect("log").push((
+                        method.to_string(),
+                        path.as_str().to_owned(),
+                        auth,
+                    ));
+                    warp::reply::json(&serde_json::json!({"kind": "Status", "status": "Success"}))
+                },
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(warp::serve(routes).incoming(listener).run());
         (format!("http://{addr}"), seen)
@@ -533,7 +555,15 @@ mod tests {
     async fn the_boss_only_does_what_its_role_allows_and_kills_the_planned_pods() {
         let (base, seen) = stand_in().await;
         let deploy = K8sArgs::try_parse_from([
-            "k8s", "-x", "4", "-y", "2", "--faults", "kill=3,isolate", "--namespace", "chaos",
+            "k8s",
+            "-x",
+            "4",
+            "-y",
+            "2",
+            "--faults",
+            "kill=3,isolate",
+            "--namespace",
+            "chaos",
         ])
         .expect("parses");
         deploy.check().expect("valid");
@@ -553,7 +583,8 @@ mod tests {
             panic!("not the Boss: {tool:?}")
         };
         args.check().expect("valid");
-        let api = Api::new(&args.api_server, &args.namespace, Some("sa-token".into())).expect("api");
+        let api =
+            Api::new(&args.api_server, &args.namespace, Some("sa-token".into())).expect("api");
         let outcomes = run(&args, &api, "admin-token", &CancellationToken::new()).await;
 
         let kills: Vec<String> = outcomes
@@ -569,8 +600,10 @@ mod tests {
             "{outcomes:#?}"
         );
         let seen = seen.lock().expect("log").clone();
-        let to_api: Vec<&(String, String, Option<String>)> =
-            seen.iter().filter(|(_, p, _)| !p.starts_with("/node/")).collect();
+        let to_api: Vec<&(String, String, Option<String>)> = seen
+            .iter()
+            .filter(|(_, p, _)| !p.starts_with("/node/"))
+            .collect();
         for (method, path, auth) in &to_api {
             assert!(
                 allowed(&rules, "chaos", method, path),
@@ -582,7 +615,13 @@ mod tests {
         let deleted: Vec<String> = to_api
             .iter()
             .map(|(_, p, _)| {
-                p.split('?').next().unwrap_or(p).rsplit('/').next().unwrap_or("").to_owned()
+                p.split('?')
+                    .next()
+                    .unwrap_or(p)
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
             })
             .collect();
         assert_eq!(deleted, kills);
@@ -592,7 +631,11 @@ mod tests {
         let isolations = outcomes.len() - kills.len();
         let posted = seen
             .iter()
-            .filter(|(m, p, a)| m == "POST" && p.ends_with("/admin/faults") && a.as_deref() == Some("Bearer admin-token"))
+            .filter(|(m, p, a)| {
+                m == "POST"
+                    && p.ends_with("/admin/faults")
+                    && a.as_deref() == Some("Bearer admin-token")
+            })
             .count();
         assert_eq!(posted, isolations * 6, "an isolation touches every node");
         let cleared: std::collections::BTreeSet<&str> = seen
@@ -608,7 +651,12 @@ mod tests {
         let deploy = K8sArgs::try_parse_from(["k8s", "-x", "2", "--boss"]).expect("parses");
         let rules = boss_rules(&deploy);
         let pods = "/api/v1/namespaces/crapcoin/pods";
-        assert!(allowed(&rules, "crapcoin", "DELETE", &format!("{pods}/bigload-1")));
+        assert!(allowed(
+            &rules,
+            "crapcoin",
+            "DELETE",
+            &format!("{pods}/bigload-1")
+        ));
         for (method, path) in [
             ("DELETE", format!("{pods}/sauron-abc")),
             ("DELETE", format!("{pods}/postgres-0")),
@@ -616,10 +664,19 @@ mod tests {
             ("GET", format!("{pods}/bigload-1")),
             ("GET", pods.to_owned()),
             ("POST", format!("{pods}/bigload-1/exec")),
-            ("DELETE", "/api/v1/namespaces/other/pods/bigload-1".to_owned()),
-            ("DELETE", "/apis/apps/v1/namespaces/crapcoin/statefulsets/bigload".to_owned()),
+            (
+                "DELETE",
+                "/api/v1/namespaces/other/pods/bigload-1".to_owned(),
+            ),
+            (
+                "DELETE",
+                "/apis/apps/v1/namespaces/crapcoin/statefulsets/bigload".to_owned(),
+            ),
         ] {
-            assert!(!allowed(&rules, "crapcoin", method, &path), "{method} {path}");
+            assert!(
+                !allowed(&rules, "crapcoin", method, &path),
+                "{method} {path}"
+            );
         }
     }
 }

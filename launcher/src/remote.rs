@@ -26,9 +26,7 @@ use serde::Serialize;
 
 use crate::checker::{self, Checks, History};
 use crate::client::Client;
-use crate::watch::{
-    K, Position, accepted_blocks, acknowledged_by, chain_blocks, common_height,
-};
+use crate::watch::{K, Position, accepted_blocks, acknowledged_by, chain_blocks, common_height};
 
 /// Nodes polled at once.
 const CONCURRENCY: usize = 16;
@@ -271,7 +269,10 @@ pub async fn main(args: VerdictArgs) -> i32 {
         }
     };
     let Some(verdict) = judge(&client, &args).await else {
-        eprintln!("watercooler verdict: Sauron at {} does not answer", args.sauron);
+        eprintln!(
+            "watercooler verdict: Sauron at {} does not answer",
+            args.sauron
+        );
         return 1;
     };
     if args.json {

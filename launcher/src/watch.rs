@@ -376,7 +376,12 @@ fn highest_agreed<T: PartialEq>(chains: &[Vec<T>]) -> Option<usize> {
 /// (`GET /blocks` pages; every block's hash checked). `None` if the node
 /// stops answering, serves a block whose hash is not its own, or its pages
 /// do not reach `top`.
-pub(crate) async fn chain_blocks(client: &Client, url: &str, mut from: u64, top: u64) -> Option<Vec<Block>> {
+pub(crate) async fn chain_blocks(
+    client: &Client,
+    url: &str,
+    mut from: u64,
+    top: u64,
+) -> Option<Vec<Block>> {
     let mut out = Vec::new();
     while from <= top {
         let page = client.blocks(url, from, None).await?;
@@ -432,7 +437,10 @@ const MAX_FETCHED: usize = 20_000;
 
 /// Every transfer each of `nodes` (name, URL) lists as acknowledged, all
 /// pages (bounded); and the nodes that did not answer in full.
-pub(crate) async fn acknowledged_by(client: &Client, nodes: &[(String, String)]) -> (Vec<Acked>, Vec<String>) {
+pub(crate) async fn acknowledged_by(
+    client: &Client,
+    nodes: &[(String, String)],
+) -> (Vec<Acked>, Vec<String>) {
     let lists: Vec<(String, Option<Vec<Acked>>)> = futures_util::stream::iter(nodes)
         .map(|(name, url)| async move {
             let mut out = Vec::new();
