@@ -762,6 +762,8 @@ fn boss(args: &K8sArgs, seed: u64) -> Vec<Value> {
         "name": "kubectl-proxy",
         "image": args.kubectl_image,
         "args": ["proxy", "--address=127.0.0.1", "--port=8001"],
+        "env": [{"name": "HOME", "value": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "resources": {
             "requests": {"cpu": "10m", "memory": "32Mi"},
             "limits": {"cpu": "200m", "memory": "128Mi"},
@@ -799,6 +801,7 @@ fn boss(args: &K8sArgs, seed: u64) -> Vec<Value> {
                         "serviceAccountName": "boss",
                         "securityContext": pod_security(),
                         "containers": [boss, proxy],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
                     },
                 },
             },

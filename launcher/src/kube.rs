@@ -22,7 +22,7 @@
 //! the pod's service account (its token and CA files,
 //! `KUBERNETES_SERVICE_HOST`/`PORT`); the workspace's HTTP client is built
 //! without TLS (docs/decisions.md). The bearer token of `--token-file` is
-//! sent when the file is there. Every call has a timeout.
+//! sent when one is given. Every call has a timeout.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -56,9 +56,11 @@ pub struct BossArgs {
     /// `kubectl proxy` sidecar).
     #[arg(long, default_value = crate::deploy::PROXY_URL, value_parser = http_url)]
     pub api_server: String,
-    /// A bearer token for the API server, sent when the file exists.
-    #[arg(long, default_value = SA_TOKEN)]
-    pub token_file: PathBuf,
+    /// A file holding a bearer token for the API server (for example
+    /// the service account's, `SA_TOKEN`, when `--api-server` is not the
+    /// proxy sidecar, which authenticates by itself). Read once.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// Sauron, to report faults to.
     #[arg(long, value_parser = http_url)]
     pub sauron: Option<String>,
@@ -401,10 +403,16 @@ pub async fn main(args: BossArgs) -> i32 {
         );
         return 2;
     };
-    let bearer = std::fs::read_to_string(&args.token_file)
-        .ok()
-        .map(|t| t.trim().to_owned())
-        .filter(|t| !t.is_empty());
+    let bearer = match &args.token_file {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(token) => Some(token.trim().to_owned()),
+            Err(e) => {
+                eprintln!("watercooler boss: {}: {e}", path.display());
+                return 2;
+            }
+        },
+        None => None,
+    };
     let api = match Api::new(&args.api_server, &args.namespace, bearer) {
         Ok(api) => api,
         Err(e) => {
