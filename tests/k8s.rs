@@ -388,6 +388,10 @@ fn until(urls: &[&str], limit: Duration, ok: impl Fn(&[Value]) -> bool) -> Vec<V
 }
 
 fn admin_faults(method: reqwest::Method, url: &str, body: Option<Value>) -> u16 {
+    admin_faults_with(method, url, TOKEN, body)
+}
+
+fn admin_faults_with(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> u16 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -395,7 +399,7 @@ fn admin_faults(method: reqwest::Method, url: &str, body: Option<Value>) -> u16 
     runtime.block_on(async {
         let mut request = kit::http::client()
             .request(method, format!("{url}/admin/faults"))
-            .bearer_auth(TOKEN);
+            .bearer_auth(token);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")
@@ -517,4 +521,128 @@ fn the_verdict_reads_a_real_network_through_sauron() {
         "{verdict:#}"
     );
     assert_eq!(verdict["checks"]["violation_count"], 0);
+}
+
+/// A child killed (SIGKILL, by its handle) and reaped when dropped.
+struct Guard(std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The rendered containers' command lines run with the real binaries:
+/// Sauron's and every node group's (pod 0), with what only a cluster has
+/// replaced by loopback equivalents (listen address, volume, Sauron's
+/// URL, the plugin's path); each node takes its admin token from the
+/// Secret, as the Boss's calls do.
+#[test]
+fn the_rendered_command_lines_run_with_the_real_binaries() {
+    ensure_built();
+    let dir = tempfile::tempdir().expect("dir");
+    let out = watercooler(&[
+        "deploy",
+        "k8s",
+        "-x",
+        "2",
+        "-y",
+        "1",
+        "--behaviour",
+        "forger",
+        "--plugin",
+        "libattacker_plugin.so",
+        "--auto",
+        "--difficulty",
+        "4",
+        "--seed",
+        "3",
+        "--deterministic-secrets",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let file = dir.path().join("network.yaml");
+    std::fs::write(&file, &out.stdout).expect("write");
+    let docs = read_back(&file);
+    let token = find(&docs, "Secret", "crapcoin")["stringData"]["admin-token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    assert_eq!(token.len(), 64);
+    let local = |args: Vec<String>, pod: &str| -> Vec<String> {
+        args.into_iter()
+            .map(|a| {
+                if a == "0.0.0.0:8080" {
+                    "127.0.0.1:0".to_owned()
+                } else {
+                    a.replace("$(POD_NAME)", pod)
+                }
+            })
+            .collect()
+    };
+    let sauron_container =
+        &find(&docs, "Deployment", "sauron")["spec"]["template"]["spec"]["containers"][0];
+    let mut sauron_args = local(strings(&sauron_container["args"]), "sauron");
+    sauron_args.extend([
+        "--data-dir".to_owned(),
+        dir.path().join("sauron").display().to_string(),
+    ]);
+    let (child, sauron) = kit::process::spawn_listening(&bin("sauron"), &sauron_args);
+    let _sauron = Guard(child);
+    for (set, behaviour) in [("bigload", "honest"), ("shit", "forger"), ("plugin-1", "")] {
+        let pod = format!("{set}-0");
+        let container =
+            &find(&docs, "StatefulSet", set)["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<String> = local(strings(&container["args"]), &pod)
+            .into_iter()
+            .map(|a| {
+                if a == "/data" {
+                    dir.path().join(&pod).display().to_string()
+                } else if a.starts_with("http://sauron.") {
+                    sauron.clone()
+                } else if a.ends_with("/libattacker_plugin.so") {
+                    kit::plugin::example_plugin().display().to_string()
+                } else {
+                    a
+                }
+            })
+            .collect();
+        let (child, url) = kit::process::spawn_listening_env(
+            &bin("crapcoin-node"),
+            &args,
+            &[("CRAPCOIN_ADMIN_TOKEN", &token)],
+        );
+        let _node = Guard(child);
+        let (code, status) = blocking("GET", &format!("{url}/status"), None);
+        assert_eq!(code, 200, "{set}: {status}");
+        assert_eq!(status["node_id"], pod.as_str(), "{status}");
+        // It advertises its pod DNS name, not the address it is bound to.
+        assert_eq!(
+            status["url"],
+            format!("http://{pod}.{set}.crapcoin.svc.cluster.local:8080"),
+            "{status}"
+        );
+        if !behaviour.is_empty() {
+            assert_eq!(status["behaviour"], behaviour, "{status}");
+        }
+        // The Secret's token is the node's admin token (the Boss's faults).
+        let code = admin_faults_with(
+            reqwest::Method::POST,
+            &url,
+            &token,
+            Some(json!({"skew_ms": 1000, "for_ms": 1000})),
+        );
+        assert_eq!(code, 200, "{set}");
+        let code = admin_faults_with(
+            reqwest::Method::POST,
+            &url,
+            "not-the-token",
+            Some(json!({"skew_ms": 1000, "for_ms": 1000})),
+        );
+        assert_eq!(code, 401, "{set}");
+    }
 }

@@ -951,6 +951,19 @@ mod tests {
     }
 
     #[test]
+    fn the_verdict_jobs_line_is_watercoolers() {
+        let args = parse(&["-x", "3", "--duration", "120", "--namespace", "n1"]).expect("ok");
+        let line = std::iter::once("watercooler".to_owned()).chain(super::verdict_args(&args));
+        match crate::tools::Tool::try_parse_from(line).expect("parses") {
+            crate::tools::Tool::Verdict(v) => {
+                assert_eq!(v.sauron, "http://sauron.n1.svc.cluster.local:8080");
+                assert_eq!((v.after, v.settle, v.liveness_secs), (120, 60, 45));
+            }
+            other => panic!("not the verdict: {other:?}"),
+        }
+    }
+
+    #[test]
     fn the_same_seed_renders_the_same_manifests() {
         let args = parse(&["-x", "4", "-y", "2", "--boss", "--deterministic-secrets"]).expect("ok");
         assert_eq!(documents(&args, 7), documents(&args, 7));
