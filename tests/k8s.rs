@@ -431,6 +431,9 @@ fn the_verdict_reads_a_real_network_through_sauron() {
                     "0.5".into(),
                     "--block-interval".into(),
                     "0.4".into(),
+                    "--auto".into(),
+                    "--auto-interval-ms".into(),
+                    "500".into(),
                 ],
             )
         })
@@ -492,16 +495,21 @@ fn the_verdict_reads_a_real_network_through_sauron() {
     for url in &urls {
         assert_eq!(admin_faults(reqwest::Method::DELETE, url, None), 200);
     }
-    let out = watercooler(&[
-        "verdict",
-        "--sauron",
-        &sauron.url,
-        "--settle",
-        "40",
-        "--liveness-secs",
-        "40",
-        "--json",
-    ]);
+    // With the admin token, as the Job has it: auto mode paused first.
+    let mut command = Command::new(bin("watercooler"));
+    command
+        .args([
+            "verdict",
+            "--sauron",
+            &sauron.url,
+            "--settle",
+            "40",
+            "--liveness-secs",
+            "40",
+            "--json",
+        ])
+        .env("CRAPCOIN_ADMIN_TOKEN", TOKEN);
+    let out = run_bounded(command, Duration::from_secs(120));
     let verdict: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("JSON: {}", String::from_utf8_lossy(&out.stdout)));
     assert_eq!(
@@ -521,6 +529,14 @@ fn the_verdict_reads_a_real_network_through_sauron() {
         "{verdict:#}"
     );
     assert_eq!(verdict["checks"]["violation_count"], 0);
+    assert_eq!(verdict["auto_paused"], 2, "{verdict:#}");
+    // Auto mode made transfers: each is found (none lost).
+    let transfers = &verdict["checks"]["transfers"];
+    assert!(
+        transfers["acknowledged"].as_u64().unwrap_or(0) > 0,
+        "{verdict:#}"
+    );
+    assert_eq!(transfers["lost"], 0, "{verdict:#}");
 }
 
 /// A child killed (SIGKILL, by its handle) and reaped when dropped.

@@ -87,6 +87,9 @@ pub struct RemoteVerdict {
     pub unread_nodes: Vec<String>,
     /// Seconds spent settling.
     pub settle_secs: f64,
+    /// Nodes that paused auto mode for the verdict (`None`: no admin
+    /// token in the environment, nothing paused).
+    pub auto_paused: Option<usize>,
     /// The checks.
     pub checks: Checks,
 }
@@ -156,6 +159,7 @@ pub async fn judge(client: &Client, args: &VerdictArgs) -> Option<RemoteVerdict>
         .difficulty
         .or_else(|| config.difficulty.and_then(|d| u8::try_from(d).ok()))
         .unwrap_or(Params::default().difficulty);
+    let mut auto_paused = None;
     if let Ok(token) = std::env::var(crapcoin_node::cookie::TOKEN_ENV) {
         let nodes = client.sauron_nodes(sauron).await.unwrap_or_default();
         let mut paused = 0;
@@ -165,6 +169,7 @@ pub async fn judge(client: &Client, args: &VerdictArgs) -> Option<RemoteVerdict>
             }
         }
         tracing::info!(paused, "auto mode paused for the verdict");
+        auto_paused = Some(paused);
     }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.settle);
@@ -250,6 +255,7 @@ pub async fn judge(client: &Client, args: &VerdictArgs) -> Option<RemoteVerdict>
         max_height,
         unread_nodes,
         settle_secs: started.elapsed().as_secs_f64(),
+        auto_paused,
         checks,
     })
 }
