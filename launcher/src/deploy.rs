@@ -794,6 +794,8 @@ fn boss(args: &K8sArgs, seed: u64) -> Vec<Value> {
             "metadata": meta(args, "boss", "boss"),
             "spec": {
                 "replicas": 1,
+                // Never two Bosses, not even during a rollout.
+                "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": selector},
                 "template": {
                     "metadata": {"labels": labels("boss")},

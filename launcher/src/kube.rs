@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use crapcoin_node::sauron::faults::FaultRecord;
 use crapcoin_node::sauron::replay::Fault;
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +41,8 @@ use crate::faults::{MAX_FOR_MS, Member, Menu, Planned, Planner, Timing, describe
 
 /// The service account's token in a pod.
 pub const SA_TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+/// Calls to nodes in flight at once.
+const CONCURRENCY: usize = 16;
 /// Timeout of one call to the API server.
 pub const API_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -313,15 +316,25 @@ pub async fn run(
             fault => {
                 let for_ms = planned.for_ms.unwrap_or(MAX_FOR_MS).clamp(1, MAX_FOR_MS);
                 let calls = crate::boss::bodies(|n| url(n), &names, fault, for_ms);
-                let mut done = 0;
-                let mut failed = Vec::new();
-                for (node, body) in calls {
-                    let Some(node_url) = url(&node) else { continue };
-                    match client.set_faults(&node_url, token, &body).await {
-                        Ok(()) => done += 1,
-                        Err(e) => failed.push(format!("{node}: {e}")),
-                    }
-                }
+                let calls: Vec<(String, String, serde_json::Value)> = calls
+                    .into_iter()
+                    .filter_map(|(node, body)| Some((url(&node)?, node, body)))
+                    .collect();
+                let results: Vec<Result<(), String>> = futures_util::stream::iter(calls)
+                    .map(|(node_url, node, body)| {
+                        let client = &client;
+                        async move {
+                            client
+                                .set_faults(&node_url, token, &body)
+                                .await
+                                .map_err(|e| format!("{node}: {e}"))
+                        }
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
+                let done = results.iter().filter(|r| r.is_ok()).count();
+                let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
                 if done == 0 {
                     Err(format!("failed: {}", failed.join("; ")))
                 } else {
@@ -371,14 +384,16 @@ pub async fn run(
     }
     ends.abort_all();
     // The run is over: no fault stays on.
-    let mut uncleared = 0;
-    for name in &names {
-        if let Some(node_url) = url(name)
-            && client.clear_faults(&node_url, token).await.is_err()
-        {
-            uncleared += 1;
-        }
-    }
+    let targets: Vec<String> = names.iter().filter_map(|n| url(n)).collect();
+    let uncleared = futures_util::stream::iter(targets)
+        .map(|node_url| {
+            let client = &client;
+            async move { client.clear_faults(&node_url, token).await.is_err() }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter(|failed| std::future::ready(*failed))
+        .count()
+        .await;
     tracing::info!(uncleared, "the Boss's run is over; faults cleared");
     outcomes
 }
