@@ -297,6 +297,7 @@ pub async fn run(
     let end = start + Duration::from_secs(args.duration);
     let mut outcomes = Vec::new();
     let mut ends = tokio::task::JoinSet::new();
+    let over = CancellationToken::new();
     for planned in planner {
         let due = start + Duration::from_millis(planned.at_ms);
         if due >= end {
@@ -353,15 +354,20 @@ pub async fn run(
                     end_ms: planned.for_ms.map(|d| start_ms.saturating_add(d)),
                 };
                 if let Some(sauron) = &args.sauron {
-                    report(&client, sauron, &record).await;
+                    // Start now, end after its length (or when the run is
+                    // over); never holding up the plan.
                     let sauron = sauron.clone();
                     let client = client.clone();
-                    let length = Duration::from_millis(planned.for_ms.unwrap_or(0));
-                    let cancel = cancel.clone();
+                    let length = planned.for_ms.map(Duration::from_millis);
+                    let over = over.clone();
                     ends.spawn(async move {
-                        tokio::select! {
-                            _ = cancel.cancelled() => {}
-                            _ = tokio::time::sleep(length) => {}
+                        report(&client, &sauron, &record).await;
+                        match length {
+                            Some(length) => tokio::select! {
+                                _ = over.cancelled() => {}
+                                _ = tokio::time::sleep(length) => {}
+                            },
+                            None => over.cancelled().await,
                         }
                         let mut record = record;
                         record.end_ms = Some(now_ms().max(record.start_ms));
@@ -382,6 +388,13 @@ pub async fn run(
         _ = cancel.cancelled() => {}
         _ = tokio::time::sleep_until(end.into()) => {}
     }
+    // The faults still on end with the run: their ends are reported
+    // (bounded: each report has the client's timeout).
+    over.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while ends.join_next().await.is_some() {}
+    })
+    .await;
     ends.abort_all();
     // The run is over: no fault stays on.
     let targets: Vec<String> = names.iter().filter_map(|n| url(n)).collect();
@@ -599,6 +612,7 @@ mod tests {
         set(&mut line, "--rehire-after", "0.3");
         set(&mut line, "--duration", "3");
         set(&mut line, "--node-url", &format!("{base}/node/{{pod}}"));
+        set(&mut line, "--sauron", &base);
         // Through the real command line: `watercooler boss ...`.
         let tool = Tool::try_parse_from(std::iter::once("watercooler".to_owned()).chain(line))
             .expect("the rendered Boss line parses");
@@ -625,7 +639,7 @@ mod tests {
         let seen = seen.lock().expect("log").clone();
         let to_api: Vec<&(String, String, Option<String>)> = seen
             .iter()
-            .filter(|(_, p, _)| !p.starts_with("/node/"))
+            .filter(|(_, p, _)| !p.starts_with("/node/") && p != "/api/faults")
             .collect();
         for (method, path, auth) in &to_api {
             assert!(
@@ -667,6 +681,12 @@ mod tests {
             .map(|(_, p, _)| p.as_str())
             .collect();
         assert_eq!(cleared.len(), 6, "{cleared:?}");
+        // Each fault was reported to Sauron, as it started and as it ended.
+        let reports = seen
+            .iter()
+            .filter(|(m, p, _)| m == "POST" && p == "/api/faults")
+            .count();
+        assert_eq!(reports, 2 * outcomes.len(), "{outcomes:#?}");
     }
 
     #[test]
