@@ -323,6 +323,44 @@ fn rendered_manifests_pass_the_schema_and_say_what_matters() {
         "no Boss without --boss"
     );
 
+    // With --sauron-url: no Sauron, no PostgreSQL; nodes, Boss and verdict
+    // use the URL given.
+    let elsewhere = watercooler(&[
+        "deploy",
+        "k8s",
+        "-x",
+        "2",
+        "--boss",
+        "--sauron-url",
+        "http://sauron.example:8080",
+        "--storage-class",
+        "fast",
+        "--seed",
+        "1",
+    ]);
+    assert!(elsewhere.status.success());
+    let file = dir.path().join("elsewhere.yaml");
+    std::fs::write(&file, &elsewhere.stdout).expect("write");
+    let (passed, report) = validate(&file);
+    assert!(passed, "{report}");
+    let docs = read_back(&file);
+    assert!(
+        !docs
+            .iter()
+            .any(|d| d["metadata"]["name"] == "sauron" || d["metadata"]["name"] == "postgres")
+    );
+    let sts = find(&docs, "StatefulSet", "bigload");
+    assert_eq!(
+        sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
+        "fast"
+    );
+    let args = strings(&sts["spec"]["template"]["spec"]["containers"][0]["args"]);
+    assert_eq!(after(&args, "--tracker"), "http://sauron.example:8080");
+    let boss = strings(
+        &find(&docs, "Deployment", "boss")["spec"]["template"]["spec"]["containers"][0]["args"],
+    );
+    assert_eq!(after(&boss, "--sauron"), "http://sauron.example:8080");
+
     // The validator is strict: a misspelt field fails it.
     let mut broken = String::from_utf8(out.stdout).expect("utf-8");
     broken = broken.replacen("volumeClaimTemplates:", "volumeClaimTemplate:", 1);
