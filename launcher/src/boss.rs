@@ -315,7 +315,7 @@ async fn stop(watch: &Watch, fleet: &Fleet, node: &str) -> Result<(), String> {
 /// `unreachable` (a bridge, in no group, gets nothing and is in no list;
 /// an isolated node is one side, every other node of `all` the other).
 /// `url` gives a node's URL (its last one when it is not running).
-fn bodies(
+pub(crate) fn bodies(
     url: impl Fn(&str) -> Option<String>,
     all: &[String],
     fault: &Fault,

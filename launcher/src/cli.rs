@@ -201,6 +201,11 @@ Examples:
   watercooler -x 4 -y 1 --behaviour selfish --auto --duration 60 --report run.json
   watercooler -x 3 --plugin target/debug/libattacker_plugin.so --auto
 
+On a cluster (docs/kubernetes.md):
+  watercooler deploy k8s -x 50 -y 5 --boss --auto | kubectl apply -f -
+  watercooler verdict --sauron URL        (the verdict of a network behind Sauron)
+  watercooler boss --kubernetes ...       (the Boss inside the cluster)
+
 Logs go to stderr (RUST_LOG, default info); each node logs to NAME.log in
 its data directory.";
 

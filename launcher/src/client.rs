@@ -66,6 +66,9 @@ pub struct SauronConfig {
     /// The control URL it shows the dashboard.
     #[serde(default)]
     pub control_url: Option<String>,
+    /// The network's proof of work bits, when it was given one.
+    #[serde(default)]
+    pub difficulty: Option<u32>,
 }
 
 /// What one poll of a node process said: `GET /status` and
@@ -294,6 +297,11 @@ impl Client {
     pub async fn sauron_node_count(&self, sauron: &str) -> Option<usize> {
         let rows: Vec<Node> = self.get_json(&format!("{sauron}/api/nodes"), None).await?;
         Some(rows.len())
+    }
+
+    /// Every node Sauron lists (`GET /api/nodes`).
+    pub async fn sauron_nodes(&self, sauron: &str) -> Option<Vec<Node>> {
+        self.get_json(&format!("{sauron}/api/nodes"), None).await
     }
 
     /// Sauron's `GET /api/consensus`.

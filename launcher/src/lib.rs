@@ -16,6 +16,11 @@
 //!
 //! | module | what it is for |
 //! | --- | --- |
+//! | [`tools`] | the subcommands `deploy k8s`, `boss --kubernetes`, `verdict` (beside a local run) |
+//! | [`remote`] | `verdict --sauron URL`: agreement and the checker's checks on a network seen through Sauron |
+//! | [`kube`] | the Boss inside a cluster: the seeded plan, kills as pod deletions, network faults through `/admin/faults` |
+//! | [`deploy`] | `deploy k8s`: the network as Kubernetes manifests (StatefulSets, Sauron, PostgreSQL, the Boss's narrow RBAC, the verdict Job) |
+//! | [`yaml`] | a small block-style YAML writer for the manifests |
 //! | [`cli`] | the command line (`Args`), checked before anything starts (the fault menu or schedule included) |
 //! | [`app`] | one run: binaries, data directory, start, steer, stop (awaiting every task), exit status |
 //! | [`boss`] | the Boss: runs the fault timeline (kills, pauses, rollbacks, network and clock faults through `/admin/faults`), heals at the end |
@@ -81,11 +86,16 @@ pub mod cli;
 pub mod client;
 pub mod cmdline;
 pub mod control;
+pub mod deploy;
 pub mod faults;
 pub mod fleet;
 pub mod forks;
+pub mod kube;
 pub mod metrics;
+pub mod remote;
 pub mod sauron;
 pub mod spawn;
+pub mod tools;
 pub mod ui;
 pub mod watch;
+pub mod yaml;

@@ -8,6 +8,11 @@ use crapcoin_launcher::ui::Ui;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    // `watercooler deploy|boss|verdict ...`: the subcommands.
+    let first = std::env::args().nth(1);
+    if crapcoin_launcher::tools::is_tool(first.as_deref()) {
+        std::process::exit(crapcoin_launcher::tools::main());
+    }
     // clap prints usage errors and exits with status 2.
     let args = Args::parse();
     if let Err(e) = args.check() {

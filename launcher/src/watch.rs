@@ -31,11 +31,11 @@ const LAST_POLL_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One honest node's position.
 #[derive(Debug, Clone)]
-struct Position {
-    name: String,
-    url: String,
-    height: u64,
-    tip: BlockHash,
+pub(crate) struct Position {
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) height: u64,
+    pub(crate) tip: BlockHash,
 }
 
 /// One member as shown by `status`, the control API and the report: its
@@ -347,7 +347,7 @@ async fn hashes(client: &Client, url: &str, from: u64, top: u64) -> Option<Vec<B
 /// block, looking at most `depth` blocks down; `None` if no such height
 /// was found or a node did not answer. One page per node, [`CONCURRENCY`]
 /// at a time.
-async fn common_height(
+pub(crate) async fn common_height(
     client: &Client,
     positions: &[Position],
     top: u64,
@@ -376,7 +376,12 @@ fn highest_agreed<T: PartialEq>(chains: &[Vec<T>]) -> Option<usize> {
 /// (`GET /blocks` pages; every block's hash checked). `None` if the node
 /// stops answering, serves a block whose hash is not its own, or its pages
 /// do not reach `top`.
-async fn chain_blocks(client: &Client, url: &str, mut from: u64, top: u64) -> Option<Vec<Block>> {
+pub(crate) async fn chain_blocks(
+    client: &Client,
+    url: &str,
+    mut from: u64,
+    top: u64,
+) -> Option<Vec<Block>> {
     let mut out = Vec::new();
     while from <= top {
         let page = client.blocks(url, from, None).await?;
@@ -432,7 +437,10 @@ const MAX_FETCHED: usize = 20_000;
 
 /// Every transfer each of `nodes` (name, URL) lists as acknowledged, all
 /// pages (bounded); and the nodes that did not answer in full.
-async fn acknowledged_by(client: &Client, nodes: &[(String, String)]) -> (Vec<Acked>, Vec<String>) {
+pub(crate) async fn acknowledged_by(
+    client: &Client,
+    nodes: &[(String, String)],
+) -> (Vec<Acked>, Vec<String>) {
     let lists: Vec<(String, Option<Vec<Acked>>)> = futures_util::stream::iter(nodes)
         .map(|(name, url)| async move {
             let mut out = Vec::new();
@@ -471,7 +479,7 @@ async fn acknowledged_by(client: &Client, nodes: &[(String, String)]) -> (Vec<Ac
 /// nodes `sources` (name, URL), the node that accepted one first; and how
 /// many could not be fetched. Bounded by [`MAX_ACCEPTED_PAGES`] and
 /// [`MAX_FETCHED`].
-async fn accepted_blocks(
+pub(crate) async fn accepted_blocks(
     client: &Client,
     sauron: &str,
     honest: &BTreeSet<String>,
