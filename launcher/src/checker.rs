@@ -42,6 +42,12 @@ pub struct Held {
     pub node: String,
     /// The block.
     pub block: Block,
+    /// Whether the node had it on its best chain: accepted as its new tip,
+    /// or the tip it reorganised onto. Its ancestors were on that chain
+    /// too. A block only ever kept on a side branch was not: a node keeps
+    /// a deep side block unchecked until its branch could win (DESIGN
+    /// §2), so refusing one is no violation.
+    pub best: bool,
 }
 
 /// A transfer a node acknowledged, and which node.
@@ -209,6 +215,9 @@ pub struct Checks {
     /// (side branches whose start no node serves), or no node served
     /// them.
     pub blocks_unverifiable: usize,
+    /// Blocks refused on recheck that no honest node ever had on its best
+    /// chain (side blocks it kept unchecked): counted, not violations.
+    pub side_blocks_refused: usize,
     /// Where the acknowledged transfers are.
     pub transfers: TransferCount,
     /// Coins on the common chain (sum of balances after replaying it).
@@ -248,9 +257,10 @@ impl Checks {
             ),
         };
         let mut out = format!(
-            "  validity          {} blocks rechecked from genesis, {} unverifiable\n  acknowledged      {} transfers: {} on the common chain, {} above it, {} pending, {} lost, {} lost with a rolled-back disk\n  conservation      {} coins on the common chain, {} minted\n  liveness          {liveness}",
+            "  validity          {} blocks rechecked from genesis, {} unverifiable, {} refused side blocks (never on a best chain)\n  acknowledged      {} transfers: {} on the common chain, {} above it, {} pending, {} lost, {} lost with a rolled-back disk\n  conservation      {} coins on the common chain, {} minted\n  liveness          {liveness}",
             self.blocks_checked,
             self.blocks_unverifiable,
+            self.side_blocks_refused,
             t.acknowledged,
             t.on_common_chain,
             t.above_common_chain,
@@ -311,8 +321,10 @@ pub fn check(history: &History) -> Checks {
 }
 
 /// Rebuilds a chain from genesis with every held block, parents first;
-/// every refusal but a missing parent is a violation.
+/// every refusal but a missing parent of a block some honest node had on
+/// its best chain is a violation.
 fn validity(history: &History, checks: &mut Checks, violations: &mut Vec<Violation>) {
+    let on_best = best_chain_blocks(history);
     let mut seen = BTreeSet::new();
     let mut blocks: Vec<(&str, &Block)> = Vec::new();
     let reference = "the common chain";
@@ -350,6 +362,10 @@ fn validity(history: &History, checks: &mut Checks, violations: &mut Vec<Violati
             Err(crapcoin_core::ValidationError::UnknownParent { .. }) => {
                 checks.blocks_unverifiable += 1;
             }
+            Err(_) if !on_best.contains(&hash) => {
+                checks.blocks_checked += 1;
+                checks.side_blocks_refused += 1;
+            }
             Err(reason) => {
                 checks.blocks_checked += 1;
                 violations.push(Violation::Validity {
@@ -361,6 +377,35 @@ fn validity(history: &History, checks: &mut Checks, violations: &mut Vec<Violati
             }
         }
     }
+}
+
+/// The blocks some honest node had on its best chain: the common chain,
+/// the blocks above it, each held block marked `best` and its ancestors
+/// among the held blocks.
+fn best_chain_blocks(history: &History) -> BTreeSet<BlockHash> {
+    let parents: BTreeMap<BlockHash, BlockHash> = history
+        .held
+        .iter()
+        .map(|h| (h.block.hash(), h.block.header.prev_hash))
+        .collect();
+    let mut on_best: BTreeSet<BlockHash> = history
+        .common
+        .iter()
+        .chain(&history.above)
+        .map(Block::hash)
+        .collect();
+    for held in history.held.iter().filter(|h| h.best) {
+        let mut hash = held.block.hash();
+        // Each held block is walked at most once: the walk stops at the
+        // first block already marked.
+        while on_best.insert(hash) {
+            match parents.get(&hash) {
+                Some(parent) => hash = *parent,
+                None => break,
+            }
+        }
+    }
+    on_best
 }
 
 /// Classifies every acknowledged transfer (the first node to acknowledge
@@ -510,6 +555,64 @@ mod tests {
         assert_eq!(checks.supply, checks.minted);
     }
 
+    /// A branch from genesis whose first block overspends: a node keeps
+    /// such a block unchecked on a deep side branch, which is no
+    /// violation; it is one as soon as a node had the branch on its best
+    /// chain (marked at its tip, the bad block an ancestor).
+    #[test]
+    fn a_refused_block_is_a_violation_only_if_a_best_chain_held_it() {
+        let (blocks, tx) = chain(4);
+        let params = params();
+        let genesis = params.genesis().header.clone();
+        // Wallet 1 pays before it has mined anything on this branch.
+        let bad = Forge::new(&params, &genesis)
+            .miner(Wallet::from_seed(3).address())
+            .timestamp(genesis.timestamp + 1)
+            .tx(tx)
+            .mine();
+        let child = Forge::new(&params, &bad.header)
+            .miner(Wallet::from_seed(3).address())
+            .timestamp(bad.header.timestamp + 1)
+            .mine();
+        let mut h = history(blocks);
+        for (block, best) in [(bad.clone(), false), (child.clone(), false)] {
+            h.held.push(Held {
+                node: "bigload-3".into(),
+                block,
+                best,
+            });
+        }
+        let checks = check(&h);
+        assert!(checks.hold(), "{}", checks.text());
+        assert_eq!(checks.side_blocks_refused, 2, "the block and its child");
+        assert!(checks.text().contains("2 refused side blocks"));
+
+        h.held[1].best = true;
+        let checks = check(&h);
+        assert!(!checks.hold());
+        assert_eq!(checks.side_blocks_refused, 0);
+        let reasons: Vec<_> = checks
+            .violations
+            .iter()
+            .map(|v| match v {
+                Violation::Validity {
+                    block,
+                    height,
+                    reason,
+                    ..
+                } => (*block, *height, reason.as_str()),
+                other => panic!("only validity breaks: {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (bad.hash(), 1, "overspend"),
+                (child.hash(), 2, "invalid_ancestor")
+            ]
+        );
+    }
+
     #[test]
     fn a_transfer_only_a_rolled_back_disk_held_is_the_faults_loss() {
         let (blocks, _) = chain(4);
@@ -553,6 +656,7 @@ mod tests {
                     h.held.push(Held {
                         node: "bigload-2".into(),
                         block: bad,
+                        best: true,
                     });
                 }),
                 Violation::Validity {

@@ -203,16 +203,17 @@ impl Client {
         self.get_json(&format!("{node}/block/{hash}"), None).await
     }
 
-    /// A page of Sauron's `block_accepted` events (`GET
-    /// /api/events?kind=block_accepted`), at most `limit`, older than the
-    /// cursor `before` when given.
-    pub async fn sauron_accepted_blocks(
+    /// A page of Sauron's events of one `kind` (`GET
+    /// /api/events?kind=KIND`: `block_accepted`, `reorg`, ...), at most
+    /// `limit`, older than the cursor `before` when given.
+    pub async fn sauron_events(
         &self,
         sauron: &str,
+        kind: &str,
         limit: u32,
         before: Option<i64>,
     ) -> Option<Page<EventRow>> {
-        let mut url = format!("{sauron}/api/events?kind=block_accepted&limit={limit}");
+        let mut url = format!("{sauron}/api/events?kind={kind}&limit={limit}");
         if let Some(before) = before {
             url.push_str(&format!("&before={before}"));
         }

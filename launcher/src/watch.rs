@@ -477,8 +477,9 @@ pub(crate) async fn acknowledged_by(
 /// The blocks Sauron at `sauron` saw honest nodes (`honest` names) accept,
 /// other than those in `known`, fetched by hash from the running honest
 /// nodes `sources` (name, URL), the node that accepted one first; and how
-/// many could not be fetched. Bounded by [`MAX_ACCEPTED_PAGES`] and
-/// [`MAX_FETCHED`].
+/// many could not be fetched. Each is marked `best` when a node accepted
+/// it as its new tip or reorganised onto it. Bounded by
+/// [`MAX_ACCEPTED_PAGES`] (per kind of event) and [`MAX_FETCHED`].
 pub(crate) async fn accepted_blocks(
     client: &Client,
     sauron: &str,
@@ -486,34 +487,41 @@ pub(crate) async fn accepted_blocks(
     known: &BTreeSet<BlockHash>,
     sources: &[(String, String)],
 ) -> (Vec<Held>, usize) {
-    let mut wanted: BTreeMap<BlockHash, String> = BTreeMap::new();
-    let mut before = None;
-    for _ in 0..MAX_ACCEPTED_PAGES {
-        let Some(page) = client.sauron_accepted_blocks(sauron, 500, before).await else {
-            break;
-        };
-        for row in &page.items {
-            if !honest.contains(&row.node) {
-                continue;
+    // Hash -> (first honest node seen with it, on some best chain).
+    let mut wanted: BTreeMap<BlockHash, (String, bool)> = BTreeMap::new();
+    for (kind, field) in [("block_accepted", "hash"), ("reorg", "new_tip")] {
+        let mut before = None;
+        for _ in 0..MAX_ACCEPTED_PAGES {
+            let Some(page) = client.sauron_events(sauron, kind, 500, before).await else {
+                break;
+            };
+            for row in page.items.iter().filter(|row| honest.contains(&row.node)) {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(&row.event) else {
+                    continue;
+                };
+                let Some(hash) = event[field].as_str().and_then(|h| h.parse::<BlockHash>().ok())
+                else {
+                    continue;
+                };
+                // A reorg's new tip is on the best chain by definition.
+                let best = kind == "reorg" || event["best"].as_bool() == Some(true);
+                if !known.contains(&hash) {
+                    let entry = wanted
+                        .entry(hash)
+                        .or_insert_with(|| (row.node.clone(), false));
+                    entry.1 |= best;
+                }
             }
-            let hash = serde_json::from_str::<serde_json::Value>(&row.event)
-                .ok()
-                .and_then(|e| e["hash"].as_str().and_then(|h| h.parse::<BlockHash>().ok()));
-            if let Some(hash) = hash
-                && !known.contains(&hash)
-            {
-                wanted.entry(hash).or_insert_with(|| row.node.clone());
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
             }
-        }
-        match page.next {
-            Some(next) => before = Some(next),
-            None => break,
         }
     }
     let skipped = wanted.len().saturating_sub(MAX_FETCHED);
     let fetched: Vec<Option<Held>> =
         futures_util::stream::iter(wanted.into_iter().take(MAX_FETCHED))
-            .map(|(hash, node)| async move {
+            .map(|(hash, (node, best))| async move {
                 let first = sources.iter().filter(|(name, _)| *name == node);
                 let others = sources.iter().filter(|(name, _)| *name != node);
                 for (_, url) in first.chain(others).take(3) {
@@ -524,6 +532,7 @@ pub(crate) async fn accepted_blocks(
                         return Some(Held {
                             node: node.clone(),
                             block,
+                            best,
                         });
                     }
                 }
