@@ -273,13 +273,7 @@ async fn execute(
         Ok(()) => {
             tracing::info!(id = planned.id, "the Boss: {what}");
             let index = handle.begin(planned, "done".to_owned());
-            let start_ms = now_ms();
-            let record = FaultRecord {
-                id: planned.id,
-                fault: planned.fault.clone(),
-                start_ms,
-                end_ms: planned.for_ms.map(|d| start_ms.saturating_add(d)),
-            };
+            let record = planned.record(now_ms());
             sauron::report_fault(fleet, record.clone());
             Some(End { index, record })
         }

@@ -27,6 +27,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crapcoin_node::sauron::faults::FaultRecord;
 use crapcoin_node::sauron::replay::Fault;
 use crapcoin_sim::scenario::{Fault as ScheduledFault, FaultKind};
 use rand::rngs::StdRng;
@@ -248,6 +249,17 @@ impl Planned {
     /// When it ends, ms from the start; `None`: at the end of the run.
     pub fn end_ms(&self) -> Option<u64> {
         self.for_ms.map(|d| self.at_ms.saturating_add(d))
+    }
+
+    /// What Sauron records of it when it starts at `start_ms` (ms since
+    /// the epoch).
+    pub fn record(&self, start_ms: u64) -> FaultRecord {
+        FaultRecord {
+            id: self.id,
+            fault: self.fault.clone(),
+            start_ms,
+            end_ms: self.for_ms.map(|d| start_ms.saturating_add(d)),
+        }
     }
 
     /// One line of the printed timeline.

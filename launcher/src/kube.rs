@@ -346,13 +346,7 @@ pub async fn run(
         let outcome = match result {
             Ok(()) => {
                 tracing::info!(id = planned.id, "the Boss: {what}");
-                let start_ms = now_ms();
-                let record = FaultRecord {
-                    id: planned.id,
-                    fault: planned.fault.clone(),
-                    start_ms,
-                    end_ms: planned.for_ms.map(|d| start_ms.saturating_add(d)),
-                };
+                let record = planned.record(now_ms());
                 if let Some(sauron) = &args.sauron {
                     // Start now, end after its length (or when the run is
                     // over); never holding up the plan.

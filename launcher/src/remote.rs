@@ -26,7 +26,10 @@ use serde::Serialize;
 
 use crate::checker::{self, Checks, History};
 use crate::client::Client;
-use crate::watch::{K, Position, accepted_blocks, acknowledged_by, chain_blocks, common_height};
+use crate::watch::{
+    K, Position, accepted_blocks, acknowledged_by, chain_blocks, common_height, headline,
+    unread_line,
+};
 
 /// Nodes polled at once.
 const CONCURRENCY: usize = 16;
@@ -97,19 +100,8 @@ pub struct RemoteVerdict {
 impl RemoteVerdict {
     /// The human summary.
     pub fn text(&self) -> String {
-        let headline = match (self.converged, self.agreement) {
-            (true, _) => "CONVERGED: the honest nodes share one chain and every check holds",
-            (false, true) => "NOT CONVERGED: the honest nodes share one chain, but checks fail",
-            (false, false) => "NOT CONVERGED: the honest nodes disagree",
-        };
-        let unread = if self.unread_nodes.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "\n  unread            acknowledged transfers of {} could not be read",
-                self.unread_nodes.join(", ")
-            )
-        };
+        let headline = headline(self.converged, self.agreement);
+        let unread = unread_line(&self.unread_nodes);
         format!(
             "verdict: {headline}\n  honest nodes      {} answered of {} Sauron lists (tips at heights {}..{})\n  common chain      height {} (k = {K})\n  settling          {:.1} s\n{}{unread}",
             self.honest_nodes,

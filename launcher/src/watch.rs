@@ -499,7 +499,9 @@ pub(crate) async fn accepted_blocks(
                 let Ok(event) = serde_json::from_str::<serde_json::Value>(&row.event) else {
                     continue;
                 };
-                let Some(hash) = event[field].as_str().and_then(|h| h.parse::<BlockHash>().ok())
+                let Some(hash) = event[field]
+                    .as_str()
+                    .and_then(|h| h.parse::<BlockHash>().ok())
                 else {
                     continue;
                 };
@@ -683,6 +685,29 @@ pub struct Verdict {
     pub sauron: Option<SauronView>,
 }
 
+/// The verdict's first line: whether every check holds, and if not,
+/// whether the honest nodes at least agree.
+pub(crate) fn headline(converged: bool, agreement: bool) -> &'static str {
+    match (converged, agreement) {
+        (true, _) => "CONVERGED: the honest nodes share one chain and every check holds",
+        (false, true) => "NOT CONVERGED: the honest nodes share one chain, but checks fail",
+        (false, false) => "NOT CONVERGED: the honest nodes disagree",
+    }
+}
+
+/// The verdict's line naming the nodes whose acknowledged transfers could
+/// not be read (empty when there are none).
+pub(crate) fn unread_line(unread: &[String]) -> String {
+    if unread.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n  unread            acknowledged transfers of {} could not be read",
+            unread.join(", ")
+        )
+    }
+}
+
 impl Verdict {
     /// The human summary.
     pub fn text(&self) -> String {
@@ -695,19 +720,8 @@ impl Verdict {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let headline = match (self.converged, self.agreement) {
-            (true, _) => "CONVERGED: the honest nodes share one chain and every check holds",
-            (false, true) => "NOT CONVERGED: the honest nodes share one chain, but checks fail",
-            (false, false) => "NOT CONVERGED: the honest nodes disagree",
-        };
-        let unread = if self.unread_nodes.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "\n  unread            acknowledged transfers of {} could not be read",
-                self.unread_nodes.join(", ")
-            )
-        };
+        let headline = headline(self.converged, self.agreement);
+        let unread = unread_line(&self.unread_nodes);
         format!(
             "verdict: {}\n  honest nodes      {} (tips at heights {}..{}, {} distinct)\n  common chain      height {} (k = {})\n  blocks            {} mined by all nodes, {} accepted by honest nodes\n  forks             {} reorgs on honest nodes, {} blocks rolled back\n{}\n  rejected blocks   {rejected}\n  boss              {} fired, {} paused, {} rehired ({} hired in all)\n  transfers         {} submitted by honest nodes, {} of them on the common chain ({} from anyone)\n  settling          {:.1} s{}\n{}{unread}\n  seed              {}",
             headline,
