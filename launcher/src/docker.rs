@@ -12,7 +12,7 @@
 //! `crapcoin.run=RUN`; [`Runtime::kill`] (`docker kill`, SIGKILL),
 //! [`Runtime::pause`]/[`Runtime::resume`] (`docker pause`/`unpause`) and
 //! [`Runtime::terminate`] (SIGTERM) act on the container, and
-//! [`Runtime::remove_all`] removes every container the run created, and
+//! [`Runtime::clean_up`] removes every container the run created, and
 //! nothing else. Host networking keeps every address on 127.0.0.1, so the
 //! URLs, the Boss, Sauron's dashboard and the verdict work as they do with
 //! processes; the data directory is bind-mounted from the run's directory,
