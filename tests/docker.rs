@@ -3,10 +3,11 @@
 //! with the repository's Dockerfile from the binaries this cargo build
 //! made (no image is pulled: the base and the binaries are imported from
 //! root file systems the test tars), then
-//! `watercooler --runtime docker -x 4 -y 1 --plugin ... --sauron --boss
-//! --auto --duration N` — Sauron and six node containers on host
-//! networking, one misbehaving and one running the image's plugin, the
-//! Boss firing nodes (`docker kill`) — checked through Sauron's API while
+//! `watercooler --runtime docker -x 4 -y 1 --plugin ... --sauron --faults
+//! kill=2,pause,rollback --auto --duration N` — Sauron and six node
+//! containers on host networking, one misbehaving and one running the
+//! image's plugin, the Boss killing (`docker kill`), pausing (`docker
+//! pause`) and rolling back nodes — checked through Sauron's API while
 //! it runs and through the JSON report after: the honest nodes converged,
 //! the Boss fired. At the end (and at Ctrl-C) watercooler has removed
 //! every container it made. A guard stops the test's dockerd by PID and
@@ -315,6 +316,13 @@ fn build_image(daemon: &Daemon, tag: &str) -> (String, Duration) {
     (image, began.elapsed())
 }
 
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
 /// Runs watercooler to its end (bounded); its exit code and stderr.
 fn refused(args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -486,19 +494,25 @@ fn a_network_of_containers_converges_while_the_boss_fires() {
         "--plugin",
         PLUGIN,
         "--sauron",
-        "--boss",
+        "--faults",
+        "kill=2,pause,rollback",
         "--boss-interval",
         "6",
         "--rehire-after",
         "4",
+        "--fault-duration",
+        "4",
         "--auto",
         "--duration",
         "40",
+        // Draws kill, pause and rollback within the 40 s (printed at the
+        // start; checked below).
         "--seed",
-        "16",
+        "18",
         "--report",
         &report_arg,
     ];
+    let since = unix_secs().to_string();
     let mut run = Watercooler::start_env(&args, &envs);
     let sauron = run.url_after("Sauron's dashboard: ");
     run.expect_line("nodes up in", Duration::from_secs(120));
@@ -556,9 +570,50 @@ fn a_network_of_containers_converges_while_the_boss_fires() {
         "{report:#}"
     );
     assert!(seen["nodes"].as_u64() >= Some(6), "{report:#}");
+    // The Boss's menu ran on containers: a kill (`crash`: `docker kill`), a pause
+    // (`docker pause`) and a rollback (a copy of the data on the host),
+    // each done, none failed.
+    let executed = report["faults"]["executed"]
+        .as_array()
+        .expect("executed faults");
+    for e in executed {
+        let outcome = e["outcome"].as_str().unwrap_or("");
+        assert!(
+            outcome == "done" || outcome.starts_with("skipped"),
+            "{e}: {report:#}"
+        );
+    }
+    for kind in ["crash", "pause", "rollback"] {
+        assert!(
+            executed
+                .iter()
+                .any(|e| e["kind"] == kind && e["outcome"] == "done"),
+            "no {kind} done: {report:#}"
+        );
+    }
     // Watercooler removed every container it made.
     let left = daemon.containers();
     assert!(left.is_empty(), "containers left behind: {left:?}");
+    // The daemon's own log of the run: containers were SIGKILLed, paused
+    // and unpaused (not only their docker clients signalled).
+    let until = (unix_secs() + 1).to_string();
+    let events = daemon.ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.signal}} {{.Actor.Attributes.name}}",
+    ]);
+    for action in ["kill 9 ", "pause ", "unpause "] {
+        assert!(
+            events
+                .lines()
+                .any(|l| l.starts_with(action) && l.contains("crapcoin-")),
+            "no {action:?} in the daemon's events: {events}"
+        );
+    }
 
     // Ctrl-C: stopped, and its containers removed too.
     let mut run = Watercooler::start_env(
