@@ -6,7 +6,10 @@
 //! and a seed derived from the run's seed. Hiring starts a process, firing
 //! SIGKILLs it, pausing SIGSTOPs it; rehiring starts it again on the same
 //! data directory, the node's crash recovery in action. The fleet never
-//! holds a lock across an `.await`.
+//! holds a lock across an `.await`. Where the processes run is the
+//! fleet's [`Runtime`]: local processes (the default), or Docker
+//! containers, where firing is `docker kill` and pausing `docker pause`
+//! ([`crate::docker`]).
 //!
 //! Command lines come from [`crate::cmdline`]; what the nodes say when
 //! polled is [`crate::watch`]'s. The fleet also carries the run's one
