@@ -14,6 +14,7 @@ use crate::cli::{Args, FaultSource};
 use crate::client::Client;
 use crate::cmdline::{Kind, Settings, derive_seed};
 use crate::control::Controller;
+use crate::docker::{self, Runtime, RuntimeKind};
 use crate::faults::{self, Planned};
 use crate::fleet::Fleet;
 use crate::spawn::Spawner;
@@ -95,7 +96,19 @@ enum End {
 /// control port); later failures stop the children and are reported as
 /// [`EXIT_NOT_CONVERGED`].
 pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
-    let bins = find_bins(args.bin_dir.as_deref(), args.sauron)?;
+    let (bins, runtime) = match args.runtime {
+        RuntimeKind::Process => (
+            find_bins(args.bin_dir.as_deref(), args.sauron)?,
+            Runtime::Process,
+        ),
+        RuntimeKind::Docker => (
+            Bins {
+                node: docker::NODE_BIN.into(),
+                sauron: docker::SAURON_BIN.into(),
+            },
+            Runtime::Docker(docker_runtime(&args).await?),
+        ),
+    };
     let seed = args.seed.unwrap_or_else(rand::random);
     let data_dir = match &args.data_dir {
         Some(dir) => dir.clone(),
@@ -112,25 +125,28 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
     let spawner = Spawner::start().context("starting the spawner thread")?;
     let client = Client::new().context("building the HTTP client")?;
     let tasks = TaskTracker::new();
-    let fleet = Arc::new(Fleet::new(
-        Settings {
-            node_bin: bins.node,
-            sauron_bin: bins.sauron,
-            data_dir: data_dir.clone(),
-            difficulty: args.difficulty,
-            auto: args.auto,
-            auto_interval_ms: args.auto_interval_ms(),
-            shares: args.shares(),
-            maintenance_ms: crate::cmdline::maintenance_ms(
-                u64::from(args.honest) + u64::from(args.misbehaving_count()),
-            ),
-            node_nice: i32::from(args.node_nice),
-            seed,
-        },
-        spawner,
-        client,
-        tasks.clone(),
-    ));
+    let fleet = Arc::new(
+        Fleet::new(
+            Settings {
+                node_bin: bins.node,
+                sauron_bin: bins.sauron,
+                data_dir: data_dir.clone(),
+                difficulty: args.difficulty,
+                auto: args.auto,
+                auto_interval_ms: args.auto_interval_ms(),
+                shares: args.shares(),
+                maintenance_ms: crate::cmdline::maintenance_ms(
+                    u64::from(args.honest) + u64::from(args.misbehaving_count()),
+                ),
+                node_nice: i32::from(args.node_nice),
+                seed,
+            },
+            spawner,
+            client,
+            tasks.clone(),
+        )
+        .with_runtime(runtime),
+    );
     let watch = Arc::new(Watch::new(fleet.clone()));
     let quit = CancellationToken::new();
     // Cancelled once every child is stopped: the control server, the
@@ -171,6 +187,38 @@ pub async fn run(args: Args, ui: Ui) -> anyhow::Result<i32> {
     }
     tracing::info!("every child stopped");
     Ok(code)
+}
+
+/// The Docker runtime of this run, checked before anything starts (a
+/// daemon answers, the image is there, the plugins are in it).
+///
+/// # Errors
+///
+/// What is wrong (a usage error: exit 2).
+async fn docker_runtime(args: &Args) -> anyhow::Result<docker::Docker> {
+    let image = args.image.clone().unwrap_or_else(docker::default_image);
+    let run = format!("{}-{:04x}", std::process::id(), rand::random::<u16>());
+    let limits = docker::Limits {
+        cpus: args.node_cpus,
+        memory: args.node_memory,
+    };
+    let plugins = args.plugins.clone();
+    let docker = tokio::task::spawn_blocking(move || {
+        let docker = docker::Docker::new(image, run, limits);
+        docker.check(&plugins).map(|()| docker)
+    })
+    .await
+    .context("checking docker")?
+    .map_err(anyhow::Error::msg)?;
+    tracing::info!(
+        image = docker.image(),
+        run = docker.run(),
+        "containers are named crapcoin-{}-NAME (label {}={})",
+        docker.run(),
+        docker::RUN_LABEL,
+        docker.run()
+    );
+    Ok(docker)
 }
 
 async fn run_network(

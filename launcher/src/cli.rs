@@ -54,6 +54,8 @@ pub struct Args {
 
     /// An attacker plugin (cdylib built with `behaviours::export_plugin!`);
     /// one more misbehaving node runs it. Repeatable.
+    /// With `--runtime docker`, a file of the image's
+    /// `/usr/local/lib/crapcoin/plugins/`.
     #[arg(long = "plugin", value_name = "PATH", value_parser = existing_file)]
     pub plugins: Vec<PathBuf>,
 
@@ -187,6 +189,27 @@ pub struct Args {
     #[arg(long, env = "WATERCOOLER_BIN_DIR", value_name = "DIR")]
     pub bin_dir: Option<PathBuf>,
 
+    /// Where Sauron and the nodes run: `process` (local processes) or
+    /// `docker` (one container each of `--image`, host networking, data
+    /// directories bind-mounted from `--data-dir`; docs/docker.md).
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Process, value_name = "RUNTIME")]
+    pub runtime: RuntimeKind,
+
+    /// The image of `--runtime docker` (default `crapcoin:VERSION`);
+    /// it must be on the docker host already (nothing is pulled).
+    #[arg(long, value_name = "IMAGE", value_parser = crate::docker::check_image_name)]
+    pub image: Option<String>,
+
+    /// CPUs each node container may use (`docker run --cpus`), e.g. 0.5;
+    /// `--runtime docker` only.
+    #[arg(long, value_name = "CPUS", value_parser = crate::docker::parse_cpus)]
+    pub node_cpus: Option<f64>,
+
+    /// Memory each node container may use (`docker run --memory`), e.g.
+    /// 256m; `--runtime docker` only.
+    #[arg(long, value_name = "BYTES", value_parser = crate::docker::parse_memory)]
+    pub node_memory: Option<u64>,
+
     /// No interactive progress display; print a status line every few
     /// seconds instead (the default when stderr is not a terminal).
     #[arg(long)]
@@ -200,6 +223,7 @@ Examples:
   watercooler -x 3 -y 1 --fault-schedule faults.toml --duration 60
   watercooler -x 4 -y 1 --behaviour selfish --auto --duration 60 --report run.json
   watercooler -x 3 --plugin target/debug/libattacker_plugin.so --auto
+  watercooler --runtime docker --node-cpus 0.5 --node-memory 256m -x 4 -y 1 --sauron --boss --auto
 
 On a cluster (docs/kubernetes.md):
   watercooler deploy k8s -x 50 -y 5 --boss --auto | kubectl apply -f -
@@ -211,6 +235,7 @@ its data directory.";
 
 // Defined beside the command lines that carry it (cmdline is below cli).
 pub use crate::cmdline::Shares;
+use crate::docker::RuntimeKind;
 use crate::faults::{Kind, Member, Menu, Planned, Timing};
 use crapcoin_sim::schedule::Roster;
 
@@ -243,6 +268,33 @@ impl Args {
         }
         if self.boss_enabled() {
             self.fault_source()?;
+        }
+        self.check_runtime()
+    }
+
+    /// Checks the runtime options: Docker's only with `--runtime docker`,
+    /// plugins where the runtime finds them (a host file for processes,
+    /// a file of the image's plugin directory for Docker).
+    fn check_runtime(&self) -> Result<(), String> {
+        match self.runtime {
+            RuntimeKind::Process => {
+                let docker_only = [
+                    ("--image", self.image.is_some()),
+                    ("--node-cpus", self.node_cpus.is_some()),
+                    ("--node-memory", self.node_memory.is_some()),
+                ];
+                if let Some((flag, _)) = docker_only.iter().find(|(_, given)| *given) {
+                    return Err(format!("{flag} needs --runtime docker"));
+                }
+                if let Some(missing) = self.plugins.iter().find(|p| !p.is_file()) {
+                    return Err(format!("no plugin file at {}", missing.display()));
+                }
+            }
+            RuntimeKind::Docker => {
+                for plugin in &self.plugins {
+                    crate::docker::check_plugin_path(plugin)?;
+                }
+            }
         }
         Ok(())
     }
@@ -365,9 +417,11 @@ fn behaviour_name(name: &str) -> Result<String, String> {
     crate::cmdline::check_behaviour(name).map(|()| name.to_owned())
 }
 
+/// A plugin file on this host, or a path in the image's plugin directory
+/// (`--runtime docker`; checked against the runtime by [`Args::check`]).
 fn existing_file(path: &str) -> Result<PathBuf, String> {
     let path = PathBuf::from(path);
-    if path.is_file() {
+    if path.is_file() || path.starts_with(crate::docker::PLUGIN_DIR) {
         Ok(path)
     } else {
         Err(format!("no plugin file at {}", path.display()))
@@ -440,6 +494,46 @@ mod tests {
         assert!(lone.check().is_err(), "an attacker share without attackers");
         let nobody = Args::try_parse_from(["watercooler", "-x", "0"]).expect("parses");
         assert!(nobody.check().is_err(), "no nodes");
+    }
+
+    #[test]
+    fn runtime_options_are_checked_against_the_runtime() {
+        let refused = |args: &[&str]| {
+            let mut all = vec!["watercooler"];
+            all.extend(args);
+            match Args::try_parse_from(&all) {
+                Err(err) => assert_eq!(err.exit_code(), 2, "{args:?}"),
+                Ok(parsed) => assert!(parsed.check().is_err(), "{args:?} accepted"),
+            }
+        };
+        let image_plugin = "/usr/local/lib/crapcoin/plugins/libattacker_plugin.so";
+        for bad in [
+            &["--runtime", "kubernetes"][..],
+            &["--node-cpus", "0.5"],
+            &["--image", "crapcoin:1"],
+            &["--node-memory", "256m"],
+            &["--plugin", image_plugin],
+            &["--runtime", "docker", "--node-cpus", "0"],
+            &["--runtime", "docker", "--node-memory", "1k"],
+            &["--runtime", "docker", "--image", "-x"],
+            &["--runtime", "docker", "--plugin", "Cargo.toml"],
+        ] {
+            refused(bad);
+        }
+        let ok = Args::try_parse_from([
+            "watercooler",
+            "--runtime",
+            "docker",
+            "--node-cpus",
+            "0.5",
+            "--node-memory",
+            "256m",
+            "--plugin",
+            image_plugin,
+        ])
+        .expect("parses");
+        ok.check().expect("valid");
+        assert_eq!(ok.node_memory, Some(256 << 20));
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! and a seed derived from the run's seed. Hiring starts a process, firing
 //! SIGKILLs it, pausing SIGSTOPs it; rehiring starts it again on the same
 //! data directory, the node's crash recovery in action. The fleet never
-//! holds a lock across an `.await`.
+//! holds a lock across an `.await`. Where the processes run is the
+//! fleet's [`Runtime`]: local processes (the default), or Docker
+//! containers, where firing is `docker kill` and pausing `docker pause`
+//! ([`crate::docker`]).
 //!
 //! Command lines come from [`crate::cmdline`]; what the nodes say when
 //! polled is [`crate::watch`]'s. The fleet also carries the run's one
@@ -28,6 +31,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::client::Client;
 use crate::cmdline::{self, Bootstrap, Kind, Settings};
+use crate::docker::{Role, Runtime};
 use crate::spawn::{self, Spawner};
 
 /// How long children get to exit after SIGTERM before SIGKILL.
@@ -207,6 +211,7 @@ struct Inner {
 pub struct Fleet {
     settings: Settings,
     spawner: Spawner,
+    runtime: Runtime,
     client: Client,
     tasks: TaskTracker,
     inner: Mutex<Inner>,
@@ -232,6 +237,7 @@ impl Fleet {
         Self {
             settings,
             spawner,
+            runtime: Runtime::Process,
             client,
             tasks,
             inner: Mutex::new(Inner {
@@ -246,6 +252,18 @@ impl Fleet {
             pids_file,
             auto_paused: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The same fleet, its members run by `runtime` (local processes by
+    /// default).
+    pub fn with_runtime(mut self, runtime: Runtime) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
+    /// Where its members run.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -301,7 +319,12 @@ impl Fleet {
     /// [`Error::Start`] when it does not come up.
     pub async fn start_sauron(&self, control_url: &str) -> Result<String, Error> {
         let dir = self.settings.data_dir.join("sauron");
-        let command = cmdline::sauron(&self.settings, control_url, &dir);
+        let command = self.runtime.wrap(
+            "sauron",
+            cmdline::sauron(&self.settings, control_url, &dir),
+            &dir,
+            Role::Sauron,
+        );
         let (child, url) = self.launch("sauron", &dir, command, 0).await?;
         *self.sauron.lock().unwrap_or_else(|p| p.into_inner()) = Some((url.clone(), child));
         Ok(url)
@@ -457,6 +480,14 @@ impl Fleet {
             );
             (command, member.data_dir.clone())
         };
+        let command = self.runtime.wrap(
+            name,
+            command,
+            &dir,
+            Role::Node {
+                nice: self.settings.node_nice,
+            },
+        );
         let launched = self
             .launch(name, &dir, command, self.settings.node_nice)
             .await;
@@ -466,7 +497,7 @@ impl Fleet {
         match launched {
             Ok((mut child, url)) => {
                 if closed {
-                    let _ = child.kill();
+                    self.runtime.kill(name, &mut child, false);
                     let _ = child.wait();
                     member.state = State::Exited;
                     return Err(Error::Closed);
@@ -495,8 +526,9 @@ impl Fleet {
         if !matches!(member.state, State::Running | State::Paused) {
             return Err(state_error(member));
         }
+        let paused = member.state == State::Paused;
         if let Some(mut child) = member.child.take() {
-            let _ = child.kill();
+            self.runtime.kill(&member.name, &mut child, paused);
             let _ = child.wait();
         }
         member.state = State::Fired;
@@ -511,7 +543,7 @@ impl Fleet {
     ///
     /// Unknown name, or a node not running.
     pub fn pause(&self, name: &str) -> Result<View, Error> {
-        self.signal_member(name, State::Running, State::Paused, libc::SIGSTOP)?;
+        self.signal_member(name, State::Running, State::Paused, Runtime::pause)?;
         let mut inner = self.lock();
         inner.tally.paused += 1;
         let member = find(&mut inner, name)?;
@@ -524,14 +556,20 @@ impl Fleet {
     ///
     /// Unknown name, or a node not paused.
     pub fn resume(&self, name: &str) -> Result<View, Error> {
-        self.signal_member(name, State::Paused, State::Running, libc::SIGCONT)?;
+        self.signal_member(name, State::Paused, State::Running, Runtime::resume)?;
         let mut inner = self.lock();
         inner.tally.resumed += 1;
         let member = find(&mut inner, name)?;
         Ok(view(member))
     }
 
-    fn signal_member(&self, name: &str, from: State, to: State, signal: i32) -> Result<(), Error> {
+    fn signal_member(
+        &self,
+        name: &str,
+        from: State,
+        to: State,
+        signal: fn(&Runtime, &str, &Child) -> bool,
+    ) -> Result<(), Error> {
         let mut inner = self.lock();
         let member = find(&mut inner, name)?;
         if member.state != from {
@@ -542,7 +580,12 @@ impl Fleet {
             .child
             .as_mut()
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
-        if !alive || !spawn::signal(member.child.as_ref().map_or(0, Child::id), signal) {
+        let signalled = alive
+            && member
+                .child
+                .as_ref()
+                .is_some_and(|child| signal(&self.runtime, name, child));
+        if !signalled {
             member.state = State::Exited;
             return Err(state_error(member));
         }
@@ -727,10 +770,11 @@ impl Fleet {
     }
 
     /// Stops every child: SIGCONT (paused ones), SIGTERM, up to
-    /// 5 s (`STOP_GRACE`) to exit, then SIGKILL; reaps them all. No hire
-    /// succeeds afterwards.
+    /// 5 s (`STOP_GRACE`) to exit, then SIGKILL; reaps them all; then lets
+    /// the runtime clean up (the Docker runtime removes the run's
+    /// containers). No hire succeeds afterwards.
     pub async fn stop_all(&self) {
-        let mut children: Vec<(String, Child)> = {
+        let mut children: Vec<(String, Child, bool)> = {
             let mut inner = self.lock();
             inner.closed = true;
             inner
@@ -738,52 +782,58 @@ impl Fleet {
                 .iter_mut()
                 .filter_map(|m| {
                     let child = m.child.take()?;
+                    let paused = m.state == State::Paused;
                     m.state = State::Exited;
-                    Some((m.name.clone(), child))
+                    Some((m.name.clone(), child, paused))
                 })
                 .collect()
         };
         if let Some((_, child)) = self.sauron.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            children.push(("sauron".to_owned(), child));
+            children.push(("sauron".to_owned(), child, false));
         }
-        for (_, child) in &mut children {
-            if matches!(child.try_wait(), Ok(None)) {
-                spawn::signal(child.id(), libc::SIGCONT);
-                spawn::signal(child.id(), libc::SIGTERM);
-            }
-        }
+        let alive: Vec<(String, &Child, bool)> = children
+            .iter_mut()
+            .filter_map(|(name, child, paused)| {
+                matches!(child.try_wait(), Ok(None)).then_some((name.clone(), &*child, *paused))
+            })
+            .collect();
+        self.runtime.terminate(&alive);
         let deadline = Instant::now() + STOP_GRACE;
         while Instant::now() < deadline
             && children
                 .iter_mut()
-                .any(|(_, c)| matches!(c.try_wait(), Ok(None)))
+                .any(|(_, c, _)| matches!(c.try_wait(), Ok(None)))
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        for (name, child) in &mut children {
+        for (name, child, paused) in &mut children {
             if matches!(child.try_wait(), Ok(None)) {
                 tracing::warn!(%name, "did not stop on SIGTERM; killing");
-                let _ = child.kill();
+                self.runtime.kill(name, child, *paused);
             }
             let _ = child.wait();
         }
+        self.runtime.clean_up();
     }
 
-    /// Kills every child at once (SIGKILL) and reaps them: the last resort
-    /// on the way out.
+    /// Kills every child at once (SIGKILL) and reaps them, then lets the
+    /// runtime clean up: the last resort on the way out.
     pub fn kill_all(&self) {
         let mut inner = self.lock();
         inner.closed = true;
         for member in &mut inner.members {
             if let Some(mut child) = member.child.take() {
-                let _ = child.kill();
+                let paused = member.state == State::Paused;
+                self.runtime.kill(&member.name, &mut child, paused);
                 let _ = child.wait();
             }
         }
         if let Some((_, mut child)) = self.sauron.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = child.kill();
+            self.runtime.kill("sauron", &mut child, false);
             let _ = child.wait();
         }
+        drop(inner);
+        self.runtime.clean_up();
     }
 }
 

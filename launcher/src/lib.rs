@@ -32,13 +32,14 @@
 //! | [`fleet`] | the processes' lifecycle: hire, fire, pause, resume, rehire, stop; copies of a node's database and rollbacks; auto mode; names, data dirs; the run's client and task tracker |
 //! | [`faults`] | the fault menu, the seeded timeline drawn from it, a schedule file's timeline, the "never no honest node" rule |
 //! | [`cmdline`] | the node and Sauron command lines, behaviour kinds, derived seeds |
+//! | [`docker`] | the runtime seam: members as local processes or as Docker containers (`--runtime docker`: `docker run --network host`, kill, pause, removal of the run's containers); the checks before a Docker run |
 //! | [`spawn`] | the spawner thread: every child forked with PDEATHSIG and its own process group; starting a server child and waiting for its `listening on` line |
 //! | [`client`] | every HTTP call, typed: `Status`, `BlockJson` pages, counters, the boss report, Sauron's answers |
 //! | [`metrics`] | the node counters read from Prometheus text |
 //! | [`ui`] | the indicatif display and a log writer that does not tear it |
 //!
 //! Each module uses only those below it in this table (`app` above
-//! everything; `cli` only `faults` and `cmdline`).
+//! everything; `cli` only `faults`, `cmdline` and `docker`).
 //!
 //! # Decisions
 //!
@@ -87,6 +88,7 @@ pub mod client;
 pub mod cmdline;
 pub mod control;
 pub mod deploy;
+pub mod docker;
 pub mod faults;
 pub mod fleet;
 pub mod forks;

@@ -409,6 +409,12 @@ pub struct Watercooler {
 impl Watercooler {
     /// Starts `watercooler --data-dir TMP --plain --difficulty 8 ARGS`.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_env(args, &[])
+    }
+
+    /// [`Watercooler::start`] with `envs` added to its environment (e.g.
+    /// `DOCKER_HOST` for `--runtime docker`).
+    pub fn start_env(args: &[&str], envs: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("watercooler-test-")
             .tempdir()
@@ -419,6 +425,7 @@ impl Watercooler {
             .args(["--plain", "--difficulty", "8"])
             .args(args)
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
