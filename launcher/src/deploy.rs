@@ -32,17 +32,14 @@ use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
 
 use crate::cmdline::{check_behaviour, derive_seed, maintenance_ms};
+use crate::docker::{DATA, PLUGIN_DIR, check_image_name as image};
 use crate::faults::{Kind, Menu};
 
 /// Plugins the image ships in [`PLUGIN_DIR`] (the workspace's example
 /// attacker, `examples/attacker-plugin`).
 pub const IMAGE_PLUGINS: &[&str] = &["libattacker_plugin.so"];
-/// Where the image keeps attacker plugins.
-pub const PLUGIN_DIR: &str = "/usr/local/lib/crapcoin/plugins";
 /// The port every node and Sauron listen on in their pods.
 pub const PORT: u16 = 8080;
-/// Where a node pod's volume is mounted.
-pub const DATA_DIR: &str = "/data";
 /// The Secret's name.
 pub const SECRET: &str = "crapcoin";
 /// The honest nodes' StatefulSet (pods `bigload-0`, `bigload-1`, ...).
@@ -214,18 +211,6 @@ fn dns_label(s: &str) -> Result<String, String> {
         Err(format!(
             "{s:?} is not a DNS label (lower-case letters, digits, '-', at most 63)"
         ))
-    }
-}
-
-fn image(s: &str) -> Result<String, String> {
-    let ok = !s.is_empty()
-        && s.len() <= 255
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-/:@".contains(&b));
-    if ok {
-        Ok(s.to_owned())
-    } else {
-        Err(format!("{s:?} is not an image reference"))
     }
 }
 
@@ -525,7 +510,7 @@ pub fn node_args(args: &K8sArgs, group: &Group) -> Vec<String> {
         "--public-url".into(),
         public,
         "--data-dir".into(),
-        DATA_DIR.into(),
+        DATA.into(),
         "--tracker".into(),
         args.sauron(),
         "--difficulty".into(),
@@ -574,7 +559,7 @@ fn node_set(args: &K8sArgs, group: &Group) -> Vec<Value> {
             "requests": {"cpu": args.node_cpu, "memory": args.node_memory},
             "limits": {"cpu": args.node_cpu_limit, "memory": args.node_memory_limit},
         },
-        "volumeMounts": [{"name": "data", "mountPath": DATA_DIR}],
+        "volumeMounts": [{"name": "data", "mountPath": DATA}],
     }));
     let set = json!({
         "apiVersion": "apps/v1",
