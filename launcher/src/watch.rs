@@ -73,6 +73,11 @@ struct Seen {
     /// The cursor of each honest process's listing (a new process of a
     /// member starts again at 0: its record may have been rolled back).
     acked_cursor: BTreeMap<(String, u32), u64>,
+    /// The ids each honest process listed (at most [`MAX_RECORDED`] in
+    /// all): what a later process of the same member no longer lists, a
+    /// rollback took, even if a still later rollback brings the record
+    /// back.
+    acked_by_process: BTreeMap<(String, u32), BTreeSet<TxId>>,
 }
 
 /// Most acknowledged transfers watercooler records during a run.
@@ -189,6 +194,13 @@ impl Watch {
             if let Some(last) = page.transfers.last() {
                 seen.acked_cursor
                     .insert((node.name.clone(), node.start), last.seq);
+            }
+            let listed: usize = seen.acked_by_process.values().map(BTreeSet::len).sum();
+            if listed < MAX_RECORDED {
+                seen.acked_by_process
+                    .entry((node.name.clone(), node.start))
+                    .or_default()
+                    .extend(page.transfers.iter().map(|t| t.id));
             }
             for item in page.transfers {
                 seen.acked.entry(item.id).or_insert_with(|| Acked {
@@ -685,6 +697,29 @@ pub struct Verdict {
     pub sauron: Option<SauronView>,
 }
 
+/// The ids a process of a member listed that a later process of the same
+/// member did not list: its record was rolled back in between (a plain
+/// restart keeps the record). Such a transfer's only copy may have been
+/// on the lost tail, even when a still later rollback restores an older
+/// copy that lists it again (the node may have reused its nonce in
+/// between). A later process whose listing was still being paged when
+/// the run ended can make a drop look like one; the checker counts a drop
+/// only for nodes the Boss rolled back.
+fn dropped_by_a_restart(listed: &BTreeMap<(String, u32), BTreeSet<TxId>>) -> BTreeSet<TxId> {
+    let mut dropped = BTreeSet::new();
+    // Keys sort by name, then by start: each member's processes in order.
+    let processes: Vec<_> = listed.iter().collect();
+    for (i, ((name, _), ids)) in processes.iter().enumerate() {
+        for ((later_name, _), later_ids) in &processes[i + 1..] {
+            if later_name != name {
+                break;
+            }
+            dropped.extend(ids.difference(later_ids).copied());
+        }
+    }
+    dropped
+}
+
 /// The verdict's first line: whether every check holds, and if not,
 /// whether the honest nodes at least agree.
 pub(crate) fn headline(converged: bool, agreement: bool) -> &'static str {
@@ -865,7 +900,8 @@ impl Watch {
             .filter(|a| !listed.contains(&a.item.id))
             .cloned()
             .collect();
-        let forgotten: BTreeSet<TxId> = recorded.iter().map(|a| a.item.id).collect();
+        let mut forgotten: BTreeSet<TxId> = recorded.iter().map(|a| a.item.id).collect();
+        forgotten.extend(dropped_by_a_restart(&self.lock().acked_by_process));
         acknowledged.extend(recorded.into_iter().map(|mut a| {
             a.item.pending = false;
             a
@@ -962,7 +998,31 @@ impl Watch {
 
 #[cfg(test)]
 mod tests {
-    use super::highest_agreed;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use crapcoin_core::TxId;
+
+    use super::{dropped_by_a_restart, highest_agreed};
+
+    /// A transfer listed by a node's first process, gone from its second
+    /// (rolled back to genesis) and back in its third (rolled back to a
+    /// copy that held it) was dropped all the same; one every process
+    /// lists, or another node's, was not.
+    #[test]
+    fn a_record_a_restart_dropped_counts_even_if_it_comes_back() {
+        let id = |n: u8| TxId([n; 32]);
+        let set = |ids: &[u8]| ids.iter().map(|&n| id(n)).collect::<BTreeSet<_>>();
+        let listed: BTreeMap<(String, u32), BTreeSet<TxId>> = [
+            (("bigload-1".to_owned(), 1), set(&[1, 2])),
+            (("bigload-1".to_owned(), 2), set(&[2])),
+            (("bigload-1".to_owned(), 3), set(&[1, 2, 3])),
+            (("bigload-2".to_owned(), 1), set(&[4])),
+            (("bigload-2".to_owned(), 2), set(&[4, 5])),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(dropped_by_a_restart(&listed), set(&[1]));
+    }
 
     fn chain(hashes: &str) -> Vec<String> {
         hashes.chars().map(String::from).collect()
