@@ -263,9 +263,11 @@ impl Scenario {
             seed,
             topology: Topology::Mesh,
             // The double spender needs its patience (20 ticks of 100 ms)
-            // and a longer branch within the run; 5 s left too little
-            // margin when 19 catalogue runs share 2 cores (CI saw no
-            // release in one run in about five).
+            // and a longer branch within the run. In wall time 5 s left
+            // too little margin when 19 catalogue runs share 2 cores (CI
+            // saw no release in one run in about five); in virtual time
+            // (`in_virtual_time`, what the catalogue tests use) 8 s are 8 s
+            // of the nodes' clock whatever the load.
             run_for: Duration::from_secs(8),
             interval,
             auto_interval: Duration::from_millis(80),
