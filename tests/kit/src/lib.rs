@@ -15,11 +15,11 @@
 //!
 //! | module | what it is for |
 //! | --- | --- |
-//! | [`time`] | `now_ms`, and bounded polling: [`time::eventually`] (async checks) and [`time::holds_within`] |
+//! | [`time`] | `now_ms` (the system clock; a scenario run reads [`scenario::Run::now_ms`]), and bounded polling: [`time::eventually`] (async checks) and [`time::holds_within`] |
 //! | [`chain`] | one test network's parameters, deterministic wallets, block builders on `Forge`, chains built block by block |
 //! | [`net`] | [`net::Tapped`]: the in-memory network with a [`net::Tap`] that watches or alters calls, so a test writes no delegating `Network` |
 //! | [`invariants`] | what must hold on any agreed chain: agreement, a ledger replayed independently of core, conservation of supply, each accepted transfer once |
-//! | [`scenario`] | a network of honest and misbehaving in-memory nodes run for a while, everything it did recorded, then checked with [`invariants`] |
+//! | [`scenario`] | a network of honest and misbehaving in-memory nodes run for a while (in wall time, or in virtual time where the outcome depends on the seed alone: [`scenario::Time`]), everything it did recorded and digested, then checked with [`invariants`] |
 //! | [`process`] | the workspace's binaries found (and built) beside the test, processes spawned with the `listening on` handshake, node / Sauron / watercooler guards |
 //! | [`plugin`] | plugin libraries: the example plugin built by cargo, small `cdylib`s compiled with rustc, scratch directories |
 //! | [`http`] | one reqwest client setup, JSON `GET`, admin `POST` with the test token, Prometheus lines, a blocking call |

@@ -3,24 +3,51 @@
 //! recorded, the honest nodes are waited for until they agree, and
 //! [`Run::check_invariants`] checks what must hold whatever the
 //! misbehaving nodes did (with [`crate::invariants`]).
+//!
+//! # Wall time or virtual time
+//!
+//! A scenario runs in one of two [`Time`]s:
+//!
+//! - [`Time::Wall`] (the default): the nodes read the system clock and
+//!   the run lasts [`Scenario::run_for`] of real time. How far an attack
+//!   gets in that window depends on how busy the machine is. For
+//!   measurements of real cost (the flood bench's CPU and delays).
+//! - [`Time::Virtual`] ([`Scenario::in_virtual_time`]): every node gets a
+//!   simulated clock ([`Clock::simulated_since`]) counting from one
+//!   origin, the run's start, at
+//!   [`crapcoin_core::clock::SIMULATION_EPOCH_MS`]; the hash maps on the
+//!   run's thread get their fixed order
+//!   ([`crapcoin_core::maps::fix_order_on_this_thread`]). It must run on a
+//!   current-thread tokio runtime whose time is paused
+//!   (`#[tokio::test(flavor = "current_thread", start_paused = true)]`):
+//!   virtual time jumps to the next timer as soon as every task waits, so
+//!   the run's outcome depends on its seed alone, never on the machine's
+//!   load, and [`Run::digest`] of its event stream proves it.
+//!
+//! The kit's own timing (the run's length, samples, the wait for
+//! agreement, the nudges, [`Record::at`]) uses tokio's time in both, and
+//! the checks read the run's clock ([`Run::now_ms`]), never the system's.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use behaviours::registry;
 use crapcoin_core::network::Payload;
 use crapcoin_core::node::{AutoConfig, Mining};
 use crapcoin_core::observer::DropReason;
 use crapcoin_core::{
-    Address, Behaviour, Block, BlockHash, Config, Event, Handle, HashPower, Node, Params, PeerUrl,
-    State, Transaction, TxId, ValidationError, Wallet, memory,
+    Address, Behaviour, Block, BlockHash, Clock, Config, Event, Handle, HashPower, Node, Params,
+    PeerUrl, Skew, State, Transaction, TxId, ValidationError, Wallet, memory,
 };
 
 use crate::chain;
 use crate::invariants;
 use crate::net::{Tap, Tapped, mem_url};
-use crate::time::now_ms;
 
 /// Records kept at most per log; a run that overflows fails its checks.
 const MAX_RECORDS: usize = 500_000;
@@ -174,7 +201,20 @@ pub enum Topology {
     Bridged,
 }
 
-type MakeBad = Arc<dyn Fn(usize) -> Arc<dyn Behaviour> + Send + Sync>;
+/// Whose clock the nodes of a run read (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Time {
+    /// The system clock and real time: the run lasts what it says in
+    /// wall time, however loaded the machine is.
+    #[default]
+    Wall,
+    /// One simulated clock for all, on a paused current-thread runtime:
+    /// the run depends on its seed alone.
+    Virtual,
+}
+
+/// Builds misbehaving node `i` of a run seeded `seed`.
+type MakeBad = Arc<dyn Fn(u64, usize) -> Arc<dyn Behaviour> + Send + Sync>;
 
 /// A network to run.
 #[derive(Clone)]
@@ -205,11 +245,13 @@ pub struct Scenario {
     /// the honest nodes' pace while their transfers last, so it often
     /// holds a lead of two when an honest block comes and wins the race.
     pub selfish_power: HashPower,
+    /// Wall or virtual time (see the module docs).
+    pub time: Time,
     make_bad: MakeBad,
 }
 
 impl Scenario {
-    /// 5 honest nodes and 2 built by the registry under `name`.
+    /// 5 honest nodes and 2 built by the registry under `name`, seeded 7.
     pub fn catalogue(name: &str) -> Self {
         let interval = Duration::from_millis(100);
         let owned = name.to_owned();
@@ -221,9 +263,11 @@ impl Scenario {
             seed,
             topology: Topology::Mesh,
             // The double spender needs its patience (20 ticks of 100 ms)
-            // and a longer branch within the run; 5 s left too little
-            // margin when 19 catalogue runs share 2 cores (CI saw no
-            // release in one run in about five).
+            // and a longer branch within the run. In wall time 5 s left
+            // too little margin when 19 catalogue runs share 2 cores (CI
+            // saw no release in one run in about five); in virtual time
+            // (`in_virtual_time`, what the catalogue tests use) 8 s are 8 s
+            // of the nodes' clock whatever the load.
             run_for: Duration::from_secs(8),
             interval,
             auto_interval: Duration::from_millis(80),
@@ -231,7 +275,8 @@ impl Scenario {
             converge_within: Duration::from_secs(20),
             selfish_power: HashPower::new(1.0, Duration::from_millis(40))
                 .expect("a valid share and interval"),
-            make_bad: Arc::new(move |i| {
+            time: Time::Wall,
+            make_bad: Arc::new(move |seed, i| {
                 registry::build_with(
                     &owned,
                     &registry::Options {
@@ -251,9 +296,24 @@ impl Scenario {
     ) -> Self {
         Self {
             label: label.to_owned(),
-            make_bad: Arc::new(make),
+            make_bad: Arc::new(move |_, i| make(i)),
             ..Self::catalogue("honest")
         }
+    }
+
+    /// The same scenario with another seed: the network's, the tracker's,
+    /// the nodes' and wallets', and a catalogue entry's behaviours' (a
+    /// [`Scenario::custom`] maker seeds its own).
+    pub fn seeded(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The same scenario in virtual time ([`Time::Virtual`]): run it on a
+    /// current-thread tokio runtime whose time is paused.
+    pub fn in_virtual_time(mut self) -> Self {
+        self.time = Time::Virtual;
+        self
     }
 
     /// The same scenario with another topology.
@@ -284,8 +344,31 @@ impl Scenario {
 
     /// Starts the network, runs it, waits for the honest nodes to agree
     /// and returns everything seen, with the nodes still running.
+    ///
+    /// # Panics
+    ///
+    /// When the honest nodes do not agree within
+    /// [`Scenario::converge_within`], a node fails to start, or (in
+    /// [`Time::Virtual`]) the runtime is not a current-thread one.
     pub async fn run(self) -> Run {
         let started = Instant::now();
+        let clock = match self.time {
+            Time::Wall => Clock::system(),
+            Time::Virtual => {
+                assert_eq!(
+                    tokio::runtime::Handle::current().runtime_flavor(),
+                    tokio::runtime::RuntimeFlavor::CurrentThread,
+                    "{}: virtual time needs a current-thread runtime with paused time",
+                    self.label
+                );
+                crapcoin_core::maps::fix_order_on_this_thread();
+                Clock::simulated_since(
+                    started.into_std(),
+                    crapcoin_core::clock::SIMULATION_EPOCH_MS,
+                    Skew::default(),
+                )
+            }
+        };
         let net = memory::Network::seeded(self.seed)
             .with_latency(Duration::from_millis(1), Duration::from_millis(5));
         let tracker = memory::Tracker::seeded(self.seed);
@@ -319,7 +402,7 @@ impl Scenario {
                     .iter()
                     .position(|n| n == name)
                     .expect("a bad node");
-                (self.make_bad)(i)
+                (self.make_bad)(self.seed, i)
             };
             if !honest && behaviour.name() == "selfish" {
                 config.mining = Mining::Scheduled(self.selfish_power);
@@ -344,6 +427,7 @@ impl Scenario {
                 .wallet(Wallet::from_seed(self.seed * 1000 + k as u64))
                 .behaviour_arc(behaviour)
                 .observer(observer)
+                .clock(clock.clone())
                 .network(network);
             let handle = if self.topology == Topology::Mesh {
                 builder.tracker(tracker.clone()).launch().await
@@ -368,6 +452,7 @@ impl Scenario {
             final_states: HashMap::new(),
             agreed_at: Duration::ZERO,
             started,
+            clock,
         };
         run.sample_for(self.run_for).await;
         run.converge(self.converge_within).await;
@@ -421,9 +506,58 @@ pub struct Run {
     /// When the agreed snapshot was started (since the run started).
     pub agreed_at: Duration,
     started: Instant,
+    /// What the nodes read: the system clock, or the run's virtual one.
+    clock: Clock,
 }
 
 impl Run {
+    /// Milliseconds since the Unix epoch by the run's clock, as its nodes
+    /// read them: the system clock's in [`Time::Wall`], the virtual one's
+    /// in [`Time::Virtual`]. What a check compares block timestamps with.
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// SHA-256 (hex) of the run's whole event stream, in the order the
+    /// events came, with the simulation's recipe (`crapcoin_sim`'s
+    /// `Outcome::digest`): one JSON line `{"t_ms","node","event"}` per
+    /// event, `request_served` left out. Equal digests, equal runs; in
+    /// [`Time::Virtual`] the same seed gives the same digest.
+    pub fn digest(&self) -> String {
+        #[derive(serde::Serialize)]
+        struct EventLine<'a> {
+            t_ms: u64,
+            node: &'a str,
+            event: &'a Event,
+        }
+        let mut digest = Sha256::new();
+        let mut line = Vec::new();
+        for record in self.events.snapshot() {
+            if matches!(record.event, Event::RequestServed { .. }) {
+                continue;
+            }
+            line.clear();
+            serde_json::to_writer(
+                &mut line,
+                &EventLine {
+                    t_ms: u64::try_from(record.at.as_millis()).unwrap_or(u64::MAX),
+                    node: &record.node,
+                    event: &record.event,
+                },
+            )
+            .expect("an event serialises");
+            line.push(b'\n');
+            digest.update(&line);
+        }
+        digest
+            .finalize()
+            .iter()
+            .fold(String::with_capacity(64), |mut hex, b| {
+                let _ = write!(hex, "{b:02x}");
+                hex
+            })
+    }
+
     /// The honest nodes.
     pub fn honest(&self) -> impl Iterator<Item = &TestNode> {
         self.nodes.iter().filter(|n| n.honest)
@@ -648,7 +782,7 @@ impl Run {
     /// Every honest node's best chain re-validates from genesis in a fresh
     /// `Chain`, reaching the agreed tip.
     fn check_chain_revalidates(&self) {
-        if let Err(e) = invariants::revalidates(&self.params, &self.final_chain, now_ms()) {
+        if let Err(e) = invariants::revalidates(&self.params, &self.final_chain, self.now_ms()) {
             panic!("{}: {e}", self.label);
         }
     }
@@ -658,7 +792,7 @@ impl Run {
     /// the honest nodes' state equal to the replay.
     fn check_ledger(&self) {
         let label = &self.label;
-        let ledger = invariants::replay_ledger(&self.params, &self.final_chain, now_ms())
+        let ledger = invariants::replay_ledger(&self.params, &self.final_chain, self.now_ms())
             .unwrap_or_else(|e| panic!("{label}: {e}"));
         let height = self.final_chain.len() as u64 - 1;
         for (name, (state, _)) in &self.final_states {
@@ -673,7 +807,7 @@ impl Run {
     /// Every block an honest node keeps, on a side branch too, passes every
     /// check that does not need account state.
     fn check_kept_blocks(&self) {
-        if let Err(e) = invariants::kept_blocks(&self.params, &self.known_blocks(), now_ms()) {
+        if let Err(e) = invariants::kept_blocks(&self.params, &self.known_blocks(), self.now_ms()) {
             panic!("{}: {e}", self.label);
         }
     }
