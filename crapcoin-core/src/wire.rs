@@ -9,8 +9,9 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::block::Block;
 use crate::hash::{Address, BlockHash};
@@ -21,8 +22,13 @@ pub const MAX_PEER_URL_LEN: usize = 256;
 
 /// Where a peer is reached: `http://HOST:PORT`, `https://…` or, on the
 /// in-memory network, `mem://NAME`. Checked on parse; never trusted further.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct PeerUrl(String);
+///
+/// Shared text: a clone is a reference count, not a copy. A node clones
+/// its peers' URLs for every message it queues, and a simulation queues
+/// tens of thousands of messages a virtual second (BENCHMARKS.md, issue
+/// 14). Hashing, ordering and equality are the text's, as before.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerUrl(Arc<str>);
 
 /// Why text is not a [`PeerUrl`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +56,13 @@ impl FromStr for PeerUrl {
         if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(PeerUrlError("host must be printable ascii"));
         }
-        Ok(Self(s.trim_end_matches('/').to_owned()))
+        Ok(Self(Arc::from(s.trim_end_matches('/'))))
+    }
+}
+
+impl Serialize for PeerUrl {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

@@ -15,6 +15,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+
+/// mimalloc rather than the system's allocator: a simulation allocates and
+/// frees a few futures and messages per message between its nodes, tens of
+/// thousands a virtual second, many alive at once, and glibc's malloc
+/// spent about a tenth of the run sorting its bins (BENCHMARKS.md, issue
+/// 14). It changes no decision: the digests are the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crapcoin_sim::output;
 use crapcoin_sim::run::{self, Options};
 use crapcoin_sim::scenario::Scenario;

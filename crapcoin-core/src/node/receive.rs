@@ -340,11 +340,25 @@ impl Shared {
                 if !e.is_transient()
                     && let Some(peer) = &from
                 {
-                    self.strike(peer).await;
+                    Box::pin(self.strike(peer)).await;
                 }
             }
             return known;
         }
+        // Boxed: most blocks a node receives are copies answered above, and
+        // this future (checks, insertion, store, relay) is many times the
+        // size of the rest, which every copy would otherwise allocate and
+        // move (BENCHMARKS.md, issue 14).
+        Box::pin(self.receive_new(block, hash, from)).await
+    }
+
+    /// [`Shared::receive`] of a block not known here by its hash.
+    async fn receive_new(
+        self: &Arc<Self>,
+        block: Block,
+        hash: BlockHash,
+        from: Option<PeerUrl>,
+    ) -> Result<BlockAck, ValidationError> {
         let checked = match intern::check(block, &self.params, &self.chain_id) {
             Ok(checked) => checked,
             Err(e) => {

@@ -216,12 +216,16 @@ async fn gossip(
 ) {
     let mut inflight = JoinSet::new();
     let max = shared.config.max_inflight_sends.max(1);
+    // One wait for cancellation for the whole loop, not one made, polled
+    // and dropped on each of its turns (two per message sent).
+    let cancelled = shared.cancel.cancelled();
+    tokio::pin!(cancelled);
     loop {
         // Biased: finished sends first (they free slots), then blocks
         // before transactions; and the same order on every run.
         tokio::select! {
             biased;
-            _ = shared.cancel.cancelled() => break,
+            _ = &mut cancelled => break,
             Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
             message = outbox.recv(), if inflight.len() < max => {
                 let Some(message) = message else { break };
