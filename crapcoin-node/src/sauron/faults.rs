@@ -137,39 +137,7 @@ pub fn in_effect(records: &[FaultRecord], now: u64) -> Faults {
     live.sort_by_key(|r| (r.start_ms, r.id));
     let mut faults = Faults::default();
     for r in live {
-        match &r.fault {
-            Fault::Partition { groups, bridge } => {
-                faults.partition = Some(groups.clone());
-                faults.bridge.clone_from(bridge);
-            }
-            Fault::Heal {} => {
-                faults.partition = None;
-                faults.bridge.clear();
-                faults.isolated.clear();
-            }
-            Fault::Isolate { node } => {
-                faults.isolated.insert(node.clone());
-            }
-            Fault::Crash { node } | Fault::Rollback { node } => {
-                faults.crashed.insert(node.clone());
-            }
-            Fault::Restart { node } => {
-                faults.crashed.remove(node);
-            }
-            Fault::Pause { node, for_ms } => {
-                let until = r.end_ms.unwrap_or(r.start_ms.saturating_add(*for_ms));
-                faults.paused.insert(node.clone(), until);
-            }
-            Fault::ClockSkew { node, skew_ms } => {
-                faults.clock_skew.insert(node.clone(), *skew_ms);
-            }
-            Fault::Latency { node, mean_ms, .. } => {
-                faults.slowed.insert(node.clone(), *mean_ms);
-            }
-            Fault::Loss { node, rate, .. } => {
-                faults.lossy.insert(node.clone(), *rate);
-            }
-        }
+        faults.apply(&r.fault, r.start_ms, r.end_ms);
     }
     faults
 }

@@ -648,6 +648,63 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Puts `fault`, started at `at_ms`, into effect: live records and
+    /// replayed logs alike. `end_ms` is when it ends if known (a live
+    /// record's end); otherwise a pause, latency or loss ends `for_ms`
+    /// after its start. A later partition replaces an earlier one; a heal
+    /// ends partitions and isolations; a crashed (or rolled back) node is
+    /// not shown paused.
+    pub fn apply(&mut self, fault: &Fault, at_ms: u64, end_ms: Option<u64>) {
+        let end = |for_ms: Option<u64>| end_ms.or(for_ms.map(|f| at_ms.saturating_add(f)));
+        match fault {
+            Fault::Partition { groups, bridge } => {
+                self.partition = Some(groups.clone());
+                self.bridge.clone_from(bridge);
+            }
+            Fault::Heal {} => {
+                self.partition = None;
+                self.bridge.clear();
+                self.isolated.clear();
+            }
+            Fault::Latency {
+                node,
+                mean_ms,
+                for_ms,
+                ..
+            } => {
+                self.slowed.insert(node.clone(), *mean_ms);
+                if let Some(end) = end(*for_ms) {
+                    self.ends.insert((node.clone(), "latency"), end);
+                }
+            }
+            Fault::Loss {
+                node, rate, for_ms, ..
+            } => {
+                self.lossy.insert(node.clone(), *rate);
+                if let Some(end) = end(*for_ms) {
+                    self.ends.insert((node.clone(), "loss"), end);
+                }
+            }
+            Fault::Isolate { node } => {
+                self.isolated.insert(node.clone());
+            }
+            Fault::Crash { node } | Fault::Rollback { node } => {
+                self.crashed.insert(node.clone());
+                self.paused.remove(node);
+            }
+            Fault::Restart { node } => {
+                self.crashed.remove(node);
+            }
+            Fault::Pause { node, for_ms } => {
+                let until = end(Some(*for_ms)).unwrap_or(at_ms);
+                self.paused.insert(node.clone(), until);
+            }
+            Fault::ClockSkew { node, skew_ms } => {
+                self.clock_skew.insert(node.clone(), *skew_ms);
+            }
+        }
+    }
+
     /// Whether no fault is in effect.
     pub fn is_empty(&self) -> bool {
         self.partition.is_none()
@@ -862,57 +919,7 @@ impl Replay {
                 }
             }
             What::Fault(fault) => {
-                match fault {
-                    Fault::Partition { groups, bridge } => {
-                        faults.partition = Some(groups.clone());
-                        faults.bridge.clone_from(bridge);
-                    }
-                    Fault::Heal {} => {
-                        faults.partition = None;
-                        faults.bridge.clear();
-                        faults.isolated.clear();
-                    }
-                    Fault::Latency {
-                        node,
-                        mean_ms,
-                        for_ms,
-                        ..
-                    } => {
-                        faults.slowed.insert(node.clone(), *mean_ms);
-                        if let Some(f) = for_ms {
-                            let end = entry.t_ms.saturating_add(*f);
-                            faults.ends.insert((node.clone(), "latency"), end);
-                        }
-                    }
-                    Fault::Loss {
-                        node, rate, for_ms, ..
-                    } => {
-                        faults.lossy.insert(node.clone(), *rate);
-                        if let Some(f) = for_ms {
-                            let end = entry.t_ms.saturating_add(*f);
-                            faults.ends.insert((node.clone(), "loss"), end);
-                        }
-                    }
-                    Fault::Rollback { .. } => {}
-                    Fault::Isolate { node } => {
-                        faults.isolated.insert(node.clone());
-                    }
-                    Fault::Crash { node } => {
-                        faults.crashed.insert(node.clone());
-                        faults.paused.remove(node);
-                    }
-                    Fault::Restart { node } => {
-                        faults.crashed.remove(node);
-                    }
-                    Fault::Pause { node, for_ms } => {
-                        faults
-                            .paused
-                            .insert(node.clone(), entry.t_ms.saturating_add(*for_ms));
-                    }
-                    Fault::ClockSkew { node, skew_ms } => {
-                        faults.clock_skew.insert(node.clone(), *skew_ms);
-                    }
-                }
+                faults.apply(fault, entry.t_ms, None);
                 if let (Some(action @ (BossAction::Fired | BossAction::Rehired)), Some(node)) =
                     (fault.boss_action(), fault.node())
                 {
