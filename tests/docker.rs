@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use kit::http::blocking;
 use kit::plugin::example_plugin;
-use kit::process::{Watercooler, bin, ensure_built, run_bounded, signal, workspace_root};
+use kit::process::{
+    Watercooler, bin, ensure_built, read_report, run_bounded, signal, workspace_root,
+};
 use serde_json::Value;
 
 const OPT_IN: &str = "CRAPCOIN_TEST_DOCKER";
@@ -555,9 +557,7 @@ fn a_network_of_containers_converges_while_the_boss_fires() {
     eprintln!("Sauron's consensus: {consensus}");
 
     let code = run.wait(Duration::from_secs(240));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
-            .expect("report is JSON");
+    let report = read_report(&report_path);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["converged"], true, "{report:#}");
     assert!(report["firings"].as_u64() >= Some(1), "{report:#}");

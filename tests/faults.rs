@@ -10,10 +10,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use kit::http::blocking;
-use kit::process::{Watercooler, bin, ensure_built, report_pids, survivors};
+use kit::process::{Watercooler, bin, ensure_built, read_report, report_pids, survivors};
 
 const ARGS: [&str; 18] = [
     "-x",
@@ -91,9 +89,7 @@ fn the_boss_runs_its_seeded_timeline_and_the_network_survives() {
     }
 
     let code = run.wait(Duration::from_secs(240));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
-            .expect("report is JSON");
+    let report = read_report(&report_path);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["converged"], true, "{report:#}");
     let faults = &report["faults"];

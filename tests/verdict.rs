@@ -10,7 +10,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use kit::http::blocking;
-use kit::process::{Watercooler, await_sauron_nodes, ensure_built, report_pids, survivors};
+use kit::process::{
+    Watercooler, await_sauron_nodes, ensure_built, read_report, report_pids, survivors,
+};
 
 /// Checks the report's `mining` figures are there and sane, from
 /// `source`; returns them.
@@ -99,9 +101,7 @@ fn sixty_seconds_of_chaos_converge() {
     let mining_line = run.expect_line("  mining ", Duration::from_secs(240));
     assert!(mining_line.contains("stale rate"), "{mining_line}");
     let code = run.wait(Duration::from_secs(240));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
-            .expect("report is JSON");
+    let report = read_report(&report_path);
     assert_eq!(code, Some(0), "{report:#}");
     assert_eq!(report["converged"], true, "{report:#}");
     check_checks(&report);
@@ -238,9 +238,7 @@ fn without_sauron_the_nodes_give_the_fork_figures() {
     let line = run.expect_line("not measured      propagation", Duration::from_secs(120));
     assert!(line.contains("needs Sauron"), "{line}");
     let code = run.wait(Duration::from_secs(120));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&report_path).expect("report written"))
-            .expect("report is JSON");
+    let report = read_report(&report_path);
     assert_eq!(code, Some(0), "{report:#}");
     check_checks(&report);
     let m = check_mining(&report, "nodes");

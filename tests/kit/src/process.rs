@@ -563,6 +563,16 @@ pub fn alive(pid: u32, dir: &Path) -> bool {
     String::from_utf8_lossy(&cmdline).contains(&*dir.to_string_lossy())
 }
 
+/// The JSON report watercooler wrote at `path` (`--report`).
+///
+/// # Panics
+///
+/// When it was not written or is not JSON.
+pub fn read_report(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("report written");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
 /// The `pids` of a watercooler report: every process it started.
 pub fn report_pids(report: &serde_json::Value) -> Vec<u32> {
     report["pids"]
