@@ -47,7 +47,7 @@ pub struct Args {
     #[arg(
         long,
         default_value = "random",
-        value_parser = behaviour_name,
+        value_parser = crate::cmdline::behaviour_arg,
         env = "WATERCOOLER_BEHAVIOUR"
     )]
     pub behaviour: String,
@@ -413,10 +413,6 @@ impl Args {
 }
 
 /// `name` when the behaviour catalogue knows it.
-fn behaviour_name(name: &str) -> Result<String, String> {
-    crate::cmdline::check_behaviour(name).map(|()| name.to_owned())
-}
-
 /// A plugin file on this host, or a path in the image's plugin directory
 /// (`--runtime docker`; checked against the runtime by [`Args::check`]).
 fn existing_file(path: &str) -> Result<PathBuf, String> {

@@ -67,6 +67,11 @@ pub fn check_behaviour(name: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// [`check_behaviour`] as a clap value parser: the name, or why not.
+pub fn behaviour_arg(name: &str) -> Result<String, String> {
+    check_behaviour(name).map(|()| name.to_owned())
+}
+
 /// Derives the seed of one use (`salt`) from the run's seed: the
 /// behaviours' own derivation.
 pub use behaviours::derive_seed;

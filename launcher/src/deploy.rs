@@ -31,7 +31,7 @@ use crapcoin_core::PeerUrl;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
 
-use crate::cmdline::{check_behaviour, derive_seed, maintenance_ms};
+use crate::cmdline::{behaviour_arg, derive_seed, maintenance_ms};
 use crate::docker::{DATA, PLUGIN_DIR, check_image_name as image};
 use crate::faults::{Kind, Menu};
 
@@ -80,7 +80,7 @@ pub struct K8sArgs {
     pub misbehaving: u32,
     /// Behaviour of the `-y` nodes: a catalogue name or group; `random`
     /// and groups choose per pod (each pod draws its own seed).
-    #[arg(long, default_value = "random", value_parser = behaviour)]
+    #[arg(long, default_value = "random", value_parser = behaviour_arg)]
     pub behaviour: String,
     /// An attacker plugin the image ships (a file name in
     /// /usr/local/lib/crapcoin/plugins, e.g. `libattacker_plugin.so`):
@@ -180,10 +180,6 @@ pub struct K8sArgs {
     /// Memory limit of a node.
     #[arg(long, default_value = "256Mi", value_parser = quantity)]
     pub node_memory_limit: String,
-}
-
-fn behaviour(name: &str) -> Result<String, String> {
-    check_behaviour(name).map(|()| name.to_owned())
 }
 
 fn image_plugin(name: &str) -> Result<String, String> {
