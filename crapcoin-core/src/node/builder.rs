@@ -202,6 +202,7 @@ impl Builder {
             syncing: Mutex::new(Set::default()),
             rng: Mutex::new(rng),
             cancel,
+            stopping: AtomicBool::new(false),
             tasks,
             faults,
             clock: self.clock,

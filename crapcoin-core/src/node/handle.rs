@@ -509,7 +509,7 @@ impl Handle {
 
     /// Stops every task of the node and waits for them to finish.
     pub async fn shutdown(self) {
-        self.shared.cancel.cancel();
+        self.shared.stop();
         self.shared.tasks.close();
         self.shared.tasks.wait().await;
     }

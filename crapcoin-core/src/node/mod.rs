@@ -142,6 +142,10 @@ pub(crate) struct Shared {
     pub(crate) syncing: Mutex<Set<PeerUrl>>,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) cancel: CancellationToken,
+    /// Set with `cancel` by [`Shared::stop`]: what [`Shared::is_stopping`]
+    /// reads, one atomic load where the token's own test takes a lock
+    /// (every message delivered to the node asks it).
+    pub(crate) stopping: AtomicBool,
     pub(crate) tasks: TaskTracker,
     /// The node's time: every timestamp, deadline and wait.
     pub(crate) clock: Clock,
@@ -158,6 +162,18 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Stops the node: every task's wait for `cancel` ends, and
+    /// [`Shared::is_stopping`] says so from now on.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.cancel.cancel();
+    }
+
+    /// Whether [`Shared::stop`] was called.
+    pub(crate) fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves consistent-enough data for
         // reads; keep serving rather than cascading the panic.

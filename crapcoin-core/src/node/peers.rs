@@ -196,8 +196,21 @@ impl Shared {
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Err(NetError::Timeout),
-            r = self.clock.timeout(self.config.call_timeout, fut) => r.unwrap_or(Err(NetError::Timeout)),
+            r = self.call_in_task(fut) => r,
         }
+    }
+
+    /// [`Shared::call`] without its wait for the node to stop, for a call
+    /// in a task that is aborted when the node stops (the gossip
+    /// sender's): that wait is a lock taken on every poll.
+    pub(crate) async fn call_in_task<T>(
+        &self,
+        fut: impl Future<Output = Result<T, NetError>>,
+    ) -> Result<T, NetError> {
+        self.clock
+            .timeout(self.config.call_timeout, fut)
+            .await
+            .unwrap_or(Err(NetError::Timeout))
     }
 
     fn info(&self) -> PeerInfo {
@@ -335,7 +348,7 @@ impl Shared {
         let syncs = async {
             let peers = self.lock().peers.urls();
             for peer in peers {
-                if self.cancel.is_cancelled() {
+                if self.is_stopping() {
                     return;
                 }
                 let status = statuses.remove(&peer);

@@ -94,7 +94,7 @@ async fn miner(shared: Arc<Shared>) {
                 };
                 if tx.is_none() {
                     idle_on_demand(&shared).await;
-                    if shared.cancel.is_cancelled() {
+                    if shared.is_stopping() {
                         return;
                     }
                     continue;
@@ -129,7 +129,7 @@ async fn miner(shared: Arc<Shared>) {
             Work::Empty(_) => None,
         };
         let found = mine_on_tip(&shared, tx).await;
-        if shared.cancel.is_cancelled() {
+        if shared.is_stopping() {
             return;
         }
         match (work, found) {
@@ -178,8 +178,7 @@ async fn mine_on_tip(shared: &Arc<Shared>, tx: Option<Transaction>) -> Option<Mi
     }
     let mut header = forge.header();
     header.nonce = shared.rng().random();
-    let stale =
-        || shared.cancel.is_cancelled() || shared.tip_version.load(Ordering::SeqCst) != version;
+    let stale = || shared.is_stopping() || shared.tip_version.load(Ordering::SeqCst) != version;
     let header = mining::mine(header, stale).await?;
     let block = Block { header, tx };
     let hash = block.hash();
@@ -208,7 +207,8 @@ async fn mine_on_tip(shared: &Arc<Shared>, tx: Option<Transaction>) -> Option<Mi
 }
 
 /// Sends queued messages (blocks, then relayed transactions), at most
-/// `max_inflight_sends` at once.
+/// `max_inflight_sends` at once. The sends are aborted when the node
+/// stops.
 async fn gossip(
     shared: Arc<Shared>,
     mut outbox: mpsc::Receiver<Outgoing>,
@@ -216,8 +216,9 @@ async fn gossip(
 ) {
     let mut inflight = JoinSet::new();
     let max = shared.config.max_inflight_sends.max(1);
-    // One wait for cancellation for the whole loop, not one made, polled
-    // and dropped on each of its turns (two per message sent).
+    // One wait for the stop for the whole loop, polled last: only when
+    // nothing else is ready, that is before the task sleeps. While
+    // messages keep coming, each is checked against the stop flag.
     let cancelled = shared.cancel.cancelled();
     tokio::pin!(cancelled);
     loop {
@@ -225,28 +226,34 @@ async fn gossip(
         // before transactions; and the same order on every run.
         tokio::select! {
             biased;
-            _ = &mut cancelled => break,
             Some(_) = inflight.join_next(), if !inflight.is_empty() => {}
             message = outbox.recv(), if inflight.len() < max => {
                 let Some(message) = message else { break };
+                if shared.is_stopping() {
+                    break;
+                }
                 let shared = shared.clone();
                 inflight.spawn(async move {
                     let me = &shared.config.url;
                     let _ = shared
-                        .call(shared.network.push_block(&message.to, me, &message.payload))
+                        .call_in_task(shared.network.push_block(&message.to, me, &message.payload))
                         .await;
                 });
             }
             relay = tx_outbox.recv(), if inflight.len() < max => {
                 let Some(relay) = relay else { break };
+                if shared.is_stopping() {
+                    break;
+                }
                 let shared = shared.clone();
                 inflight.spawn(async move {
                     let me = &shared.config.url;
                     let _ = shared
-                        .call(shared.network.push_tx(&relay.to, me, &relay.tx))
+                        .call_in_task(shared.network.push_tx(&relay.to, me, &relay.tx))
                         .await;
                 });
             }
+            _ = &mut cancelled => break,
         }
     }
     inflight.shutdown().await;

@@ -92,7 +92,7 @@ impl View for Shared {
 #[async_trait]
 impl Inbox for Shared {
     fn is_open(&self) -> bool {
-        !self.cancel.is_cancelled()
+        !self.is_stopping()
     }
 
     async fn push_block(
