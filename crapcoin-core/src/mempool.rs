@@ -10,7 +10,7 @@
 //! for 18 heights). A transfer is the business of the node that accepted it,
 //! as a wallet's is in any real network.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
@@ -59,9 +59,16 @@ struct Pending {
 }
 
 /// Pending transactions, at most one per (sender, nonce).
+///
+/// Indexed by sender and nonce as well as by id: what a sender has
+/// pending, its next nonce, and what a new block makes unusable are
+/// looked up, never scanned for (a node asks on every transaction and
+/// every block, and a busy network's pools hold thousands).
 #[derive(Debug, Clone)]
 pub struct Mempool {
     txs: Map<TxId, Pending>,
+    /// The ids of each sender's pending transactions, by nonce.
+    by_sender: Map<Address, BTreeMap<u64, TxId>>,
     capacity: usize,
     /// When foreign transactions become minable (`None`: never).
     grace: Option<Duration>,
@@ -85,6 +92,7 @@ impl Mempool {
     pub fn with_grace(capacity: usize, grace: Option<Duration>) -> Self {
         Self {
             txs: Map::default(),
+            by_sender: Map::default(),
             capacity,
             grace,
             local_ids: Set::default(),
@@ -171,8 +179,9 @@ impl Mempool {
             return Err(MempoolError::Duplicate);
         }
         if self
-            .iter()
-            .any(|t| t.from == tx.from && t.nonce == tx.nonce)
+            .by_sender
+            .get(&tx.from)
+            .is_some_and(|nonces| nonces.contains_key(&tx.nonce))
         {
             return Err(MempoolError::NonceTaken { nonce: tx.nonce });
         }
@@ -181,6 +190,10 @@ impl Mempool {
                 capacity: self.capacity,
             });
         }
+        self.by_sender
+            .entry(tx.from)
+            .or_default()
+            .insert(tx.nonce, id);
         self.txs.insert(
             id,
             Pending {
@@ -194,14 +207,30 @@ impl Mempool {
 
     /// Removes a transaction (it was included, or is abandoned).
     pub fn remove(&mut self, id: &TxId) -> Option<Transaction> {
-        self.txs.remove(id).map(|p| p.tx)
+        let tx = self.txs.remove(id)?.tx;
+        if let Some(nonces) = self.by_sender.get_mut(&tx.from) {
+            nonces.remove(&tx.nonce);
+            if nonces.is_empty() {
+                self.by_sender.remove(&tx.from);
+            }
+        }
+        Some(tx)
+    }
+
+    /// The pending transactions of `from` with a nonce below `before`.
+    fn pending_of(&self, from: &Address, before: u64) -> impl Iterator<Item = &Transaction> {
+        self.by_sender
+            .get(from)
+            .into_iter()
+            .flat_map(move |nonces| nonces.range(..before))
+            .filter_map(|(_, id)| self.txs.get(id))
+            .map(|p| &p.tx)
     }
 
     /// Coins the pending transactions of `from` with a nonce below
     /// `before` will spend (`u64::MAX` for all of them), saturating.
     pub fn pending_spend(&self, from: &Address, before: u64) -> u64 {
-        self.iter()
-            .filter(|t| t.from == *from && t.nonce < before)
+        self.pending_of(from, before)
             .map(|t| t.total().unwrap_or(u64::MAX))
             .fold(0, u64::saturating_add)
     }
@@ -209,11 +238,10 @@ impl Mempool {
     /// The next sender nonce counting pending transactions of `from`.
     pub fn next_nonce(&self, state: &State, from: &Address) -> u64 {
         let chain = state.account(from).nonce;
-        self.iter()
-            .filter(|t| t.from == *from && t.nonce >= chain)
-            .map(|t| t.nonce + 1)
-            .max()
-            .unwrap_or(chain)
+        self.by_sender
+            .get(from)
+            .and_then(|nonces| nonces.last_key_value())
+            .map_or(chain, |(last, _)| last.saturating_add(1))
             .max(chain)
     }
 
@@ -229,8 +257,13 @@ impl Mempool {
     /// choice is deterministic).
     pub fn select(&self, state: &State) -> Option<Transaction> {
         let now = self.clock.now();
-        self.txs
+        // Only each sender's next nonce can be mined.
+        self.by_sender
             .iter()
+            .filter_map(|(from, nonces)| {
+                let id = nonces.get(&state.account(from).nonce)?;
+                Some((id, self.txs.get(id)?))
+            })
             .filter(|(_, p)| {
                 p.local
                     || self
@@ -253,14 +286,36 @@ impl Mempool {
     /// Drops transactions the state has made unusable (nonce already used).
     /// Returns how many went.
     pub fn prune(&mut self, state: &State) -> usize {
-        let before = self.txs.len();
-        self.txs
-            .retain(|_, p| p.tx.nonce >= state.account(&p.tx.from).nonce);
-        before - self.txs.len()
+        let senders: Vec<Address> = self.by_sender.keys().copied().collect();
+        self.prune_senders(state, &senders)
+    }
+
+    /// [`Mempool::prune`] for the transactions of `senders` alone: after
+    /// a block, only its senders' nonces moved (the node's admission
+    /// refuses a used nonce, so nothing else can have become unusable).
+    /// Returns how many went.
+    pub fn prune_senders(&mut self, state: &State, senders: &[Address]) -> usize {
+        let mut gone = 0;
+        for from in senders {
+            let Some(nonces) = self.by_sender.get_mut(from) else {
+                continue;
+            };
+            let used = state.account(from).nonce;
+            let keep = nonces.split_off(&used);
+            for id in std::mem::replace(nonces, keep).into_values() {
+                self.txs.remove(&id);
+                gone += 1;
+            }
+            if nonces.is_empty() {
+                self.by_sender.remove(from);
+            }
+        }
+        gone
     }
 
     /// Empties the pool.
     pub fn clear(&mut self) {
         self.txs.clear();
+        self.by_sender.clear();
     }
 }

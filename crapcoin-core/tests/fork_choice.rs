@@ -20,7 +20,8 @@ use crapcoin_core::{
 };
 
 use kit::chain::{
-    addr, block_on, branch, chain_of, checked, extend, forge, now, params, pay, submit, wallet,
+    addr, block_on, branch, chain_of, checked, extend, forge, funded_chain, now, params, pay,
+    submit, tip_header, wallet,
 };
 
 // ---------------------------------------------------------------------------
@@ -914,6 +915,69 @@ fn mempool_stays_bounded() {
     assert!(pool.remove(&txs[0].id()).is_some());
     assert_eq!(pool.insert(txs[CAPACITY].clone()), Ok(txs[CAPACITY].id()));
     assert_eq!(pool.len(), CAPACITY);
+}
+
+/// The pool's index by sender and nonce answers as a scan of the pool
+/// would: the next nonce, what a sender has pending, what can be mined,
+/// and what a block makes unusable (pruned for its senders alone).
+#[test]
+fn mempool_answers_by_sender_and_nonce() {
+    let (a, b) = (500, 501);
+    let mut chain = funded_chain(a);
+    extend(&mut chain, 1, addr(b));
+    let mut pool = Mempool::new(16);
+    let a_txs: Vec<_> = (0..3).map(|n| pay(a, addr(PAYEE), 5, n + 1, n)).collect();
+    let b_txs: Vec<_> = (0..2).map(|n| pay(b, addr(PAYEE), 7, 0, n)).collect();
+    for tx in a_txs.iter().chain(&b_txs) {
+        pool.insert(tx.clone()).expect("room");
+    }
+    let state = chain.state().clone();
+    assert_eq!(pool.next_nonce(&state, &addr(a)), 3);
+    assert_eq!(pool.next_nonce(&state, &addr(b)), 2);
+    assert_eq!(pool.next_nonce(&state, &addr(PAYEE)), 0);
+    // Nonces 0 and 1 of a: 5 + 1 and 5 + 2.
+    assert_eq!(pool.pending_spend(&addr(a), 2), 13);
+    assert_eq!(pool.pending_spend(&addr(a), u64::MAX), 21);
+    assert_eq!(pool.pending_spend(&addr(b), u64::MAX), 14);
+    // Only next nonces are minable, highest fee first.
+    assert_eq!(pool.select(&state), Some(a_txs[0].clone()));
+
+    // a's nonce 0 is mined: only it goes, and a's nonce 1 is next.
+    let block = block_on(&tip_header(&chain), addr(b), Some(a_txs[0].clone()));
+    assert!(matches!(
+        submit(&mut chain, block),
+        Ok(Outcome::TipChanged(_))
+    ));
+    let state = chain.state().clone();
+    assert_eq!(
+        pool.prune_senders(&state, &[addr(b)]),
+        0,
+        "b's nonces did not move"
+    );
+    assert_eq!(pool.prune_senders(&state, &[addr(a)]), 1);
+    assert!(!pool.contains(&a_txs[0].id()));
+    assert_eq!(pool.len(), 4);
+    assert_eq!(pool.prune(&state), 0, "the full prune finds nothing more");
+    assert_eq!(pool.pending_spend(&addr(a), u64::MAX), 15);
+    assert_eq!(pool.next_nonce(&state, &addr(a)), 3);
+    assert_eq!(
+        pool.select(&state),
+        Some(a_txs[1].clone()),
+        "fee 2 beats fee 0"
+    );
+
+    // Removing a's last nonce frees it: the index follows the pool.
+    assert_eq!(pool.remove(&a_txs[2].id()), Some(a_txs[2].clone()));
+    assert_eq!(pool.next_nonce(&state, &addr(a)), 2);
+    let again = pay(a, addr(PAYEE), 1, 0, 2);
+    assert_eq!(pool.insert(again.clone()), Ok(again.id()));
+    assert_eq!(
+        pool.insert(pay(a, addr(PAYEE), 2, 0, 1)),
+        Err(MempoolError::NonceTaken { nonce: 1 })
+    );
+    pool.clear();
+    assert_eq!(pool.next_nonce(&state, &addr(a)), 1);
+    assert_eq!(pool.pending_spend(&addr(a), u64::MAX), 0);
 }
 
 #[tokio::test]

@@ -268,7 +268,13 @@ impl Inner {
                 self.tracked.entry(txid).or_default();
             }
         }
-        self.mempool.prune(self.chain.state());
+        // Only the connected blocks' senders have new nonces.
+        let senders: Vec<_> = change
+            .connected
+            .iter()
+            .filter_map(|block| block.tx.as_ref().map(|tx| tx.from))
+            .collect();
+        self.mempool.prune_senders(self.chain.state(), &senders);
         let mempool = &self.mempool;
         self.tracked.retain(|txid, _| mempool.contains(txid));
     }
