@@ -54,7 +54,7 @@ use crate::hash::BlockHash;
 use crate::maps::Set;
 use crate::network::{Inbox, Network};
 use crate::tx::Transaction;
-use crate::wire::{BlockAck, NetError, Payload, PeerUrl, Status, TxAck, Unreachable};
+use crate::wire::{BlockAck, NetError, Outgoing, Payload, PeerUrl, Status, TxAck, Unreachable};
 
 /// Most peers one fault lists (`unreachable`, or a `to` list).
 pub const MAX_FAULT_PEERS: usize = 1024;
@@ -602,6 +602,19 @@ impl Network for Faulty {
         self.inner.attach(url, node);
     }
 
+    // Posted gossip skips the faults: with any fault set, it is handed
+    // back and pushed through them.
+    fn post_block(&self, message: Outgoing, from: &PeerUrl) -> Option<Outgoing> {
+        if self.faults.any() {
+            return Some(message);
+        }
+        self.inner.post_block(message, from)
+    }
+
+    fn post_tx(&self, to: &PeerUrl, from: &PeerUrl, tx: &Arc<Transaction>) -> bool {
+        !self.faults.any() && self.inner.post_tx(to, from, tx)
+    }
+
     fn push_block<'a, 'b, 'c, 'd, 'f>(
         &'a self,
         to: &'b PeerUrl,
@@ -761,6 +774,15 @@ mod tests {
 
     #[async_trait]
     impl Network for Answers {
+        // Takes every post (counted), as the in-memory network does.
+        fn post_block(&self, _: Outgoing, _: &PeerUrl) -> Option<Outgoing> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        fn post_tx(&self, _: &PeerUrl, _: &PeerUrl, _: &Arc<Transaction>) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            true
+        }
         async fn push_block(
             &self,
             _: &PeerUrl,
@@ -813,6 +835,49 @@ mod tests {
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
+    }
+
+    /// Gossip posted past the faults would skip them: with any fault set,
+    /// a post is handed back (and pushed through the faults by the
+    /// sender); with none, it goes to the network.
+    #[tokio::test(start_paused = true)]
+    async fn posts_pass_only_while_no_fault_is_set() {
+        let (clock, faults, net, answers, _cancel) = setup(5);
+        let params = crate::params::Params::with_difficulty(1);
+        let block = params.genesis().block().clone();
+        let wallet = crate::wallet::Wallet::from_seed(1);
+        let tx = Arc::new(wallet.transfer(&params.chain_id(), wallet.address(), 1, 0, 0));
+        let posts = |answers: &Answers| answers.0.load(Ordering::Relaxed);
+        assert!(
+            net.post_block(Outgoing::block(&url("a"), &block), &url("me"))
+                .is_none()
+        );
+        assert!(net.post_tx(&url("a"), &url("me"), &tx));
+        assert_eq!(posts(&answers), 2, "both went to the network");
+        faults
+            .apply(FaultUpdate {
+                loss: Some(Loss {
+                    rate: 1.0,
+                    to: None,
+                }),
+                duration: secs(10),
+                ..FaultUpdate::default()
+            })
+            .expect("valid");
+        assert!(
+            net.post_block(Outgoing::block(&url("a"), &block), &url("me"))
+                .is_some()
+        );
+        assert!(!net.post_tx(&url("a"), &url("me"), &tx));
+        assert_eq!(posts(&answers), 2, "a post went past the faults");
+        // Once its time is up (the next call drops it), posts pass again.
+        clock.sleep(secs(10)).await;
+        assert_eq!(net.peers(&url("b")).await, Ok(Vec::new()));
+        assert!(
+            net.post_block(Outgoing::block(&url("a"), &block), &url("me"))
+                .is_none()
+        );
+        assert_eq!(posts(&answers), 4, "the fault ended: a call and a post");
     }
 
     #[tokio::test(start_paused = true)]

@@ -100,6 +100,24 @@ pub trait Network: Send + Sync + 'static {
         payload: &Payload,
     ) -> Result<BlockAck, NetError>;
 
+    /// Gossips a block to `message.to` without waiting for the answer
+    /// (the gossip sender throws answers away). A network that delivers
+    /// on its own (the in-memory one: [`crate::memory`]) takes it and
+    /// returns `None`, which spares the sender a task, its timeout and a
+    /// wait per message. Otherwise it hands the message back, and the
+    /// sender pushes it with [`Network::push_block`] in a task of its
+    /// own: the default.
+    fn post_block(&self, message: Outgoing, _from: &PeerUrl) -> Option<Outgoing> {
+        Some(message)
+    }
+
+    /// Gossips a transaction as [`Network::post_block`] gossips a block:
+    /// `true` when the network took it; `false` (the default) when the
+    /// sender must push it with [`Network::push_tx`].
+    fn post_tx(&self, _to: &PeerUrl, _from: &PeerUrl, _tx: &Arc<Transaction>) -> bool {
+        false
+    }
+
     /// Relays a transaction. `from` is the sender's URL.
     async fn push_tx(
         &self,

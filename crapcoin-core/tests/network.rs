@@ -268,3 +268,79 @@ async fn partitions_isolation_pauses_and_regions_act_on_calls() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Gossip posted to the in-memory network (`Network::post_block`, what
+/// the gossip sender uses) takes its route as a call does: it arrives
+/// after its latency and not before, a partition loses it, a pause holds
+/// it until the receiver resumes; a full queue hands it back; and the
+/// postman task ends with the network.
+#[tokio::test(start_paused = true)]
+async fn posted_gossip_arrives_on_its_route_and_the_queue_is_bounded() {
+    use crapcoin_core::Network as _;
+    use crapcoin_core::network::Outgoing;
+    let latency = Duration::from_millis(5);
+    let net = memory::Network::seeded(4).with_latency(latency, latency);
+    let (a, b) = pair(&net).await;
+    let from_a = net.view(a.url());
+    let mut blocks = Vec::new();
+    for _ in 0..4 {
+        let mined = a.mine().await.expect("mines");
+        blocks.push(a.block(&mined.hash).await.expect("a holds its block"));
+    }
+    let post = |block: &crapcoin_core::Block| {
+        from_a
+            .post_block(Outgoing::block(b.url(), block), a.url())
+            .is_none()
+    };
+    let has = |block: &crapcoin_core::Block| b.with_chain(|c| c.contains(&block.hash()));
+    let step = Duration::from_millis(1);
+
+    // Arrives after its latency, not before.
+    assert!(post(&blocks[0]), "the in-memory network takes gossip");
+    tokio::time::sleep(latency - step).await;
+    assert!(!has(&blocks[0]), "arrived before its latency");
+    tokio::time::sleep(2 * step).await;
+    assert!(has(&blocks[0]), "not delivered after its latency");
+
+    // A partition loses it, and the heal does not bring it back.
+    let (_, lost_before) = net.stats();
+    net.partition(&[vec![a.url().clone()], vec![b.url().clone()]]);
+    assert!(post(&blocks[1]));
+    net.heal();
+    tokio::time::sleep(10 * latency).await;
+    assert!(!has(&blocks[1]), "crossed a partition");
+    assert_eq!(net.stats().1, lost_before + 1, "counted as lost");
+
+    // A pause of the receiver holds it until the receiver resumes.
+    let started = tokio::time::Instant::now();
+    net.pause(b.url(), (started + Duration::from_secs(2)).into_std());
+    assert!(post(&blocks[1]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!has(&blocks[1]), "delivered to a paused node");
+    tokio::time::sleep(latency + step).await;
+    assert!(
+        has(&blocks[1]),
+        "not delivered after the pause and its latency"
+    );
+
+    // Full: handed back, for the sender to push itself.
+    net.set_max_letters(1);
+    assert!(post(&blocks[2]));
+    assert!(!post(&blocks[3]), "a full queue took a letter");
+    tokio::time::sleep(2 * latency).await;
+    assert!(has(&blocks[2]) && !has(&blocks[3]));
+
+    // The postman goes with the network.
+    a.shutdown().await;
+    b.shutdown().await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let alive = metrics.num_alive_tasks();
+    drop(from_a);
+    drop(net);
+    tokio::time::sleep(step).await;
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        alive - 1,
+        "the postman outlived its network"
+    );
+}

@@ -11,6 +11,9 @@
 //! wait until it resumes). A node sees the network through its own view
 //! ([`Network::view`]), so every call knows where it comes from.
 //!
+//! Gossip (pushes whose answer the sender does not wait for) is posted
+//! instead ([`post`]): one task delivers every message as it falls due.
+//!
 //! Beside the engine, above the traits: this module knows nodes only
 //! through [`Inbox`], never the engine's types, so the engine can use it
 //! for its builder defaults without a loop.
@@ -34,8 +37,12 @@ use crate::network::{
 };
 use crate::tx::Transaction;
 use crate::wire::{
-    BlockAck, NetError, Payload, PeerError, PeerInfo, PeerUrl, Status, TxAck, Unreachable,
+    BlockAck, NetError, Outgoing, Payload, PeerError, PeerInfo, PeerUrl, Status, TxAck, Unreachable,
 };
+
+mod post;
+
+pub use post::MAX_LETTERS;
 
 #[derive(Debug)]
 struct Hub {
@@ -46,6 +53,42 @@ struct Hub {
     rng: Mutex<StdRng>,
     delivered: AtomicU64,
     lost: AtomicU64,
+    /// Gossip on its way.
+    post: post::PostOffice,
+}
+
+impl Hub {
+    /// What the running node at `url` answers, if a node runs there.
+    fn inbox(&self, url: &PeerUrl) -> Option<Arc<dyn Inbox>> {
+        self.nodes
+            .lock()
+            .ok()?
+            .get(url)?
+            .upgrade()
+            .filter(|node| node.is_open())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.post.close();
+    }
+}
+
+/// Where one call goes: its latency (any pause of either end waited out
+/// first) and whether it is lost.
+struct Route {
+    latency: Duration,
+    lost: bool,
+    /// When a paused end resumes.
+    resume: Option<Instant>,
+}
+
+impl Route {
+    /// When the call arrives, if it leaves at `now`.
+    fn arrival(&self, now: Instant) -> Instant {
+        self.resume.map_or(now, |until| until.max(now)) + self.latency
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +222,7 @@ impl Network {
                 clock: Clock::simulated(0, Skew::default()),
                 delivered: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
+                post: post::PostOffice::default(),
             }),
             from: None,
         }
@@ -266,6 +310,13 @@ impl Network {
         self.knobs().loss = loss.clamp(0.0, 1.0);
     }
 
+    /// Sets how many gossip messages may be on their way at once (default
+    /// [`MAX_LETTERS`]); past it, a sender pushes its messages itself, as
+    /// over HTTP, under its own bound of sends in flight.
+    pub fn set_max_letters(&self, letters: usize) {
+        self.hub.post.set_capacity(letters);
+    }
+
     /// Builder form of [`Network::set_latency`].
     pub fn with_latency(self, min: Duration, max: Duration) -> Self {
         self.set_latency(min, max);
@@ -280,13 +331,7 @@ impl Network {
 
     /// What the running node at `url` answers, if a node runs there.
     pub fn node(&self, url: &PeerUrl) -> Option<Arc<dyn Inbox>> {
-        self.hub
-            .nodes
-            .lock()
-            .ok()?
-            .get(url)?
-            .upgrade()
-            .filter(|node| node.is_open())
+        self.hub.inbox(url)
     }
 
     /// Makes `url` unreachable (as if its machine went away).
@@ -308,10 +353,9 @@ impl Network {
         self.hub.knobs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Waits out a pause of the caller or the target, then the call's
-    /// latency, then finds the target, or loses the call.
-    async fn transit(&self, to: &PeerUrl) -> Result<Arc<dyn Inbox>, NetError> {
-        let (latency, lost, resume) = {
+    /// Draws the route of a call from this view's node to `to`.
+    fn route(&self, to: &PeerUrl) -> Route {
+        {
             let knobs = self.knobs();
             let from = self.from.as_ref();
             let side = |url: Option<&PeerUrl>| url.and_then(|u| knobs.side.get(u)).copied();
@@ -335,8 +379,22 @@ impl Network {
             let mut rng = self.hub.rng.lock().unwrap_or_else(|p| p.into_inner());
             let latency = knobs.delay.draw(&mut *rng) + between;
             let lost = cut || (knobs.loss > 0.0 && rng.random_bool(knobs.loss));
-            (latency, lost, resume)
-        };
+            Route {
+                latency,
+                lost,
+                resume,
+            }
+        }
+    }
+
+    /// Waits out a pause of the caller or the target, then the call's
+    /// latency, then finds the target, or loses the call.
+    async fn transit(&self, to: &PeerUrl) -> Result<Arc<dyn Inbox>, NetError> {
+        let Route {
+            latency,
+            lost,
+            resume,
+        } = self.route(to);
         if let Some(until) = resume.filter(|until| *until > self.hub.clock.now()) {
             self.hub.clock.sleep_until(until).await;
         }
@@ -350,6 +408,21 @@ impl Network {
         self.hub.delivered.fetch_add(1, Ordering::Relaxed);
         self.node(to)
             .ok_or(NetError::Unreachable(Unreachable::NoListener))
+    }
+
+    /// Posts `mail` from `from` to `to`: routed now, as a call is, and
+    /// delivered when it arrives. Hands the mail back when it is not
+    /// taken (see [`post`]).
+    fn post(&self, to: &PeerUrl, from: &PeerUrl, mail: post::Mail) -> Result<(), post::Mail> {
+        let route = self.route(to);
+        let letter = post::Letter::new(
+            route.arrival(self.hub.clock.now()),
+            to.clone(),
+            from.clone(),
+            route.lost,
+            mail,
+        );
+        self.hub.post.post(&self.hub, letter).map_err(|l| l.mail)
     }
 }
 
@@ -395,6 +468,22 @@ impl network::Network for Network {
             .push_block(from, payload)
             .await
             .map_err(|e| refused(&e))
+    }
+
+    fn post_block(&self, message: Outgoing, from: &PeerUrl) -> Option<Outgoing> {
+        let Outgoing { to, payload } = message;
+        match self.post(&to, from, post::Mail::Block(Box::new(payload))) {
+            Ok(()) => None,
+            Err(post::Mail::Block(payload)) => Some(Outgoing {
+                to,
+                payload: *payload,
+            }),
+            Err(post::Mail::Tx(_)) => unreachable!("a block was posted"),
+        }
+    }
+
+    fn post_tx(&self, to: &PeerUrl, from: &PeerUrl, tx: &Arc<Transaction>) -> bool {
+        self.post(to, from, post::Mail::Tx(tx.clone())).is_ok()
     }
 
     async fn push_tx(

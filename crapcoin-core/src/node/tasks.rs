@@ -232,6 +232,9 @@ async fn gossip(
                 if shared.is_stopping() {
                     break;
                 }
+                let Some(message) = shared.network.post_block(message, &shared.config.url) else {
+                    continue;
+                };
                 let shared = shared.clone();
                 inflight.spawn(async move {
                     let me = &shared.config.url;
@@ -244,6 +247,9 @@ async fn gossip(
                 let Some(relay) = relay else { break };
                 if shared.is_stopping() {
                     break;
+                }
+                if shared.network.post_tx(&relay.to, &shared.config.url, &relay.tx) {
+                    continue;
                 }
                 let shared = shared.clone();
                 inflight.spawn(async move {

@@ -1,0 +1,260 @@
+//! Gossip posted to the in-memory network: blocks and transactions whose
+//! sender does not wait for the answer ([`crate::Network::post_block`],
+//! [`crate::Network::post_tx`]).
+//!
+//! A call the sender waits for costs a task of the sender's, a timer for
+//! its latency and one for its timeout. Gossip needs none of them: its
+//! answers are thrown away. Posted messages ("letters") wait in one queue
+//! ordered by arrival time, then by order of posting, and one task, the
+//! postman, sleeps until the first is due and hands each due letter to
+//! its node. The node's answer is polled once where the postman stands;
+//! only one that has to wait (a lock held, a sync running) gets a task of
+//! its own. In a simulation of thousands of nodes this is most of the
+//! cost of a message (BENCHMARKS.md, issue 14).
+//!
+//! The order is the queue's alone (time, then posting), so a simulation
+//! replays it exactly. The queue is bounded ([`MAX_LETTERS`]): past it a
+//! letter is handed back and the sender pushes it the usual way.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering as AtomicOrdering;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::{Context, Waker};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+
+use super::Hub;
+use crate::clock::Clock;
+use crate::tx::Transaction;
+use crate::wire::{Payload, PeerUrl};
+
+/// Most letters waiting at once, unless set otherwise
+/// ([`super::Network::set_max_letters`]). Past it a post is handed back
+/// (and the sender pushes the message itself, under its own bound of
+/// sends in flight). A letter is a few hundred bytes and a block body shared with
+/// the sender's copy rarely: a million of them is a few hundred MiB.
+pub const MAX_LETTERS: usize = 1 << 20;
+
+/// Letters delivered between two yields of the postman, so a network
+/// without latency (every letter due at once) lets other tasks run.
+const BATCH: usize = 256;
+
+/// What a letter carries. A block is boxed: the queue moves letters as
+/// it sorts them, and a block is many times the size of the rest.
+pub(super) enum Mail {
+    Block(Box<Payload>),
+    Tx(Arc<Transaction>),
+}
+
+/// One message on its way.
+pub(super) struct Letter {
+    /// When it arrives.
+    pub(super) due: Instant,
+    /// Order of posting: ties in `due` are delivered in it.
+    seq: u64,
+    pub(super) to: PeerUrl,
+    pub(super) from: PeerUrl,
+    /// Lost on the way (counted when due, as a lost call is).
+    pub(super) lost: bool,
+    pub(super) mail: Mail,
+}
+
+impl Letter {
+    pub(super) fn new(due: Instant, to: PeerUrl, from: PeerUrl, lost: bool, mail: Mail) -> Self {
+        Self {
+            due,
+            seq: 0,
+            to,
+            from,
+            lost,
+            mail,
+        }
+    }
+
+    fn key(&self) -> (Instant, u64) {
+        (self.due, self.seq)
+    }
+}
+
+// Reversed: `BinaryHeap` is a max-heap, and the earliest letter goes first.
+impl Ord for Letter {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.key().cmp(&self.key())
+    }
+}
+
+impl PartialOrd for Letter {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Letter {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Letter {}
+
+struct Queue {
+    letters: BinaryHeap<Letter>,
+    /// Most letters waiting at once.
+    capacity: usize,
+    /// Letters posted so far (the next one's `seq`).
+    posted: u64,
+    /// Whether the postman was started.
+    started: bool,
+}
+
+impl Default for Queue {
+    fn default() -> Self {
+        Self {
+            letters: BinaryHeap::new(),
+            capacity: MAX_LETTERS,
+            posted: 0,
+            started: false,
+        }
+    }
+}
+
+/// The queue of letters and the postman's doorbell.
+#[derive(Default)]
+pub(super) struct PostOffice {
+    queue: Mutex<Queue>,
+    /// Rung when a letter becomes the first due, and when the hub goes.
+    bell: Arc<Notify>,
+}
+
+impl std::fmt::Debug for PostOffice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostOffice")
+            .field("waiting", &self.queue().letters.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostOffice {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `letter` for `hub`'s postman (started on the first letter,
+    /// in the runtime of the caller). Hands it back when the queue is
+    /// full or no runtime runs here.
+    pub(super) fn post(&self, hub: &Arc<Hub>, mut letter: Letter) -> Result<(), Letter> {
+        let mut queue = self.queue();
+        if queue.letters.len() >= queue.capacity {
+            return Err(letter);
+        }
+        if !queue.started {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return Err(letter);
+            };
+            queue.started = true;
+            runtime.spawn(postman(
+                Arc::downgrade(hub),
+                self.bell.clone(),
+                hub.clock.clone(),
+            ));
+        }
+        letter.seq = queue.posted;
+        queue.posted += 1;
+        let first = queue
+            .letters
+            .peek()
+            .is_none_or(|head| letter.due < head.due);
+        queue.letters.push(letter);
+        drop(queue);
+        if first {
+            self.bell.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sets the most letters waiting at once.
+    pub(super) fn set_capacity(&self, letters: usize) {
+        self.queue().capacity = letters;
+    }
+
+    /// Wakes the postman to find its hub gone.
+    pub(super) fn close(&self) {
+        self.bell.notify_one();
+    }
+
+    /// Takes the first letter if it is due at `now`; otherwise says when
+    /// the first one is due (`None`: no letter waits).
+    fn take_due(&self, now: Instant) -> Result<Letter, Option<Instant>> {
+        let mut queue = self.queue();
+        match queue.letters.peek() {
+            Some(head) if head.due <= now => Ok(queue.letters.pop().expect("peeked")),
+            head => Err(head.map(|l| l.due)),
+        }
+    }
+}
+
+/// Delivers letters as they fall due, until the hub is dropped.
+async fn postman(hub: Weak<Hub>, bell: Arc<Notify>, clock: Clock) {
+    loop {
+        let next = {
+            let Some(hub) = hub.upgrade() else { return };
+            deliver_due(&hub, clock.now())
+        };
+        match next {
+            Some(due) if due <= clock.now() => tokio::task::yield_now().await,
+            Some(due) => {
+                tokio::select! {
+                    biased;
+                    () = bell.notified() => {}
+                    () = clock.sleep_until(due) => {}
+                }
+            }
+            None => bell.notified().await,
+        }
+    }
+}
+
+/// Delivers up to [`BATCH`] letters due at `now`; says when the next
+/// letter is due.
+fn deliver_due(hub: &Hub, now: Instant) -> Option<Instant> {
+    for _ in 0..BATCH {
+        match hub.post.take_due(now) {
+            Ok(letter) => deliver(hub, letter),
+            Err(next) => return next,
+        }
+    }
+    Some(now)
+}
+
+/// Hands one letter to its node: polls the node's answer once here, and
+/// gives it a task only if it has to wait.
+fn deliver(hub: &Hub, letter: Letter) {
+    if letter.lost {
+        hub.lost.fetch_add(1, AtomicOrdering::Relaxed);
+        return;
+    }
+    hub.delivered.fetch_add(1, AtomicOrdering::Relaxed);
+    let Some(node) = hub.inbox(&letter.to) else {
+        return;
+    };
+    let Letter { from, mail, .. } = letter;
+    let mut answer: Pin<Box<dyn Future<Output = ()> + Send>> = match mail {
+        Mail::Block(payload) => Box::pin(async move {
+            let _ = node.push_block(&from, &payload).await;
+        }),
+        Mail::Tx(tx) => Box::pin(async move {
+            let _ = node.push_tx(&from, &tx).await;
+        }),
+    };
+    // Nothing is woken through this waker: an answer that is not ready
+    // goes to a task, whose first poll registers the task's own waker
+    // (a future must check its state again on every poll).
+    let mut cx = Context::from_waker(Waker::noop());
+    if answer.as_mut().poll(&mut cx).is_pending() {
+        tokio::spawn(answer);
+    }
+}
