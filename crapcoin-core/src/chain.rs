@@ -419,6 +419,10 @@ impl Chain {
         let seen = self.seq;
         self.seq += 1;
         if let Some(parent) = self.entries.get_mut(&prev) {
+            // Almost every block has one child: room for exactly one, not
+            // the four a first push makes (96 bytes a block a node; a
+            // simulation of 10,000 nodes keeps ten million blocks).
+            parent.children.reserve_exact(1);
             parent.children.push(hash);
         }
         if !self.is_active_height(&block) {
