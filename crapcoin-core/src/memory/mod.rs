@@ -12,7 +12,8 @@
 //! ([`Network::view`]), so every call knows where it comes from.
 //!
 //! Gossip (pushes whose answer the sender does not wait for) is posted
-//! instead ([`post`]): one task delivers every message as it falls due.
+//! instead ([`crate::Network::post_block`]): one task, the postman,
+//! delivers every message as it falls due, in order of arrival time.
 //!
 //! Beside the engine, above the traits: this module knows nodes only
 //! through [`Inbox`], never the engine's types, so the engine can use it
