@@ -412,7 +412,6 @@ impl Args {
     }
 }
 
-/// `name` when the behaviour catalogue knows it.
 /// A plugin file on this host, or a path in the image's plugin directory
 /// (`--runtime docker`; checked against the runtime by [`Args::check`]).
 fn existing_file(path: &str) -> Result<PathBuf, String> {

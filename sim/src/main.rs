@@ -15,6 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use crapcoin_sim::output;
+use crapcoin_sim::run::{self, Options};
+use crapcoin_sim::scenario::Scenario;
 
 /// mimalloc rather than the system's allocator: a simulation allocates and
 /// frees a few futures and messages per message between its nodes, tens of
@@ -23,9 +26,6 @@ use clap::Parser;
 /// 14). It changes no decision: the digests are the same.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use crapcoin_sim::output;
-use crapcoin_sim::run::{self, Options};
-use crapcoin_sim::scenario::Scenario;
 
 /// Runs a CrapCoin scenario in virtual time.
 #[derive(Parser, Debug)]
