@@ -59,6 +59,18 @@ struct Hub {
 }
 
 impl Hub {
+    /// A call or letter arriving for `to`: counted as lost or delivered;
+    /// a delivered one finds the node that answers there.
+    fn arrive(&self, to: &PeerUrl, lost: bool) -> Result<Arc<dyn Inbox>, NetError> {
+        if lost {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            return Err(NetError::Lost);
+        }
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        self.inbox(to)
+            .ok_or(NetError::Unreachable(Unreachable::NoListener))
+    }
+
     /// What the running node at `url` answers, if a node runs there.
     fn inbox(&self, url: &PeerUrl) -> Option<Arc<dyn Inbox>> {
         self.nodes
@@ -356,35 +368,33 @@ impl Network {
 
     /// Draws the route of a call from this view's node to `to`.
     fn route(&self, to: &PeerUrl) -> Route {
-        {
-            let knobs = self.knobs();
-            let from = self.from.as_ref();
-            let side = |url: Option<&PeerUrl>| url.and_then(|u| knobs.side.get(u)).copied();
-            let bridge = |url: Option<&PeerUrl>| url.is_some_and(|u| knobs.bridges.contains(u));
-            let cut = !knobs.side.is_empty()
-                && side(from).unwrap_or(0) != side(Some(to)).unwrap_or(0)
-                && !bridge(from)
-                && !bridge(Some(to));
-            let region = |url: Option<&PeerUrl>| url.and_then(|u| knobs.region.get(u)).copied();
-            let between = match (region(from), region(Some(to))) {
-                (Some(a), Some(b)) => knobs
-                    .one_way
-                    .get(a)
-                    .and_then(|row| row.get(b))
-                    .copied()
-                    .unwrap_or_default(),
-                _ => Duration::ZERO,
-            };
-            let paused = |url: Option<&PeerUrl>| url.and_then(|u| knobs.paused.get(u)).copied();
-            let resume = paused(from).max(paused(Some(to)));
-            let mut rng = self.hub.rng.lock().unwrap_or_else(|p| p.into_inner());
-            let latency = knobs.delay.draw(&mut *rng) + between;
-            let lost = cut || (knobs.loss > 0.0 && rng.random_bool(knobs.loss));
-            Route {
-                latency,
-                lost,
-                resume,
-            }
+        let knobs = self.knobs();
+        let from = self.from.as_ref();
+        let side = |url: Option<&PeerUrl>| url.and_then(|u| knobs.side.get(u)).copied();
+        let bridge = |url: Option<&PeerUrl>| url.is_some_and(|u| knobs.bridges.contains(u));
+        let cut = !knobs.side.is_empty()
+            && side(from).unwrap_or(0) != side(Some(to)).unwrap_or(0)
+            && !bridge(from)
+            && !bridge(Some(to));
+        let region = |url: Option<&PeerUrl>| url.and_then(|u| knobs.region.get(u)).copied();
+        let between = match (region(from), region(Some(to))) {
+            (Some(a), Some(b)) => knobs
+                .one_way
+                .get(a)
+                .and_then(|row| row.get(b))
+                .copied()
+                .unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        let paused = |url: Option<&PeerUrl>| url.and_then(|u| knobs.paused.get(u)).copied();
+        let resume = paused(from).max(paused(Some(to)));
+        let mut rng = self.hub.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let latency = knobs.delay.draw(&mut *rng) + between;
+        let lost = cut || (knobs.loss > 0.0 && rng.random_bool(knobs.loss));
+        Route {
+            latency,
+            lost,
+            resume,
         }
     }
 
@@ -402,13 +412,7 @@ impl Network {
         if !latency.is_zero() {
             self.hub.clock.sleep(latency).await;
         }
-        if lost {
-            self.hub.lost.fetch_add(1, Ordering::Relaxed);
-            return Err(NetError::Lost);
-        }
-        self.hub.delivered.fetch_add(1, Ordering::Relaxed);
-        self.node(to)
-            .ok_or(NetError::Unreachable(Unreachable::NoListener))
+        self.hub.arrive(to, lost)
     }
 
     /// Posts `mail` from `from` to `to`: routed now, as a call is, and

@@ -20,7 +20,6 @@ use std::cmp::Reverse;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Waker};
 use std::time::Instant;
@@ -35,8 +34,9 @@ use crate::wire::{Payload, PeerUrl};
 /// Most letters waiting at once, unless set otherwise
 /// ([`super::Network::set_max_letters`]). Past it a post is handed back
 /// (and the sender pushes the message itself, under its own bound of
-/// sends in flight). A letter is a few hundred bytes and a block body shared with
-/// the sender's copy rarely: a million of them is a few hundred MiB.
+/// sends in flight). A letter is under a hundred bytes, plus its block
+/// (a few hundred bytes, boxed) when it carries one: a million letters
+/// are at most a few hundred MiB.
 pub const MAX_LETTERS: usize = 1 << 20;
 
 /// Letters delivered between two yields of the postman, so a network
@@ -289,12 +289,9 @@ fn deliver_due(hub: &Hub, now: Instant) -> Option<Instant> {
 /// Hands one letter to its node: polls the node's answer once here, and
 /// gives it a task only if it has to wait.
 fn deliver(hub: &Hub, letter: Letter) {
-    if letter.lost {
-        hub.lost.fetch_add(1, AtomicOrdering::Relaxed);
-        return;
-    }
-    hub.delivered.fetch_add(1, AtomicOrdering::Relaxed);
-    let Some(node) = hub.inbox(&letter.to) else {
+    // A lost letter, or one for a node that no longer answers, is gone
+    // (the sender never reads the answer).
+    let Ok(node) = hub.arrive(&letter.to, letter.lost) else {
         return;
     };
     let Letter { from, mail, .. } = letter;
