@@ -217,12 +217,11 @@ impl Shared {
     /// relayed.
     pub(crate) fn relay_tx(&self, tx: &Transaction, except: Option<&PeerUrl>) {
         let peers: Vec<PeerUrl> = {
-            let inner = self.lock();
-            inner
-                .peers
-                .urls()
-                .into_iter()
-                .filter(|p| Some(p) != except)
+            let sorted = self.lock().peers.sorted();
+            sorted
+                .iter()
+                .filter(|p| Some(*p) != except)
+                .cloned()
                 .collect()
         };
         if peers.is_empty() {

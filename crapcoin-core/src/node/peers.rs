@@ -87,6 +87,10 @@ struct PeerState {
 #[derive(Debug, Clone)]
 pub(crate) struct Peers {
     map: Map<PeerUrl, PeerState>,
+    /// The table's URLs in order, made again when a peer comes or goes:
+    /// every relay reads them, and a simulation relays tens of thousands
+    /// of messages a virtual second (BENCHMARKS.md, issue 14).
+    sorted: Arc<[PeerUrl]>,
     banned: Map<PeerUrl, Instant>,
     /// The orphan limits that senders outside the table share (so their
     /// number bounds nothing, and naming new URLs earns nothing).
@@ -100,6 +104,7 @@ impl Peers {
     pub(crate) fn new(max: usize, clock: Clock) -> Self {
         Self {
             map: Map::default(),
+            sorted: Arc::new([]),
             banned: Map::default(),
             strangers: OrphanLimits::default(),
             max,
@@ -141,9 +146,18 @@ impl Peers {
     }
 
     pub(crate) fn urls(&self) -> Vec<PeerUrl> {
+        self.sorted.to_vec()
+    }
+
+    /// [`Peers::urls`] without a copy.
+    pub(crate) fn sorted(&self) -> Arc<[PeerUrl]> {
+        self.sorted.clone()
+    }
+
+    fn sort(&mut self) {
         let mut urls: Vec<PeerUrl> = self.map.keys().cloned().collect();
         urls.sort_unstable();
-        urls
+        self.sorted = urls.into();
     }
 
     pub(crate) fn contains(&self, url: &PeerUrl) -> bool {
@@ -168,11 +182,16 @@ impl Peers {
             return false;
         }
         self.map.insert(url, PeerState::default());
+        self.sort();
         true
     }
 
     fn remove(&mut self, url: &PeerUrl) -> bool {
-        self.map.remove(url).is_some()
+        let removed = self.map.remove(url).is_some();
+        if removed {
+            self.sort();
+        }
+        removed
     }
 
     fn ban(&mut self, url: &PeerUrl, until: Instant) {
@@ -521,7 +540,26 @@ impl Shared {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{Bucket, RateLimit};
+    use super::{Bucket, Peers, RateLimit};
+    use crate::clock::{Clock, Skew};
+    use crate::wire::PeerUrl;
+
+    /// The sorted list every relay reads follows the table: made again
+    /// when a peer comes or goes, not when a join is refused.
+    #[test]
+    fn the_sorted_urls_follow_the_table() {
+        let url = |s: &str| -> PeerUrl { s.parse().expect("a url") };
+        let mut peers = Peers::new(2, Clock::simulated(0, Skew::default()));
+        assert!(peers.insert(url("mem://b")));
+        assert!(peers.insert(url("mem://a")));
+        assert!(!peers.insert(url("mem://c")), "full");
+        assert_eq!(peers.urls(), [url("mem://a"), url("mem://b")]);
+        assert!(peers.remove(&url("mem://a")));
+        assert!(!peers.remove(&url("mem://a")));
+        assert_eq!(&*peers.sorted(), [url("mem://b")]);
+        assert!(peers.insert(url("mem://c")));
+        assert_eq!(peers.urls(), [url("mem://b"), url("mem://c")]);
+    }
 
     #[test]
     fn a_bucket_gives_its_burst_then_one_token_per_period() {

@@ -154,7 +154,10 @@ impl Inner {
     /// so a block with a known header hash is either the block we hold
     /// (or found invalid) or a tampered copy that cannot be valid either.
     fn known(&self, hash: &BlockHash) -> Option<Result<BlockAck, ValidationError>> {
-        if self.chain.contains(hash) || self.orphans.contains(hash) {
+        // The tip first: most copies a node receives are of the block it
+        // just took as its tip, and the tip is one read where the table
+        // of blocks is two far apart (BENCHMARKS.md, issue 14).
+        if *hash == self.chain.tip() || self.chain.contains(hash) || self.orphans.contains(hash) {
             return Some(Ok(BlockAck::Duplicate));
         }
         self.chain.invalid_reason(hash).cloned().map(Err)
@@ -493,7 +496,7 @@ impl Shared {
         // checks (the ordered store write and the acknowledgements of
         // included transfers follow).
         if !fx.relay.is_empty() {
-            let peers = self.lock().peers.urls();
+            let peers = self.lock().peers.sorted();
             let ctx = self.ctx();
             for (block, from) in &fx.relay {
                 let messages: Vec<Outgoing> = if *origin == Origin::Mined {
