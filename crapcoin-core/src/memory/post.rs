@@ -94,7 +94,16 @@ struct Timeline {
     origin: Option<Instant>,
     buckets: BTreeMap<u64, Bucket>,
     len: usize,
+    /// Emptied buckets' vectors, kept for the next buckets: a bucket of a
+    /// 10,000-node run grows to a thousand letters, and growing each anew
+    /// cost a reallocation and copy every doubling (BENCHMARKS.md, issue
+    /// 14). At most [`SPARE_BUCKETS`].
+    spare: Vec<Vec<Letter>>,
 }
+
+/// Emptied buckets' vectors kept at most: about as many buckets empty as
+/// are started, a millisecond of arrival time each, so a few suffice.
+const SPARE_BUCKETS: usize = 8;
 
 #[derive(Default)]
 struct Bucket {
@@ -120,7 +129,10 @@ impl Timeline {
         let bucket = self
             .buckets
             .entry(u64::try_from(ms).unwrap_or(u64::MAX))
-            .or_default();
+            .or_insert_with(|| Bucket {
+                letters: self.spare.pop().unwrap_or_default(),
+                sorted: false,
+            });
         if bucket.sorted {
             let at = bucket.letters.partition_point(|l| l.key() > letter.key());
             bucket.letters.insert(at, letter);
@@ -144,7 +156,10 @@ impl Timeline {
         }
         let letter = bucket.letters.pop().expect("a due letter");
         if bucket.letters.is_empty() {
-            first.remove();
+            let emptied = first.remove().letters;
+            if self.spare.len() < SPARE_BUCKETS {
+                self.spare.push(emptied);
+            }
         }
         self.len -= 1;
         Ok(letter)
@@ -360,5 +375,29 @@ mod tests {
         assert_eq!(out, [5, 1, 7, 0, 3, 8, 9, 2, 6, 4]);
         assert_eq!(line.len, 0);
         assert_eq!(line.pop_due(at(20_000)).err(), Some(None));
+    }
+
+    /// An emptied bucket's vector is kept (a bounded number of them) and
+    /// serves a later bucket, which still gives its letters in order.
+    #[test]
+    fn emptied_buckets_are_reused_in_order_and_bounded() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut line = Timeline::default();
+        for ms in 0..2 * SPARE_BUCKETS as u64 {
+            line.push(letter(at(ms), ms));
+        }
+        while line.pop_due(at(1_000)).is_ok() {}
+        assert_eq!(line.spare.len(), SPARE_BUCKETS, "kept, up to the bound");
+        // Two new buckets take two spares, posted out of order.
+        for (seq, ms) in [(0, 2_001), (1, 2_000), (2, 2_001), (3, 2_000)] {
+            line.push(letter(at(ms), seq));
+        }
+        assert_eq!(line.spare.len(), SPARE_BUCKETS - 2);
+        let mut out = Vec::new();
+        while let Ok(l) = line.pop_due(at(3_000)) {
+            out.push(l.seq);
+        }
+        assert_eq!(out, [1, 3, 0, 2]);
     }
 }
