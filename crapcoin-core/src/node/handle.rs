@@ -357,7 +357,7 @@ impl Handle {
         tx: Transaction,
         from: Option<PeerUrl>,
     ) -> Result<TxAck, TxError> {
-        self.shared.receive_tx(tx, from).await
+        self.shared.receive_tx(&tx, from).await
     }
 
     /// [`Handle::receive_tx`] from JSON bytes (size-capped at

@@ -24,7 +24,7 @@ impl Shared {
     /// module docs.
     pub(crate) async fn receive_tx(
         self: &Arc<Self>,
-        tx: Transaction,
+        tx: &Transaction,
         from: Option<PeerUrl>,
     ) -> Result<TxAck, TxError> {
         if self.ignores(from.as_ref()) {
@@ -35,17 +35,17 @@ impl Shared {
         if self.lock().mempool.contains(&txid) {
             return Ok(TxAck::Duplicate);
         }
-        if let Err(e) = validate::check_tx(&tx, &self.chain_id) {
+        if let Err(e) = validate::check_tx(tx, &self.chain_id) {
             tracing::debug!(node = %self.config.name, %txid, error = %e, "relayed transaction refused");
             if let Some(peer) = &from {
                 self.strike(peer).await;
             }
             return Err(e.into());
         }
-        match self.admit(&tx, None) {
+        match self.admit(tx, None) {
             Ok(_) => {
                 self.mine_wake.notify_one();
-                self.relay_tx(&tx, from.as_ref());
+                self.relay_tx(tx, from.as_ref());
                 Ok(TxAck::Accepted)
             }
             Err(TxError::Mempool(MempoolError::Duplicate)) => Ok(TxAck::Duplicate),
@@ -64,7 +64,7 @@ impl Shared {
             return Ok(TxAck::Ignored);
         }
         match Transaction::from_json(bytes) {
-            Ok(tx) => self.receive_tx(tx, from).await,
+            Ok(tx) => self.receive_tx(&tx, from).await,
             Err(e) => {
                 if let Some(peer) = &from {
                     self.strike(peer).await;

@@ -112,7 +112,7 @@ impl Inbox for Shared {
         from: &PeerUrl,
         tx: &Transaction,
     ) -> Result<TxAck, ValidationError> {
-        match self.receive_tx(tx.clone(), Some(from.clone())).await {
+        match self.receive_tx(tx, Some(from.clone())).await {
             Ok(ack) => Ok(ack),
             Err(TxError::Invalid(e)) => Err(e),
             Err(_) => Ok(TxAck::Ignored),
