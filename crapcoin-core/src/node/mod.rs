@@ -202,14 +202,32 @@ impl Shared {
         }
     }
 
-    /// Queues messages for the gossip sender, dropping (and counting) what
-    /// does not fit.
+    /// Posts messages where the network takes posts ([`Network::post_block`]:
+    /// the in-memory one), at once; queues the rest for the gossip sender,
+    /// dropping (and counting) what does not fit. Nothing is posted past
+    /// a message waiting in the queue, so a peer gets a node's messages in
+    /// the order sent.
     pub(crate) fn send(&self, messages: Vec<Outgoing>) {
         for message in messages {
+            let message = if self.outbox_is_empty() && !self.is_stopping() {
+                match self.network.post_block(message, &self.config.url) {
+                    Some(back) => back,
+                    None => continue,
+                }
+            } else {
+                message
+            };
             if self.outbox.try_send(message).is_err() {
                 self.dropped_sends.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Whether the gossip sender has no message waiting (blocks or
+    /// transactions).
+    fn outbox_is_empty(&self) -> bool {
+        self.outbox.capacity() == self.outbox.max_capacity()
+            && self.tx_outbox.capacity() == self.tx_outbox.max_capacity()
     }
 
     /// Queues `tx` for every peer but `except` (its sender), as the
@@ -230,6 +248,13 @@ impl Shared {
         let to = self.behaviour.relay_tx(&self.ctx(), tx, &peers);
         let tx = Arc::new(tx.clone());
         for to in to {
+            // Posted at once where the network takes posts, as in `send`.
+            if self.outbox_is_empty()
+                && !self.is_stopping()
+                && self.network.post_tx(&to, &self.config.url, &tx)
+            {
+                continue;
+            }
             let relay = TxRelay { to, tx: tx.clone() };
             if self.tx_outbox.try_send(relay).is_err() {
                 self.dropped_tx_relays.fetch_add(1, Ordering::Relaxed);
