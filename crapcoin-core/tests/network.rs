@@ -198,13 +198,25 @@ async fn a_node_that_missed_the_last_block_catches_up_through_maintenance() {
 
 /// Two idle nodes on one in-memory network, in virtual time.
 async fn pair(net: &memory::Network) -> (Handle, Handle) {
+    pair_with(net, |_| {}, |_: &str, _: &Event| {}).await
+}
+
+/// [`pair`] with each node's config changed by `tweak` and `observer`
+/// watching both.
+async fn pair_with(
+    net: &memory::Network,
+    tweak: impl Fn(&mut Config),
+    observer: impl Fn(&str, &Event) + Clone + Send + Sync + 'static,
+) -> (Handle, Handle) {
     let mut nodes = Vec::new();
     for name in ["a", "b"] {
         let mut config = Config::in_memory(name);
         config.seed = Some(1);
         config.maintenance_interval = Duration::from_secs(3600);
+        tweak(&mut config);
         let node = Node::builder(Params::with_difficulty(8))
             .config(config)
+            .observer(observer.clone())
             .wallet(Wallet::from_seed(7))
             .network(net.view(&format!("mem://{name}").parse().expect("url")))
             .clock(crapcoin_core::Clock::simulated(
@@ -218,6 +230,54 @@ async fn pair(net: &memory::Network) -> (Handle, Handle) {
     }
     let b = nodes.pop().expect("b");
     (nodes.pop().expect("a"), b)
+}
+
+/// A node posts its gossip where it sends it, but never past a message
+/// still waiting in its queue: a block mined while the one before waits
+/// there (the network handed it back, and the node's one send in flight
+/// is busy) goes out behind it, and its peer never receives it before its
+/// parent. Posted at once, it would overtake its parent and be orphaned.
+#[tokio::test(start_paused = true)]
+async fn gossip_posted_where_it_is_sent_waits_behind_the_queue() {
+    let latency = Duration::from_millis(5);
+    let net = memory::Network::seeded(4).with_latency(latency, latency);
+    let orphaned = Arc::new(Mutex::new(Vec::new()));
+    let seen = orphaned.clone();
+    let (a, b) = pair_with(
+        &net,
+        |config| config.max_inflight_sends = 1,
+        move |node: &str, event: &Event| {
+            if let Event::BlockOrphaned { hash, .. } = event {
+                seen.lock().expect("lock").push((node.to_owned(), *hash));
+            }
+        },
+    )
+    .await;
+    a.announce(b.url().clone()).await.expect("b is a's peer");
+    assert_eq!(a.known_peers(), [b.url().clone()], "a gossips to b");
+    // The post office takes nothing: a's blocks go through its queue and
+    // its one send in flight (a call that takes the latency).
+    net.set_max_letters(0);
+    let first = a.mine().await.expect("mines");
+    let second = a.mine().await.expect("mines");
+    // Posts are taken again while the second block still waits.
+    net.set_max_letters(1 << 10);
+    let third = a.mine().await.expect("mines");
+    tokio::time::sleep(10 * latency).await;
+    for mined in [first, second, third] {
+        assert!(
+            b.with_chain(|c| c.contains(&mined.hash)),
+            "b did not get block {}",
+            mined.height
+        );
+    }
+    assert_eq!(
+        *orphaned.lock().expect("lock"),
+        Vec::new(),
+        "a block overtook its parent"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// The faults the network makes: a partition loses calls between its
