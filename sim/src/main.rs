@@ -43,8 +43,9 @@ const PURGE_DELAY_DEFAULT_MS: std::ffi::c_long = 1000;
 /// 9 % of a 1,000-node run's time). The price is the peak of that churn
 /// staying resident, about 2 % of peak RSS. It changes no decision.
 ///
-/// Left alone if the option does not read its default: set through
-/// `MIMALLOC_PURGE_DELAY` (the user's word wins), or another mimalloc
+/// Left alone if the option does not read its default: set to another
+/// value through `MIMALLOC_PURGE_DELAY` (that word wins; set to the
+/// default itself, it cannot be told from unset), or another mimalloc
 /// whose options are numbered otherwise.
 #[allow(unsafe_code)]
 fn keep_freed_pages() {

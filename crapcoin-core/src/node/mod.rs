@@ -204,12 +204,10 @@ impl Shared {
 
     /// Posts messages where the network takes posts ([`Network::post_block`]:
     /// the in-memory one), at once; queues the rest for the gossip sender,
-    /// dropping (and counting) what does not fit. Nothing is posted past
-    /// a message waiting in the queue, so a peer gets a node's messages in
-    /// the order sent.
+    /// dropping (and counting) what does not fit.
     pub(crate) fn send(&self, messages: Vec<Outgoing>) {
         for message in messages {
-            let message = if self.outbox_is_empty() && !self.is_stopping() {
+            let message = if self.posts_now() {
                 match self.network.post_block(message, &self.config.url) {
                     Some(back) => back,
                     None => continue,
@@ -223,16 +221,28 @@ impl Shared {
         }
     }
 
-    /// Whether the gossip sender has no message waiting (blocks or
-    /// transactions).
-    fn outbox_is_empty(&self) -> bool {
-        self.outbox.capacity() == self.outbox.max_capacity()
+    /// Whether gossip may be posted now rather than queued: the node runs,
+    /// and the gossip sender has no message waiting (blocks or
+    /// transactions). Nothing is posted past a message waiting in the
+    /// queue, so a peer gets a node's messages in the order sent.
+    fn posts_now(&self) -> bool {
+        !self.is_stopping()
+            && self.outbox.capacity() == self.outbox.max_capacity()
             && self.tx_outbox.capacity() == self.tx_outbox.max_capacity()
     }
 
-    /// Queues `tx` for every peer but `except` (its sender), as the
-    /// behaviour chooses; what does not fit in the queue is counted and not
-    /// relayed.
+    /// Queues `tx` for the gossip sender to send to `to`; when the queue is
+    /// full, it is counted and not sent.
+    fn queue_tx(&self, to: PeerUrl, tx: Arc<Transaction>) {
+        if self.tx_outbox.try_send(TxRelay { to, tx }).is_err() {
+            self.dropped_tx_relays.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Relays `tx` to every peer but `except` (its sender), as the
+    /// behaviour chooses: posted where the network takes posts, as in
+    /// [`Shared::send`], queued otherwise; what does not fit in the queue
+    /// is counted and not relayed.
     pub(crate) fn relay_tx(&self, tx: &Transaction, except: Option<&PeerUrl>) {
         let peers: Vec<PeerUrl> = {
             let sorted = self.lock().peers.sorted();
@@ -248,17 +258,10 @@ impl Shared {
         let to = self.behaviour.relay_tx(&self.ctx(), tx, &peers);
         let tx = Arc::new(tx.clone());
         for to in to {
-            // Posted at once where the network takes posts, as in `send`.
-            if self.outbox_is_empty()
-                && !self.is_stopping()
-                && self.network.post_tx(&to, &self.config.url, &tx)
-            {
+            if self.posts_now() && self.network.post_tx(&to, &self.config.url, &tx) {
                 continue;
             }
-            let relay = TxRelay { to, tx: tx.clone() };
-            if self.tx_outbox.try_send(relay).is_err() {
-                self.dropped_tx_relays.fetch_add(1, Ordering::Relaxed);
-            }
+            self.queue_tx(to, tx.clone());
         }
     }
 

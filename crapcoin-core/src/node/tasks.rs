@@ -413,10 +413,7 @@ impl Shared {
                     let tx = Arc::new(tx);
                     let peers = self.lock().peers.sorted();
                     for to in peers.iter().cloned() {
-                        let relay = TxRelay { to, tx: tx.clone() };
-                        if self.tx_outbox.try_send(relay).is_err() {
-                            self.dropped_tx_relays.fetch_add(1, Ordering::Relaxed);
-                        }
+                        self.queue_tx(to, tx.clone());
                     }
                 }
             }
