@@ -15,6 +15,7 @@
 //! | [`cookie`] | the admin token off the command line: environment, private token file, or the cookie file in the data directory |
 //! | [`http`] | the API: `filters` (routes), `handlers`, `models` (bodies, errors), `server` (accept loop serving any tower service) |
 //! | [`client`] | `Client`: the engine's `Network` over HTTP; `Tracker`: Sauron as tracker |
+//! | [`gossip`] | gossip streams: one upgraded connection per peer for blocks and relayed transfers, answers only for refusals |
 //! | [`store`] | `Store`: the engine's `Store` in SQLite (WAL, embedded migrations) |
 //! | [`eye`] | the AllSeeingEye: the request-reporting tower layer, event reports, bounded queue, batches to Sauron |
 //! | [`report`] | the eye's wire format (batches of reports), shared by the eye and Sauron |
@@ -26,7 +27,9 @@
 //!
 //! Public: `GET /status`, `GET /blockchain`, `GET /blocks?from=H&limit=N`,
 //! `GET /block/{hash}`, `POST /block` (gossip; the sender's URL in the
-//! `X-Crapcoin-Peer` header), `GET /peers`, `POST /peers {"url"}`,
+//! `X-Crapcoin-Peer` header), `POST /gossip` (an upgrade to a gossip
+//! stream: frames of blocks and transfers, each served as `POST /block` or
+//! `POST /transactions`; [`gossip`]), `GET /peers`, `POST /peers {"url"}`,
 //! `POST /transactions`, `GET /balance/{address}`, `GET /metrics`,
 //! `GET /transfers/acknowledged?after=SEQ&limit=N` (the transfers this node
 //! acknowledged, stored before it answered; pages of at most 1,000). Admin
@@ -82,6 +85,7 @@ pub mod cli;
 pub mod client;
 pub mod cookie;
 pub mod eye;
+pub mod gossip;
 pub mod http;
 pub mod metrics;
 pub mod process;

@@ -95,6 +95,7 @@ pub fn route_template(path: &str) -> &'static str {
         "/blockchain" => "/blockchain",
         "/blocks" => "/blocks",
         "/block" => "/block",
+        "/gossip" => "/gossip",
         "/peers" => "/peers",
         "/transactions" => "/transactions",
         "/metrics" => "/metrics",

@@ -1,0 +1,554 @@
+//! Gossip streams: the blocks and relayed transfers a node sends a peer,
+//! over one long-lived connection per peer, without an answer per message.
+//!
+//! A `POST /block` costs each hop of a block's path a request, an answer,
+//! and the sender's wake-up to read it; on a line of 50 processes on two
+//! cores a bare hyper and reqwest relay with no work at all costs about
+//! 0.16–0.19 ms a hop, a raw TCP relay 0.07 ms (BENCHMARKS.md, issue 13).
+//! The engine throws gossip answers away ([`crapcoin_core::Network::post_block`]),
+//! so the answer buys nothing on that path. A stream keeps what the
+//! answer was for — a refusal's status and reason — and sends nothing
+//! back for what is taken.
+//!
+//! # Wire
+//!
+//! The sender opens the stream with an HTTP/1.1 upgrade on the node's own
+//! port (one address per node, as before):
+//!
+//! ```text
+//! POST /gossip HTTP/1.1
+//! Upgrade: crapcoin-gossip/1
+//! Connection: Upgrade
+//! X-Crapcoin-Peer: http://127.0.0.1:4001     (the sender's URL, as on POST /block)
+//! Content-Length: 0
+//! ```
+//!
+//! answered `101 Switching Protocols` (or `426 upgrade_required` with a
+//! JSON reason when the request is not an upgrade to this protocol). Then
+//! the sender writes frames and the receiver answers only refusals:
+//!
+//! ```text
+//! frame:  u32 length (big-endian) | kind (1 byte: b'B' block, b'T' transfer) | JSON body
+//! reply:  u32 length (big-endian) | u16 status (big-endian) | JSON answer
+//! ```
+//!
+//! The receiver serves each frame exactly as the request it stands for
+//! (`POST /block` or `POST /transactions` with the handshake's peer
+//! header): the same handlers, limits, eye reports and metrics. A frame
+//! answered with a status other than 2xx gets a reply with that status
+//! and the answer's JSON body (`{"error", "reason"}`); so junk is refused
+//! with its reason, writes nothing, and costs its sender standing as over
+//! plain HTTP. A frame longer than [`MAX_FRAME`], of an unknown kind, or
+//! not complete within the server's body timeout gets a reply (`413
+//! too_large`, `400 bad_frame`, `408 body_timeout`) and the stream is
+//! closed; a stream silent for the server's idle timeout is closed.
+//!
+//! # Sender
+//!
+//! [`Links`] keeps one link (a task and a bounded queue) per peer, made on
+//! the first message and ended after [`LINK_IDLE`] of silence, on any
+//! error, or when the peer closes. A peer that answers the upgrade with
+//! anything but `101` (a node of an older version, a fake peer in a test)
+//! is sent plain HTTP for [`REFUSED_FOR`]; what was queued for it then is
+//! sent as `POST`s. [`Links::post`] refuses (the caller pushes over HTTP)
+//! when the peer's queue is full or [`MAX_LINKS`] links exist.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use crapcoin_core::block::MAX_BLOCK_JSON_LEN;
+use crapcoin_core::network::PeerUrl;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+/// The header a pushed block or relayed transfer carries (and a gossip
+/// stream's handshake): the sender's URL, where the receiver fetches
+/// missing ancestors.
+pub const PEER_HEADER: &str = "x-crapcoin-peer";
+
+/// The path of the handshake.
+pub const PATH: &str = "/gossip";
+
+/// The protocol named in the handshake's `Upgrade` header.
+pub const PROTOCOL: &str = "crapcoin-gossip/1";
+
+/// Largest frame (kind byte and body): a block's largest JSON and its kind.
+/// A transfer's body limit is smaller; the request it stands for enforces
+/// it (`413 too_large`).
+pub const MAX_FRAME: usize = MAX_BLOCK_JSON_LEN + 1;
+
+/// Largest reply body; a refusal's JSON is far smaller.
+pub const MAX_REPLY: usize = 4 * 1024;
+
+/// Links (peers with an open stream) at most per node.
+pub const MAX_LINKS: usize = 256;
+
+/// Messages queued for one peer at most; more go over plain HTTP.
+pub const LINK_QUEUE: usize = 256;
+
+/// How long a link with nothing to send stays open. Shorter than the
+/// server's default idle timeout (30 s), so the sender, not the receiver,
+/// closes an idle stream and no message meets a stream being closed.
+pub const LINK_IDLE: Duration = Duration::from_secs(15);
+
+/// How long a peer that refused the upgrade is sent plain HTTP.
+pub const REFUSED_FOR: Duration = Duration::from_secs(60);
+
+/// Largest answer head read from a handshake.
+const MAX_HANDSHAKE_ANSWER: usize = 4 * 1024;
+
+/// What a frame stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A block: `POST /block`.
+    Block,
+    /// A relayed transfer: `POST /transactions`.
+    Tx,
+}
+
+impl Kind {
+    fn byte(self) -> u8 {
+        match self {
+            Kind::Block => b'B',
+            Kind::Tx => b'T',
+        }
+    }
+
+    fn of(byte: u8) -> Option<Self> {
+        match byte {
+            b'B' => Some(Kind::Block),
+            b'T' => Some(Kind::Tx),
+            _ => None,
+        }
+    }
+
+    /// The path of the request a frame of this kind stands for.
+    pub fn path(self) -> &'static str {
+        match self {
+            Kind::Block => "/block",
+            Kind::Tx => "/transactions",
+        }
+    }
+}
+
+/// A frame: its length, kind and body.
+pub fn frame(kind: Kind, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(5 + body.len());
+    out.put_u32(u32::try_from(body.len() + 1).unwrap_or(u32::MAX));
+    out.put_u8(kind.byte());
+    out.put_slice(body);
+    out.freeze()
+}
+
+/// A reply: its length, status and JSON body.
+pub fn reply(status: u16, body: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(6 + body.len());
+    out.put_u32(u32::try_from(body.len() + 2).unwrap_or(u32::MAX));
+    out.put_u16(status);
+    out.put_slice(body);
+    out.freeze()
+}
+
+/// Why no frame was read.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The stream ended (or was silent for the idle timeout) between frames.
+    #[error("the stream ended")]
+    Ended,
+    /// The length announced is past [`MAX_FRAME`] (or zero).
+    #[error("a frame of {0} bytes (at most {MAX_FRAME})")]
+    Length(usize),
+    /// The kind byte is unknown.
+    #[error("a frame of unknown kind {0:#04x}")]
+    Kind(u8),
+    /// The frame did not arrive whole within the body timeout.
+    #[error("the frame did not arrive within {0:?}")]
+    Timeout(Duration),
+    /// The stream failed mid-frame.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Reads one frame: its length within `idle` (silence before it ends the
+/// stream), the rest within `body_timeout` of the length.
+///
+/// # Errors
+///
+/// [`FrameError`]: the stream ended or went silent, the frame is too long
+/// or of an unknown kind (refused before its body is read), or late.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    idle: Duration,
+    body_timeout: Duration,
+) -> Result<(Kind, Bytes), FrameError> {
+    let mut head = [0u8; 4];
+    match tokio::time::timeout(idle, reader.read_exact(&mut head)).await {
+        Err(_) => return Err(FrameError::Ended),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(FrameError::Ended),
+        Ok(Err(e)) => return Err(e.into()),
+        Ok(Ok(_)) => {}
+    }
+    let len = u32::from_be_bytes(head) as usize;
+    if len == 0 || len > MAX_FRAME {
+        return Err(FrameError::Length(len));
+    }
+    let mut body = vec![0u8; len];
+    let deadline = tokio::time::Instant::now() + body_timeout;
+    let read = tokio::time::timeout_at(deadline, reader.read_exact(&mut body[..1])).await;
+    match read {
+        Err(_) => return Err(FrameError::Timeout(body_timeout)),
+        Ok(result) => result?,
+    };
+    let kind = Kind::of(body[0]).ok_or(FrameError::Kind(body[0]))?;
+    match tokio::time::timeout_at(deadline, reader.read_exact(&mut body[1..])).await {
+        Err(_) => Err(FrameError::Timeout(body_timeout)),
+        Ok(result) => {
+            result?;
+            Ok((kind, Bytes::from(body).slice(1..)))
+        }
+    }
+}
+
+/// Reads one reply: its status and body.
+///
+/// # Errors
+///
+/// When the stream ends or fails, or a reply is longer than
+/// [`MAX_REPLY`] (a peer that is not a node).
+pub async fn read_reply<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<(u16, Bytes)> {
+    let len = reader.read_u32().await? as usize;
+    if !(2..=MAX_REPLY + 2).contains(&len) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("a reply of {len} bytes"),
+        ));
+    }
+    let status = reader.read_u16().await?;
+    let mut body = vec![0u8; len - 2];
+    reader.read_exact(&mut body).await?;
+    Ok((status, body.into()))
+}
+
+/// One message for a link.
+struct Message {
+    kind: Kind,
+    body: Bytes,
+}
+
+/// The links of one node: see the module docs. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Links {
+    table: Arc<Mutex<Table>>,
+    http: reqwest::Client,
+    timeout: Duration,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    links: HashMap<PeerUrl, mpsc::Sender<Message>>,
+    /// Peers that refused the upgrade, and until when they get HTTP.
+    refused: HashMap<PeerUrl, Instant>,
+}
+
+impl std::fmt::Debug for Message {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("kind", &self.kind)
+            .field("len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Links {
+    /// Links whose connects, handshakes and writes each time out after
+    /// `timeout`, and which fall back to `http` for peers that refuse.
+    pub fn new(http: reqwest::Client, timeout: Duration) -> Self {
+        Self {
+            table: Arc::new(Mutex::new(Table::default())),
+            http,
+            timeout,
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `body` (a message of `kind`, from the node at `from`) on the
+    /// link to `to`, opening one if there is none. `false` when it was not
+    /// taken: the peer refused streams lately, its queue is full, the body
+    /// is too long for a frame, [`MAX_LINKS`] links are open, or no
+    /// runtime runs here. The caller then sends it over plain HTTP.
+    pub fn post(&self, to: &PeerUrl, from: &PeerUrl, kind: Kind, body: Bytes) -> bool {
+        if body.len() >= MAX_FRAME {
+            return false;
+        }
+        let mut table = self.table();
+        if let Some(until) = table.refused.get(to) {
+            if Instant::now() < *until {
+                return false;
+            }
+            table.refused.remove(to);
+        }
+        let message = Message { kind, body };
+        let message = match table.links.get(to) {
+            Some(link) => match link.try_send(message) {
+                Ok(()) => return true,
+                Err(mpsc::error::TrySendError::Full(_)) => return false,
+                Err(mpsc::error::TrySendError::Closed(message)) => {
+                    table.links.remove(to);
+                    message
+                }
+            },
+            None => message,
+        };
+        if table.links.len() >= MAX_LINKS {
+            return false;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return false;
+        };
+        let (link, queue) = mpsc::channel(LINK_QUEUE);
+        link.try_send(message)
+            .expect("a new queue has room for one message");
+        table.links.insert(to.clone(), link.clone());
+        drop(table);
+        runtime.spawn(self.clone().run(to.clone(), from.clone(), link, queue));
+        true
+    }
+
+    /// Links open now.
+    pub fn open(&self) -> usize {
+        self.table().links.len()
+    }
+
+    /// One link's life: connect, handshake, then write what is queued
+    /// until it is idle, the peer goes or a write fails.
+    async fn run(
+        self,
+        to: PeerUrl,
+        from: PeerUrl,
+        link: mpsc::Sender<Message>,
+        mut queue: mpsc::Receiver<Message>,
+    ) {
+        let opened = tokio::time::timeout(self.timeout, handshake(&to, &from)).await;
+        match opened {
+            Ok(Ok(stream)) => {
+                if let Err(e) = self.stream(&to, stream, &mut queue).await {
+                    tracing::debug!(peer = %to, error = %e, "gossip stream ended");
+                }
+            }
+            Ok(Err(Handshake::Refused(status))) => {
+                tracing::debug!(peer = %to, status, "peer refused a gossip stream; plain HTTP");
+                self.table()
+                    .refused
+                    .insert(to.clone(), Instant::now() + REFUSED_FOR);
+            }
+            Ok(Err(Handshake::Failed(e))) => {
+                tracing::debug!(peer = %to, error = %e, "gossip stream not opened");
+            }
+            Err(_) => tracing::debug!(peer = %to, "gossip handshake timed out"),
+        }
+        self.close(&to, &link);
+        queue.close();
+        // What was queued and not written goes as plain requests: after a
+        // refusal (the usual case: an older peer), and after a failure,
+        // where the request fails alike.
+        while let Ok(message) = queue.try_recv() {
+            let request = self
+                .http
+                .post(format!("{to}{}", message.kind.path()))
+                .header(PEER_HEADER, from.as_str())
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(message.body);
+            let _ = request.send().await;
+        }
+    }
+
+    /// Forgets `link` as the link to `to` (unless another replaced it).
+    fn close(&self, to: &PeerUrl, link: &mpsc::Sender<Message>) {
+        let mut table = self.table();
+        if table.links.get(to).is_some_and(|l| l.same_channel(link)) {
+            table.links.remove(to);
+        }
+    }
+
+    async fn stream(
+        &self,
+        to: &PeerUrl,
+        stream: TcpStream,
+        queue: &mut mpsc::Receiver<Message>,
+    ) -> io::Result<()> {
+        let (mut reader, mut writer) = stream.into_split();
+        let peer = to.clone();
+        let mut replies = tokio::spawn(async move {
+            loop {
+                match read_reply(&mut reader).await {
+                    Ok((status, body)) => tracing::debug!(
+                        %peer,
+                        status,
+                        answer = %String::from_utf8_lossy(&body),
+                        "gossip refused"
+                    ),
+                    Err(e) => return e,
+                }
+            }
+        });
+        let ended = loop {
+            let message = tokio::select! {
+                biased;
+                message = tokio::time::timeout(LINK_IDLE, queue.recv()) => message,
+                ended = &mut replies => {
+                    break ended.unwrap_or_else(|e| io::Error::other(e.to_string()));
+                }
+            };
+            let Ok(Some(message)) = message else {
+                break io::Error::new(io::ErrorKind::TimedOut, "idle");
+            };
+            let bytes = frame(message.kind, &message.body);
+            match tokio::time::timeout(self.timeout, writer.write_all(&bytes)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => break e,
+                Err(_) => break io::Error::new(io::ErrorKind::TimedOut, "write timed out"),
+            }
+        };
+        replies.abort();
+        let _ = writer.shutdown().await;
+        Err(ended)
+    }
+}
+
+/// Why a stream was not opened.
+#[derive(Debug)]
+enum Handshake {
+    /// The peer answered, with this status instead of 101.
+    Refused(u16),
+    /// No answer, or not HTTP.
+    Failed(io::Error),
+}
+
+/// Connects to `to` and asks it for a gossip stream.
+async fn handshake(to: &PeerUrl, from: &PeerUrl) -> Result<TcpStream, Handshake> {
+    let url = reqwest::Url::parse(to.as_str())
+        .map_err(|e| Handshake::Failed(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let mut stream = TcpStream::connect((host, port))
+        .await
+        .map_err(Handshake::Failed)?;
+    stream.set_nodelay(true).map_err(Handshake::Failed)?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let request = format!(
+        "POST {PATH} HTTP/1.1\r\nhost: {authority}\r\nupgrade: {PROTOCOL}\r\n\
+         connection: upgrade\r\n{PEER_HEADER}: {}\r\ncontent-length: 0\r\n\r\n",
+        from.as_str()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(Handshake::Failed)?;
+    // The answer's head, byte by byte up to its blank line: nothing after
+    // it may be consumed (frames follow on the same stream).
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() >= MAX_HANDSHAKE_ANSWER {
+            return Err(Handshake::Failed(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "handshake answer too long",
+            )));
+        }
+        head.push(stream.read_u8().await.map_err(Handshake::Failed)?);
+    }
+    let status = std::str::from_utf8(&head)
+        .ok()
+        .and_then(|h| h.strip_prefix("HTTP/1.1 "))
+        .and_then(|h| h.get(..3))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| {
+            Handshake::Failed(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "handshake answer is not HTTP/1.1",
+            ))
+        })?;
+    if status != 101 {
+        return Err(Handshake::Refused(status));
+    }
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{FrameError, Kind, MAX_FRAME, frame, read_frame, read_reply, reply};
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    #[tokio::test]
+    async fn frames_and_replies_read_back() {
+        let mut wire = Vec::new();
+        wire.extend_from_slice(&frame(Kind::Block, b"{\"a\":1}"));
+        wire.extend_from_slice(&frame(Kind::Tx, b"{}"));
+        let mut reader = &wire[..];
+        let (kind, body) = read_frame(&mut reader, SECOND, SECOND)
+            .await
+            .expect("frame");
+        assert_eq!((kind, &body[..]), (Kind::Block, &b"{\"a\":1}"[..]));
+        let (kind, body) = read_frame(&mut reader, SECOND, SECOND)
+            .await
+            .expect("frame");
+        assert_eq!((kind, &body[..]), (Kind::Tx, &b"{}"[..]));
+        assert!(matches!(
+            read_frame(&mut reader, SECOND, SECOND).await,
+            Err(FrameError::Ended)
+        ));
+        let answer = reply(400, b"{\"reason\":\"malformed\"}");
+        let (status, body) = read_reply(&mut &answer[..]).await.expect("reply");
+        assert_eq!(
+            (status, &body[..]),
+            (400, &b"{\"reason\":\"malformed\"}"[..])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_or_unknown_frame_is_refused_before_its_body() {
+        let long = u32::try_from(MAX_FRAME + 1).expect("fits").to_be_bytes();
+        let mut reader = &long[..];
+        assert!(matches!(
+            read_frame(&mut reader, SECOND, SECOND).await,
+            Err(FrameError::Length(n)) if n == MAX_FRAME + 1
+        ));
+        let mut unknown = 3u32.to_be_bytes().to_vec();
+        unknown.extend_from_slice(b"X{}");
+        assert!(matches!(
+            read_frame(&mut &unknown[..], SECOND, SECOND).await,
+            Err(FrameError::Kind(b'X'))
+        ));
+        let zero = 0u32.to_be_bytes();
+        assert!(matches!(
+            read_frame(&mut &zero[..], SECOND, SECOND).await,
+            Err(FrameError::Length(0))
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_that_stops_midway_times_out() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        let whole = frame(Kind::Block, b"{\"a\":1}");
+        tokio::io::AsyncWriteExt::write_all(&mut client, &whole[..6])
+            .await
+            .expect("written");
+        assert!(matches!(
+            read_frame(&mut server, SECOND, SECOND).await,
+            Err(FrameError::Timeout(_))
+        ));
+        drop(client);
+    }
+}
