@@ -47,13 +47,18 @@
 //!
 //! [`Links`] keeps one link (a task and a bounded queue) per peer, made on
 //! the first message and ended after [`LINK_IDLE`] of silence, on any
-//! error, or when the peer closes. A peer that answers the upgrade with
+//! error, or when the peer closes. A message for an open link with
+//! nothing queued is written at once, by the sender itself, without
+//! blocking (`try_write`): it leaves before the node does anything else
+//! with the block (its store write, its events, its answer), and without
+//! waking another task; what does not fit in the socket is queued, and
+//! the link task writes the queue in order. A peer that answers the upgrade with
 //! anything but `101` (a node of an older version, a fake peer in a test)
 //! is sent plain HTTP for [`REFUSED_FOR`]; what was queued for it then is
 //! sent as `POST`s. [`Links::post`] refuses (the caller pushes over HTTP)
 //! when the peer's queue is full or [`MAX_LINKS`] links exist.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,7 +68,8 @@ use crapcoin_core::block::MAX_BLOCK_JSON_LEN;
 use crapcoin_core::network::PeerUrl;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::Notify;
 
 /// The header a pushed block or relayed transfer carries (and a gossip
 /// stream's handshake): the sender's URL, where the receiver fetches
@@ -233,10 +239,80 @@ pub async fn read_reply<R: AsyncRead + Unpin>(reader: &mut R) -> io::Result<(u16
     Ok((status, body.into()))
 }
 
-/// One message for a link.
-struct Message {
-    kind: Kind,
-    body: Bytes,
+/// What waits on a link.
+enum Queued {
+    /// A message not yet framed: sent as a `POST` if the stream never opens.
+    Message { kind: Kind, body: Bytes },
+    /// The rest of a frame partly written at once by [`Links::post`]: it
+    /// goes out before anything else.
+    Rest(Bytes),
+}
+
+/// One peer's link: what waits, the stream's write half when nobody is
+/// writing on it, and the link task's wake-up.
+#[derive(Debug)]
+struct Link {
+    state: Mutex<LinkState>,
+    wake: Notify,
+}
+
+#[derive(Debug, Default)]
+struct LinkState {
+    queue: VecDeque<Queued>,
+    /// The stream's write half: `None` before the handshake, while the
+    /// link task writes, and once the link is closed.
+    writer: Option<OwnedWriteHalf>,
+    /// Set when the link task ends: nothing more is taken.
+    closed: bool,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Queued::Message { kind, body } => write!(f, "{kind:?} of {} bytes", body.len()),
+            Queued::Rest(rest) => write!(f, "the last {} bytes of a frame", rest.len()),
+        }
+    }
+}
+
+impl Link {
+    fn state(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a message: written at once when nothing waits and nobody
+    /// writes (the message leaves before its sender does anything else,
+    /// the store write included), else queued for the link task. `false`
+    /// when the queue is full; `Err` when the link is closed.
+    fn take(&self, kind: Kind, body: Bytes) -> Result<bool, Bytes> {
+        let mut state = self.state();
+        if state.closed {
+            return Err(body);
+        }
+        if state.queue.is_empty()
+            && let Some(writer) = &state.writer
+        {
+            let bytes = frame(kind, &body);
+            let rest = match writer.try_write(&bytes) {
+                Ok(n) if n == bytes.len() => return Ok(true),
+                Ok(n) => bytes.slice(n..),
+                // Not writable now, or broken: the task writes it, or
+                // finds the error.
+                Err(_) => bytes,
+            };
+            state.queue.push_back(Queued::Rest(rest));
+            drop(state);
+            self.wake.notify_one();
+            return Ok(true);
+        }
+        if state.queue.len() >= LINK_QUEUE {
+            return Ok(false);
+        }
+        state.queue.push_back(Queued::Message { kind, body });
+        drop(state);
+        self.wake.notify_one();
+        Ok(true)
+    }
 }
 
 /// The links of one node: see the module docs. Cheap to clone.
@@ -249,18 +325,9 @@ pub struct Links {
 
 #[derive(Debug, Default)]
 struct Table {
-    links: HashMap<PeerUrl, mpsc::Sender<Message>>,
+    links: HashMap<PeerUrl, Arc<Link>>,
     /// Peers that refused the upgrade, and until when they get HTTP.
     refused: HashMap<PeerUrl, Instant>,
-}
-
-impl std::fmt::Debug for Message {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Message")
-            .field("kind", &self.kind)
-            .field("len", &self.body.len())
-            .finish()
-    }
 }
 
 impl Links {
@@ -278,8 +345,9 @@ impl Links {
         self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `body` (a message of `kind`, from the node at `from`) on the
-    /// link to `to`, opening one if there is none. `false` when it was not
+    /// Sends `body` (a message of `kind`, from the node at `from`) on the
+    /// link to `to`, opening one if there is none: written at once when
+    /// the link is open and idle, else queued. `false` when it was not
     /// taken: the peer refused streams lately, its queue is full, the body
     /// is too long for a frame, [`MAX_LINKS`] links are open, or no
     /// runtime runs here. The caller then sends it over plain HTTP.
@@ -294,17 +362,15 @@ impl Links {
             }
             table.refused.remove(to);
         }
-        let message = Message { kind, body };
-        let message = match table.links.get(to) {
-            Some(link) => match link.try_send(message) {
-                Ok(()) => return true,
-                Err(mpsc::error::TrySendError::Full(_)) => return false,
-                Err(mpsc::error::TrySendError::Closed(message)) => {
+        let body = match table.links.get(to) {
+            Some(link) => match link.take(kind, body) {
+                Ok(taken) => return taken,
+                Err(body) => {
                     table.links.remove(to);
-                    message
+                    body
                 }
             },
-            None => message,
+            None => body,
         };
         if table.links.len() >= MAX_LINKS {
             return false;
@@ -312,12 +378,14 @@ impl Links {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return false;
         };
-        let (link, queue) = mpsc::channel(LINK_QUEUE);
-        link.try_send(message)
-            .expect("a new queue has room for one message");
+        let link = Arc::new(Link {
+            state: Mutex::new(LinkState::default()),
+            wake: Notify::new(),
+        });
+        link.state().queue.push_back(Queued::Message { kind, body });
         table.links.insert(to.clone(), link.clone());
         drop(table);
-        runtime.spawn(self.clone().run(to.clone(), from.clone(), link, queue));
+        runtime.spawn(self.clone().run(to.clone(), from.clone(), link));
         true
     }
 
@@ -328,17 +396,11 @@ impl Links {
 
     /// One link's life: connect, handshake, then write what is queued
     /// until it is idle, the peer goes or a write fails.
-    async fn run(
-        self,
-        to: PeerUrl,
-        from: PeerUrl,
-        link: mpsc::Sender<Message>,
-        mut queue: mpsc::Receiver<Message>,
-    ) {
+    async fn run(self, to: PeerUrl, from: PeerUrl, link: Arc<Link>) {
         let opened = tokio::time::timeout(self.timeout, handshake(&to, &from)).await;
         match opened {
             Ok(Ok(stream)) => {
-                if let Err(e) = self.stream(&to, stream, &mut queue).await {
+                if let Err(e) = self.stream(&to, stream, &link).await {
                     tracing::debug!(peer = %to, error = %e, "gossip stream ended");
                 }
             }
@@ -353,37 +415,39 @@ impl Links {
             }
             Err(_) => tracing::debug!(peer = %to, "gossip handshake timed out"),
         }
-        self.close(&to, &link);
-        queue.close();
+        let left = {
+            let mut state = link.state();
+            state.closed = true;
+            state.writer = None;
+            std::mem::take(&mut state.queue)
+        };
+        {
+            let mut table = self.table();
+            if table.links.get(&to).is_some_and(|l| Arc::ptr_eq(l, &link)) {
+                table.links.remove(&to);
+            }
+        }
         // What was queued and not written goes as plain requests: after a
         // refusal (the usual case: an older peer), and after a failure,
         // where the request fails alike.
-        while let Ok(message) = queue.try_recv() {
+        for queued in left {
+            let Queued::Message { kind, body } = queued else {
+                continue;
+            };
             let request = self
                 .http
-                .post(format!("{to}{}", message.kind.path()))
+                .post(format!("{to}{}", kind.path()))
                 .header(PEER_HEADER, from.as_str())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(message.body);
+                .body(body);
             let _ = request.send().await;
         }
     }
 
-    /// Forgets `link` as the link to `to` (unless another replaced it).
-    fn close(&self, to: &PeerUrl, link: &mpsc::Sender<Message>) {
-        let mut table = self.table();
-        if table.links.get(to).is_some_and(|l| l.same_channel(link)) {
-            table.links.remove(to);
-        }
-    }
-
-    async fn stream(
-        &self,
-        to: &PeerUrl,
-        stream: TcpStream,
-        queue: &mut mpsc::Receiver<Message>,
-    ) -> io::Result<()> {
-        let (mut reader, mut writer) = stream.into_split();
+    /// Writes what `link` queues on `stream` until the link is idle for
+    /// [`LINK_IDLE`], a write fails or the peer closes the stream.
+    async fn stream(&self, to: &PeerUrl, stream: TcpStream, link: &Link) -> io::Result<()> {
+        let (mut reader, writer) = stream.into_split();
         let peer = to.clone();
         let mut replies = tokio::spawn(async move {
             loop {
@@ -398,26 +462,47 @@ impl Links {
                 }
             }
         });
+        link.state().writer = Some(writer);
         let ended = loop {
-            let message = tokio::select! {
+            // Armed before the queue is looked at: a message queued after
+            // the look wakes it.
+            let woken = link.wake.notified();
+            let next = {
+                let mut state = link.state();
+                match state.queue.pop_front() {
+                    Some(queued) => state.writer.take().map(|w| (queued, w)),
+                    None => None,
+                }
+            };
+            if let Some((queued, mut writer)) = next {
+                let bytes = match queued {
+                    Queued::Message { kind, body } => frame(kind, &body),
+                    Queued::Rest(rest) => rest,
+                };
+                match tokio::time::timeout(self.timeout, writer.write_all(&bytes)).await {
+                    Ok(Ok(())) => link.state().writer = Some(writer),
+                    Ok(Err(e)) => break e,
+                    Err(_) => break io::Error::new(io::ErrorKind::TimedOut, "write timed out"),
+                }
+                continue;
+            }
+            tokio::select! {
                 biased;
-                message = tokio::time::timeout(LINK_IDLE, queue.recv()) => message,
                 ended = &mut replies => {
                     break ended.unwrap_or_else(|e| io::Error::other(e.to_string()));
                 }
-            };
-            let Ok(Some(message)) = message else {
-                break io::Error::new(io::ErrorKind::TimedOut, "idle");
-            };
-            let bytes = frame(message.kind, &message.body);
-            match tokio::time::timeout(self.timeout, writer.write_all(&bytes)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => break e,
-                Err(_) => break io::Error::new(io::ErrorKind::TimedOut, "write timed out"),
+                idle = tokio::time::timeout(LINK_IDLE, woken) => {
+                    if idle.is_err() {
+                        break io::Error::new(io::ErrorKind::TimedOut, "idle");
+                    }
+                }
             }
         };
         replies.abort();
-        let _ = writer.shutdown().await;
+        let writer = link.state().writer.take();
+        if let Some(mut writer) = writer {
+            let _ = tokio::time::timeout(self.timeout, writer.shutdown()).await;
+        }
         Err(ended)
     }
 }
@@ -487,7 +572,10 @@ async fn handshake(to: &PeerUrl, from: &PeerUrl) -> Result<TcpStream, Handshake>
 mod tests {
     use std::time::Duration;
 
-    use super::{FrameError, Kind, MAX_FRAME, frame, read_frame, read_reply, reply};
+    use bytes::Bytes;
+    use crapcoin_core::network::PeerUrl;
+
+    use super::{FrameError, Kind, Links, MAX_FRAME, frame, read_frame, read_reply, reply};
 
     const SECOND: Duration = Duration::from_secs(1);
 
@@ -538,16 +626,92 @@ mod tests {
         ));
     }
 
-    #[tokio::test(start_paused = true)]
+    /// Messages written at once by the sender and messages queued (a
+    /// peer that does not read fills the socket: writes go partial, then
+    /// queue, then are refused) reach the peer whole and in order.
+    #[tokio::test]
+    async fn written_at_once_or_queued_messages_arrive_whole_and_in_order() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let to: PeerUrl = format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+        let (start_reading, reading) = tokio::sync::oneshot::channel::<()>();
+        let peer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accepts");
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(stream.read_u8().await.expect("handshake"));
+            }
+            stream
+                .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+                .await
+                .expect("answered");
+            let mut bodies = Vec::new();
+            // The first message, then nothing read until told.
+            bodies.push(
+                read_frame(&mut stream, SECOND, SECOND)
+                    .await
+                    .expect("first")
+                    .1,
+            );
+            let _ = reading.await;
+            while let Ok((_, body)) = read_frame(&mut stream, SECOND, SECOND).await {
+                bodies.push(body);
+            }
+            bodies
+        });
+        let http = reqwest::Client::new();
+        let links = Links::new(http, Duration::from_secs(10));
+        let from: PeerUrl = "http://127.0.0.1:1".parse().expect("url");
+        let body = |i: usize| -> Bytes {
+            let mut body = format!("{i:08}").into_bytes();
+            body.resize(4000, b'a' + (i % 26) as u8);
+            body.into()
+        };
+        assert!(links.post(&to, &from, Kind::Block, body(0)));
+        // The link is open and idle once the first message is written.
+        let started = std::time::Instant::now();
+        while links.table().links.get(&to).is_none_or(|l| {
+            let state = l.state();
+            state.writer.is_none() || !state.queue.is_empty()
+        }) {
+            assert!(started.elapsed() < 10 * SECOND, "the link never opened");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut taken = vec![0];
+        for i in 1..3000 {
+            if links.post(&to, &from, Kind::Block, body(i)) {
+                taken.push(i);
+            }
+        }
+        let queued = links.table().links[&to].state().queue.len();
+        assert!(queued > 0, "the socket never filled");
+        assert!(taken.len() < 3000, "the queue never filled");
+        let _ = start_reading.send(());
+        let bodies = tokio::time::timeout(30 * SECOND, peer)
+            .await
+            .expect("read in time")
+            .expect("peer ran");
+        let got: Vec<Bytes> = taken.iter().map(|&i| body(i)).collect();
+        assert_eq!(bodies.len(), got.len());
+        assert!(bodies == got, "a message arrived altered or out of order");
+    }
+
+    #[tokio::test]
     async fn a_frame_that_stops_midway_times_out() {
         let (mut client, mut server) = tokio::io::duplex(64);
         let whole = frame(Kind::Block, b"{\"a\":1}");
         tokio::io::AsyncWriteExt::write_all(&mut client, &whole[..6])
             .await
             .expect("written");
+        let late = Duration::from_millis(50);
         assert!(matches!(
-            read_frame(&mut server, SECOND, SECOND).await,
-            Err(FrameError::Timeout(_))
+            read_frame(&mut server, SECOND, late).await,
+            Err(FrameError::Timeout(t)) if t == late
         ));
         drop(client);
     }
