@@ -310,7 +310,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         eye,
     };
-    let service = WatchLayer::new(watcher).layer(warp::service(http::routes(app)));
+    let routes = warp::service(http::routes(app.clone()));
+    let service = WatchLayer::new(watcher).layer(http::frames::Frames::new(app, routes));
     let server = tokio::spawn(http::server::serve(
         listener,
         service,

@@ -134,6 +134,17 @@ async fn a_stream_serves_frames_as_requests_and_answers_only_refusals() {
         (400, Some("malformed"))
     );
     assert_eq!(node.handle().mempool_len(), 0);
+    // A transfer's frame is held to the transfer route's body limit, not
+    // the frame's (a block's).
+    stream
+        .write_all(&frame(Kind::Tx, &[b' '; 3000]))
+        .await
+        .expect("sent");
+    let (status, answer) = next_reply(&mut stream).await;
+    assert_eq!(
+        (status, answer["reason"].as_str()),
+        (413, Some("too_large"))
+    );
 
     // A good block, then the same again: taken, and nothing answered
     // (the next reply is the refusal after them, not an answer to them).
@@ -164,6 +175,7 @@ async fn a_stream_serves_frames_as_requests_and_answers_only_refusals() {
     assert_eq!(served(&node, "/block", "POST", 400), 1);
     assert_eq!(served(&node, "/block", "POST", 200), 2);
     assert_eq!(served(&node, "/transactions", "POST", 400), 1);
+    assert_eq!(served(&node, "/transactions", "POST", 413), 1);
     assert_eq!(served(&node, "/gossip", "POST", 101), 1);
     // And the node serves on.
     let client = kit::http::client();

@@ -121,6 +121,11 @@ struct Upgrade {
     peer: Option<http::HeaderValue>,
 }
 
+/// Put by the server in the extensions of the request a gossip frame
+/// stands for, with the frame's kind (see [`crate::http::frames`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GossipFrame(pub gossip::Kind);
+
 /// Put by the server in the extensions of a gossip handshake it can
 /// upgrade (`POST /gossip` asking for [`gossip::PROTOCOL`]); the route
 /// answers `101` to a request that carries it and `426` to one that
@@ -832,6 +837,7 @@ impl Stream<'_> {
             headers.insert(gossip::PEER_HEADER, peer.clone());
         }
         req.extensions_mut().insert(Caller(self.caller));
+        req.extensions_mut().insert(GossipFrame(kind));
         let Ok(()) = std::future::poll_fn(|cx| routes.poll_ready(cx)).await;
         let Ok(response) = routes.call(req).await;
         drop(inflight);
