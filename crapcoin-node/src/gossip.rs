@@ -389,9 +389,18 @@ impl Links {
         true
     }
 
-    /// Links open now.
-    pub fn open(&self) -> usize {
-        self.table().links.len()
+    /// Notes that `to` refused a stream. At most [`MAX_LINKS`] refusals
+    /// are remembered (expired ones are forgotten first); a peer not noted
+    /// is asked again on its next message.
+    fn refused(&self, to: &PeerUrl) {
+        let mut table = self.table();
+        let now = Instant::now();
+        if table.refused.len() >= MAX_LINKS {
+            table.refused.retain(|_, until| *until > now);
+        }
+        if table.refused.len() < MAX_LINKS {
+            table.refused.insert(to.clone(), now + REFUSED_FOR);
+        }
     }
 
     /// One link's life: connect, handshake, then write what is queued
@@ -406,9 +415,7 @@ impl Links {
             }
             Ok(Err(Handshake::Refused(status))) => {
                 tracing::debug!(peer = %to, status, "peer refused a gossip stream; plain HTTP");
-                self.table()
-                    .refused
-                    .insert(to.clone(), Instant::now() + REFUSED_FOR);
+                self.refused(&to);
             }
             Ok(Err(Handshake::Failed(e))) => {
                 tracing::debug!(peer = %to, error = %e, "gossip stream not opened");

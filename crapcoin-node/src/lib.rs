@@ -66,6 +66,13 @@
 //! - **Admin tokens never on the command line**: from the environment, a
 //!   private token file, or a cookie file the node writes in its data
 //!   directory; see [`cookie`].
+//! - **Gossip streams, not a `POST` per block**: blocks and relayed
+//!   transfers go to each peer on one upgraded connection as frames,
+//!   answered only when refused, and are served as the `POST /block` or
+//!   `POST /transactions` they stand for (same handlers, limits, eye and
+//!   counters); a peer that refuses the upgrade gets `POST`s. A hop costs
+//!   the next node's wake-up, not also an answer and the sender's wake-up
+//!   to read it: see [`gossip`] and `docs/decisions.md`.
 //! - **Gossip sender attribution**: the `X-Crapcoin-Peer` header is
 //!   believed only when its host, if an IP address, is the caller's, so
 //!   nobody can get an honest node struck by sending junk in its name.
