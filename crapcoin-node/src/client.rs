@@ -75,6 +75,12 @@ impl Client {
         })
     }
 
+    /// Ends the gossip links (the node stops): what waits on them is
+    /// dropped, and nothing more is taken.
+    pub fn stop_gossip(&self) {
+        self.links.stop();
+    }
+
     /// The per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout

@@ -55,7 +55,10 @@
 //! the link task writes the queue in order. A peer that answers the upgrade with
 //! anything but `101` (a node of an older version, a fake peer in a test)
 //! is sent plain HTTP for [`REFUSED_FOR`]; what was queued for it then is
-//! sent as `POST`s. [`Links::post`] refuses (the caller pushes over HTTP)
+//! sent as `POST`s (within one timeout in all). After any other failure
+//! what waits is dropped, as a `POST` to that peer would fail. A link is
+//! idle only when nothing was sent on it either way; [`Links::stop`]
+//! ends every link when the node stops. [`Links::post`] refuses (the caller pushes over HTTP)
 //! when the peer's queue is full or [`MAX_LINKS`] links exist.
 
 use std::collections::{HashMap, VecDeque};
@@ -70,6 +73,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// The header a pushed block or relayed transfer carries (and a gossip
 /// stream's handshake): the sender's URL, where the receiver fetches
@@ -262,8 +266,12 @@ struct LinkState {
     /// The stream's write half: `None` before the handshake, while the
     /// link task writes, and once the link is closed.
     writer: Option<OwnedWriteHalf>,
-    /// Set when the link task ends: nothing more is taken.
+    /// Set when the link task ends, or a write at once finds the stream
+    /// broken: nothing more is taken.
     closed: bool,
+    /// Whether a message was written at once since the link task last
+    /// looked: a link is idle only when nothing was sent either way.
+    sent: bool,
 }
 
 impl std::fmt::Debug for Queued {
@@ -293,14 +301,27 @@ impl Link {
             && let Some(writer) = &state.writer
         {
             let bytes = frame(kind, &body);
-            let rest = match writer.try_write(&bytes) {
-                Ok(n) if n == bytes.len() => return Ok(true),
-                Ok(n) => bytes.slice(n..),
-                // Not writable now, or broken: the task writes it, or
-                // finds the error.
-                Err(_) => bytes,
+            let queued = match writer.try_write(&bytes) {
+                Ok(n) if n == bytes.len() => {
+                    state.sent = true;
+                    return Ok(true);
+                }
+                Ok(n) => Queued::Rest(bytes.slice(n..)),
+                // Not writable now: nothing of it went out, the task
+                // writes it.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Queued::Message { kind, body },
+                // Broken (the peer went): nothing of it went out; the
+                // link takes nothing more and the message goes on a new
+                // one. The task finds the error when it next reads.
+                Err(_) => {
+                    state.closed = true;
+                    state.writer = None;
+                    drop(state);
+                    self.wake.notify_one();
+                    return Err(body);
+                }
             };
-            state.queue.push_back(Queued::Rest(rest));
+            state.queue.push_back(queued);
             drop(state);
             self.wake.notify_one();
             return Ok(true);
@@ -321,6 +342,8 @@ pub struct Links {
     table: Arc<Mutex<Table>>,
     http: reqwest::Client,
     timeout: Duration,
+    /// Fired by [`Links::stop`]: every link ends at once.
+    stop: CancellationToken,
 }
 
 #[derive(Debug, Default)]
@@ -338,7 +361,14 @@ impl Links {
             table: Arc::new(Mutex::new(Table::default())),
             http,
             timeout,
+            stop: CancellationToken::new(),
         }
+    }
+
+    /// Ends every link and takes no more messages (the node stops): what
+    /// waits on a link is dropped, as a stopping node's sends are.
+    pub fn stop(&self) {
+        self.stop.cancel();
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -349,10 +379,11 @@ impl Links {
     /// link to `to`, opening one if there is none: written at once when
     /// the link is open and idle, else queued. `false` when it was not
     /// taken: the peer refused streams lately, its queue is full, the body
-    /// is too long for a frame, [`MAX_LINKS`] links are open, or no
-    /// runtime runs here. The caller then sends it over plain HTTP.
+    /// is too long for a frame, [`MAX_LINKS`] links are open, the links
+    /// were stopped, or no runtime runs here. The caller then sends it
+    /// over plain HTTP (a stopped node sends nothing more).
     pub fn post(&self, to: &PeerUrl, from: &PeerUrl, kind: Kind, body: Bytes) -> bool {
-        if body.len() >= MAX_FRAME {
+        if body.len() >= MAX_FRAME || self.stop.is_cancelled() {
             return false;
         }
         let mut table = self.table();
@@ -406,21 +437,11 @@ impl Links {
     /// One link's life: connect, handshake, then write what is queued
     /// until it is idle, the peer goes or a write fails.
     async fn run(self, to: PeerUrl, from: PeerUrl, link: Arc<Link>) {
-        let opened = tokio::time::timeout(self.timeout, handshake(&to, &from)).await;
-        match opened {
-            Ok(Ok(stream)) => {
-                if let Err(e) = self.stream(&to, stream, &link).await {
-                    tracing::debug!(peer = %to, error = %e, "gossip stream ended");
-                }
-            }
-            Ok(Err(Handshake::Refused(status))) => {
-                tracing::debug!(peer = %to, status, "peer refused a gossip stream; plain HTTP");
-                self.refused(&to);
-            }
-            Ok(Err(Handshake::Failed(e))) => {
-                tracing::debug!(peer = %to, error = %e, "gossip stream not opened");
-            }
-            Err(_) => tracing::debug!(peer = %to, "gossip handshake timed out"),
+        let stop = self.stop.clone();
+        let mut refused = false;
+        tokio::select! {
+            () = self.open(&to, &from, &link, &mut refused) => {}
+            () = stop.cancelled() => {}
         }
         let left = {
             let mut state = link.state();
@@ -434,20 +455,51 @@ impl Links {
                 table.links.remove(&to);
             }
         }
-        // What was queued and not written goes as plain requests: after a
-        // refusal (the usual case: an older peer), and after a failure,
-        // where the request fails alike.
-        for queued in left {
-            let Queued::Message { kind, body } = queued else {
-                continue;
-            };
-            let request = self
-                .http
-                .post(format!("{to}{}", kind.path()))
-                .header(PEER_HEADER, from.as_str())
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-            let _ = request.send().await;
+        // What waited while a peer refused the stream (an older node, which
+        // answered at once) goes as plain requests, within one timeout in
+        // all; after any other end it is dropped, as gossip to a peer that
+        // does not answer is (a request would fail alike).
+        if !refused {
+            return;
+        }
+        let send = async {
+            for queued in left {
+                let Queued::Message { kind, body } = queued else {
+                    continue;
+                };
+                let request = self
+                    .http
+                    .post(format!("{to}{}", kind.path()))
+                    .header(PEER_HEADER, from.as_str())
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body);
+                let _ = request.send().await;
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::timeout(self.timeout, send) => {}
+            () = stop.cancelled() => {}
+        }
+    }
+
+    /// Opens the link's stream and writes on it until it ends; `refused`
+    /// is set when the peer answered the upgrade with another status.
+    async fn open(&self, to: &PeerUrl, from: &PeerUrl, link: &Link, refused: &mut bool) {
+        match tokio::time::timeout(self.timeout, handshake(to, from)).await {
+            Ok(Ok(stream)) => {
+                if let Err(e) = self.stream(to, stream, link).await {
+                    tracing::debug!(peer = %to, error = %e, "gossip stream ended");
+                }
+            }
+            Ok(Err(Handshake::Refused(status))) => {
+                tracing::debug!(peer = %to, status, "peer refused a gossip stream; plain HTTP");
+                self.refused(to);
+                *refused = true;
+            }
+            Ok(Err(Handshake::Failed(e))) => {
+                tracing::debug!(peer = %to, error = %e, "gossip stream not opened");
+            }
+            Err(_) => tracing::debug!(peer = %to, "gossip handshake timed out"),
         }
     }
 
@@ -476,9 +528,15 @@ impl Links {
             let woken = link.wake.notified();
             let next = {
                 let mut state = link.state();
-                match state.queue.pop_front() {
-                    Some(queued) => state.writer.take().map(|w| (queued, w)),
-                    None => None,
+                if state.closed {
+                    break io::Error::new(io::ErrorKind::BrokenPipe, "the stream broke");
+                }
+                match (state.queue.is_empty(), state.writer.take()) {
+                    (false, Some(writer)) => state.queue.pop_front().map(|q| (q, writer)),
+                    (_, writer) => {
+                        state.writer = writer;
+                        None
+                    }
                 }
             };
             if let Some((queued, mut writer)) = next {
@@ -499,14 +557,27 @@ impl Links {
                     break ended.unwrap_or_else(|e| io::Error::other(e.to_string()));
                 }
                 idle = tokio::time::timeout(LINK_IDLE, woken) => {
-                    if idle.is_err() {
-                        break io::Error::new(io::ErrorKind::TimedOut, "idle");
+                    if idle.is_ok() {
+                        continue;
                     }
+                    // Idle only if nothing was written at once meanwhile
+                    // and nothing waits; then closed under the same lock,
+                    // so no message is taken after the look.
+                    let mut state = link.state();
+                    if std::mem::take(&mut state.sent) || !state.queue.is_empty() {
+                        continue;
+                    }
+                    state.closed = true;
+                    break io::Error::new(io::ErrorKind::TimedOut, "idle");
                 }
             }
         };
         replies.abort();
-        let writer = link.state().writer.take();
+        let writer = {
+            let mut state = link.state();
+            state.closed = true;
+            state.writer.take()
+        };
         if let Some(mut writer) = writer {
             let _ = tokio::time::timeout(self.timeout, writer.shutdown()).await;
         }
@@ -529,7 +600,9 @@ async fn handshake(to: &PeerUrl, from: &PeerUrl) -> Result<TcpStream, Handshake>
         .map_err(|e| Handshake::Failed(io::Error::new(io::ErrorKind::InvalidInput, e)))?;
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
-    let mut stream = TcpStream::connect((host, port))
+    // An IPv6 literal comes bracketed, as a URL writes it.
+    let address = host.trim_start_matches('[').trim_end_matches(']');
+    let mut stream = TcpStream::connect((address, port))
         .await
         .map_err(Handshake::Failed)?;
     stream.set_nodelay(true).map_err(Handshake::Failed)?;
@@ -706,6 +779,54 @@ mod tests {
         let got: Vec<Bytes> = taken.iter().map(|&i| body(i)).collect();
         assert_eq!(bodies.len(), got.len());
         assert!(bodies == got, "a message arrived altered or out of order");
+    }
+
+    /// A stopped node's links end at once (the peer sees the stream
+    /// close) and take nothing more.
+    #[tokio::test]
+    async fn stopped_links_end_and_take_nothing() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let to: PeerUrl = format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+        let peer = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accepts");
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(stream.read_u8().await.expect("handshake"));
+            }
+            stream
+                .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+                .await
+                .expect("answered");
+            let first = read_frame(&mut stream, SECOND, SECOND)
+                .await
+                .expect("first");
+            // Then the stream ends: closed by the sender, long before any
+            // idle timeout.
+            let end = read_frame(&mut stream, 10 * SECOND, SECOND).await;
+            (first.1, end)
+        });
+        let links = Links::new(reqwest::Client::new(), Duration::from_secs(10));
+        let from: PeerUrl = "http://127.0.0.1:1".parse().expect("url");
+        assert!(links.post(&to, &from, Kind::Block, Bytes::from_static(b"{}")));
+        let started = std::time::Instant::now();
+        while links.table().links[&to].state().writer.is_none() {
+            assert!(started.elapsed() < 10 * SECOND, "the link never opened");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        links.stop();
+        assert!(!links.post(&to, &from, Kind::Block, Bytes::from_static(b"{}")));
+        let (first, end) = tokio::time::timeout(5 * SECOND, peer)
+            .await
+            .expect("the stream ended in time")
+            .expect("peer ran");
+        assert_eq!(&first[..], b"{}");
+        assert!(matches!(end, Err(FrameError::Ended)), "{end:?}");
     }
 
     #[tokio::test]

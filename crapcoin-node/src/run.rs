@@ -201,6 +201,8 @@ pub struct Running {
     reporter: Option<JoinHandle<()>>,
     store: Option<Store>,
     cookie: Option<PathBuf>,
+    /// The node's client, whose gossip links end with the node.
+    client: Client,
 }
 
 fn advertised(addr: SocketAddr) -> SocketAddr {
@@ -329,6 +331,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         reporter,
         store,
         cookie,
+        client,
     })
 }
 
@@ -375,6 +378,7 @@ impl Running {
             tracing::warn!(error = %e, "server task failed");
         }
         self.handle.shutdown().await;
+        self.client.stop_gossip();
         if let Some(reporter) = self.reporter
             && let Err(e) = reporter.await
         {

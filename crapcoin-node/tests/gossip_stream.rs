@@ -63,6 +63,17 @@ async fn next_reply(stream: &mut TcpStream) -> (u16, Value) {
     (status, serde_json::from_slice(&body).expect("json reply"))
 }
 
+/// Sends `body` as a frame of `kind` on `stream`: the reply's status and
+/// reason.
+async fn refused(stream: &mut TcpStream, kind: Kind, body: &[u8]) -> (u16, String) {
+    stream.write_all(&frame(kind, body)).await.expect("sent");
+    let (status, answer) = next_reply(stream).await;
+    (
+        status,
+        answer["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
 /// Whether `stream` is closed by the node (end of stream) within the limit.
 async fn closed(stream: &mut TcpStream) -> bool {
     let mut byte = [0u8; 1];
@@ -114,36 +125,21 @@ async fn a_stream_serves_frames_as_requests_and_answers_only_refusals() {
     assert!(status.starts_with("HTTP/1.1 101"), "{status}");
 
     // Junk: refused with the reason `POST /block` gives, nothing written.
-    stream
-        .write_all(&frame(Kind::Block, b"{not json"))
-        .await
-        .expect("sent");
-    let (status, answer) = next_reply(&mut stream).await;
     assert_eq!(
-        (status, answer["reason"].as_str()),
-        (400, Some("malformed"))
+        refused(&mut stream, Kind::Block, b"{not json").await,
+        (400, "malformed".to_owned())
     );
     assert_eq!(node.handle().height(), 0);
-    stream
-        .write_all(&frame(Kind::Tx, b"{\"amount\": 1}"))
-        .await
-        .expect("sent");
-    let (status, answer) = next_reply(&mut stream).await;
     assert_eq!(
-        (status, answer["reason"].as_str()),
-        (400, Some("malformed"))
+        refused(&mut stream, Kind::Tx, b"{\"amount\": 1}").await,
+        (400, "malformed".to_owned())
     );
     assert_eq!(node.handle().mempool_len(), 0);
     // A transfer's frame is held to the transfer route's body limit, not
     // the frame's (a block's).
-    stream
-        .write_all(&frame(Kind::Tx, &[b' '; 3000]))
-        .await
-        .expect("sent");
-    let (status, answer) = next_reply(&mut stream).await;
     assert_eq!(
-        (status, answer["reason"].as_str()),
-        (413, Some("too_large"))
+        refused(&mut stream, Kind::Tx, &[b' '; 3000]).await,
+        (413, "too_large".to_owned())
     );
 
     // A good block, then the same again: taken, and nothing answered

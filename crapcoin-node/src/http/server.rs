@@ -678,12 +678,14 @@ async fn connection<S>(
     let mut connection = std::pin::pin!(connection);
     let check = (limits.idle_timeout / 4).max(Duration::from_millis(10));
     let mut closing = false;
+    let mut ended_ok = false;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
-                if let Err(e) = result {
+                if let Err(e) = &result {
                     tracing::debug!(%caller, error = %e, "connection ended with an error");
                 }
+                ended_ok = result.is_ok();
                 break;
             }
             _ = conn.close.cancelled(), if !closing => {
@@ -716,10 +718,22 @@ async fn connection<S>(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
+    // Only a connection hyper let go of cleanly hands its upgrade over (one
+    // that failed, say on a reset while the 101 was written, never does),
+    // and never later than the idle timeout, an eviction or the shutdown.
     if let Some(Upgrade { on, peer }) = upgrade
+        && ended_ok
         && !closing
     {
-        match on.await {
+        let upgraded = tokio::select! {
+            upgraded = tokio::time::timeout(limits.idle_timeout, on) => match upgraded {
+                Ok(upgraded) => upgraded.map_err(|e| e.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            },
+            _ = conn.close.cancelled() => Err("evicted".to_owned()),
+            _ = shutdown.cancelled() => Err("shutting down".to_owned()),
+        };
+        match upgraded {
             Ok(upgraded) => {
                 let stream = Stream {
                     peer,
