@@ -830,7 +830,7 @@ impl Stream<'_> {
     {
         let inflight = Inflight::new(self.conn.clone(), false);
         let mut req = http::Request::new(RequestBody {
-            inner: Source::Whole(Some(body.clone())),
+            inner: Source::Whole(Some(body)),
             conn: self.conn.clone(),
             deadline: None,
             timeout: self.limits.body_timeout,
@@ -838,17 +838,10 @@ impl Stream<'_> {
         });
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = http::Uri::from_static(kind.path());
-        let headers = req.headers_mut();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        headers.insert(
-            http::header::CONTENT_LENGTH,
-            http::HeaderValue::from(body.len()),
-        );
+        // No content headers: the frame's length is known and capped, and
+        // `http::frames` hands the body to its handler as it is.
         if let Some(peer) = &self.peer {
-            headers.insert(gossip::PEER_HEADER, peer.clone());
+            req.headers_mut().insert(gossip::PEER_HEADER, peer.clone());
         }
         req.extensions_mut().insert(Caller(self.caller));
         req.extensions_mut().insert(GossipFrame(kind));
