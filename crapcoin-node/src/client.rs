@@ -22,7 +22,7 @@ use crapcoin_core::{Block, BlockHash, Transaction};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::gossip::{Kind, Links};
+use crate::gossip::{self, Kind, Links};
 
 pub use crate::gossip::PEER_HEADER;
 
@@ -272,13 +272,7 @@ impl crapcoin_core::Network for Client {
         from: &PeerUrl,
         payload: &Payload,
     ) -> Result<BlockAck, NetError> {
-        let body = block_body(payload);
-        let request = self
-            .http
-            .post(format!("{to}/block"))
-            .header(PEER_HEADER, from.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let request = gossip::push_request(&self.http, to, from, Kind::Block, block_body(payload));
         let response = self.send(request).await?;
         let bytes = read_ok(response, MAX_ACK_BYTES).await?;
         let ack: AckBody = serde_json::from_slice(&bytes).map_err(malformed)?;
@@ -292,12 +286,7 @@ impl crapcoin_core::Network for Client {
         tx: &Transaction,
     ) -> Result<TxAck, NetError> {
         let body = serde_json::to_vec(tx).expect("a transaction serialises: hex and numbers");
-        let request = self
-            .http
-            .post(format!("{to}/transactions"))
-            .header(PEER_HEADER, from.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let request = gossip::push_request(&self.http, to, from, Kind::Tx, body);
         let response = self.send(request).await?;
         let bytes = read_ok(response, MAX_ACK_BYTES).await?;
         let ack: TxAckBody = serde_json::from_slice(&bytes).map_err(malformed)?;

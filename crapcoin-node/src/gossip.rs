@@ -145,6 +145,22 @@ impl Kind {
     }
 }
 
+/// The plain request a message of `kind` is without a stream: `POST` to
+/// its path on `to`, with the sender's URL in the peer header. The HTTP
+/// client's pushes and a refused link's leftovers are both this request.
+pub fn push_request(
+    http: &reqwest::Client,
+    to: &PeerUrl,
+    from: &PeerUrl,
+    kind: Kind,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::RequestBuilder {
+    http.post(format!("{to}{}", kind.path()))
+        .header(PEER_HEADER, from.as_str())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+}
+
 /// A frame: its length, kind and body.
 pub fn frame(kind: Kind, body: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(5 + body.len());
@@ -438,11 +454,10 @@ impl Links {
     /// until it is idle, the peer goes or a write fails.
     async fn run(self, to: PeerUrl, from: PeerUrl, link: Arc<Link>) {
         let stop = self.stop.clone();
-        let mut refused = false;
-        tokio::select! {
-            () = self.open(&to, &from, &link, &mut refused) => {}
-            () = stop.cancelled() => {}
-        }
+        let refused = tokio::select! {
+            refused = self.open(&to, &from, &link) => refused,
+            () = stop.cancelled() => false,
+        };
         let left = {
             let mut state = link.state();
             state.closed = true;
@@ -467,13 +482,9 @@ impl Links {
                 let Queued::Message { kind, body } = queued else {
                     continue;
                 };
-                let request = self
-                    .http
-                    .post(format!("{to}{}", kind.path()))
-                    .header(PEER_HEADER, from.as_str())
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body);
-                let _ = request.send().await;
+                let _ = push_request(&self.http, &to, &from, kind, body)
+                    .send()
+                    .await;
             }
         };
         tokio::select! {
@@ -482,30 +493,31 @@ impl Links {
         }
     }
 
-    /// Opens the link's stream and writes on it until it ends; `refused`
-    /// is set when the peer answered the upgrade with another status.
-    async fn open(&self, to: &PeerUrl, from: &PeerUrl, link: &Link, refused: &mut bool) {
+    /// Opens the link's stream and writes on it until it ends; `true`
+    /// when the peer answered the upgrade with another status instead.
+    async fn open(&self, to: &PeerUrl, from: &PeerUrl, link: &Link) -> bool {
         match tokio::time::timeout(self.timeout, handshake(to, from)).await {
             Ok(Ok(stream)) => {
-                if let Err(e) = self.stream(to, stream, link).await {
-                    tracing::debug!(peer = %to, error = %e, "gossip stream ended");
-                }
+                let ended = self.stream(to, stream, link).await;
+                tracing::debug!(peer = %to, error = %ended, "gossip stream ended");
             }
             Ok(Err(Handshake::Refused(status))) => {
                 tracing::debug!(peer = %to, status, "peer refused a gossip stream; plain HTTP");
                 self.refused(to);
-                *refused = true;
+                return true;
             }
             Ok(Err(Handshake::Failed(e))) => {
                 tracing::debug!(peer = %to, error = %e, "gossip stream not opened");
             }
             Err(_) => tracing::debug!(peer = %to, "gossip handshake timed out"),
         }
+        false
     }
 
     /// Writes what `link` queues on `stream` until the link is idle for
-    /// [`LINK_IDLE`], a write fails or the peer closes the stream.
-    async fn stream(&self, to: &PeerUrl, stream: TcpStream, link: &Link) -> io::Result<()> {
+    /// [`LINK_IDLE`], a write fails or the peer closes the stream; returns
+    /// why it ended.
+    async fn stream(&self, to: &PeerUrl, stream: TcpStream, link: &Link) -> io::Error {
         let (mut reader, writer) = stream.into_split();
         let peer = to.clone();
         let mut replies = tokio::spawn(async move {
@@ -581,7 +593,7 @@ impl Links {
         if let Some(mut writer) = writer {
             let _ = tokio::time::timeout(self.timeout, writer.shutdown()).await;
         }
-        Err(ended)
+        ended
     }
 }
 
@@ -659,6 +671,33 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// A listener on 127.0.0.1 standing for a peer, and its URL.
+    async fn peer() -> (tokio::net::TcpListener, PeerUrl) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binds");
+        let url = format!("http://{}", listener.local_addr().expect("addr"))
+            .parse()
+            .expect("url");
+        (listener, url)
+    }
+
+    /// The next link to `listener`, its handshake read and answered `101`.
+    async fn upgraded(listener: &tokio::net::TcpListener) -> tokio::net::TcpStream {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (mut stream, _) = listener.accept().await.expect("accepts");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(stream.read_u8().await.expect("handshake"));
+        }
+        stream
+            .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+            .await
+            .expect("answered");
+        stream
+    }
+
     #[tokio::test]
     async fn frames_and_replies_read_back() {
         let mut wire = Vec::new();
@@ -711,25 +750,10 @@ mod tests {
     /// queue, then are refused) reach the peer whole and in order.
     #[tokio::test]
     async fn written_at_once_or_queued_messages_arrive_whole_and_in_order() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let to: PeerUrl = format!("http://{}", listener.local_addr().expect("addr"))
-            .parse()
-            .expect("url");
+        let (listener, to) = peer().await;
         let (start_reading, reading) = tokio::sync::oneshot::channel::<()>();
-        let peer = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.expect("accepts");
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                head.push(stream.read_u8().await.expect("handshake"));
-            }
-            stream
-                .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
-                .await
-                .expect("answered");
+        let reader = tokio::spawn(async move {
+            let mut stream = upgraded(&listener).await;
             let mut bodies = Vec::new();
             // The first message, then nothing read until told.
             bodies.push(
@@ -772,7 +796,7 @@ mod tests {
         assert!(queued > 0, "the socket never filled");
         assert!(taken.len() < 3000, "the queue never filled");
         let _ = start_reading.send(());
-        let bodies = tokio::time::timeout(30 * SECOND, peer)
+        let bodies = tokio::time::timeout(30 * SECOND, reader)
             .await
             .expect("read in time")
             .expect("peer ran");
@@ -785,24 +809,9 @@ mod tests {
     /// close) and take nothing more.
     #[tokio::test]
     async fn stopped_links_end_and_take_nothing() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let to: PeerUrl = format!("http://{}", listener.local_addr().expect("addr"))
-            .parse()
-            .expect("url");
-        let peer = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.expect("accepts");
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                head.push(stream.read_u8().await.expect("handshake"));
-            }
-            stream
-                .write_all(b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
-                .await
-                .expect("answered");
+        let (listener, to) = peer().await;
+        let reader = tokio::spawn(async move {
+            let mut stream = upgraded(&listener).await;
             let first = read_frame(&mut stream, SECOND, SECOND)
                 .await
                 .expect("first");
@@ -821,7 +830,7 @@ mod tests {
         }
         links.stop();
         assert!(!links.post(&to, &from, Kind::Block, Bytes::from_static(b"{}")));
-        let (first, end) = tokio::time::timeout(5 * SECOND, peer)
+        let (first, end) = tokio::time::timeout(5 * SECOND, reader)
             .await
             .expect("the stream ended in time")
             .expect("peer ran");
