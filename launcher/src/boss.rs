@@ -298,8 +298,13 @@ async fn stop(watch: &Watch, fleet: &Fleet, node: &str) -> Result<(), String> {
     watch.last_poll(node).await;
     let view = fleet.fire(node).map_err(|e| format!("failed: {e}"))?;
     sauron::report(fleet, BossAction::Fired, &view);
-    if let Err(e) = fleet.keep_copy(node) {
-        tracing::warn!(%node, error = %e, "could not keep a copy of its data");
+    match fleet.keep_copy(node) {
+        // Everything it acknowledged, to the last moment: the polls miss
+        // what came after the last one (the checker needs it to tell a
+        // transfer a later rollback takes from one the node lost).
+        Ok(copy) if view.honest => watch.record_left_on_disk(node, view.starts, &copy).await,
+        Ok(_) => {}
+        Err(e) => tracing::warn!(%node, error = %e, "could not keep a copy of its data"),
     }
     Ok(())
 }

@@ -643,12 +643,12 @@ impl Fleet {
     /// Copies a fired node's database (crash-consistent: its process is
     /// dead, so the files are what a power cut would have left) into
     /// `DIR/NAME.copies/N`, for a later rollback; keeps the newest two
-    /// copies. Returns N.
+    /// copies. Returns the copy's directory.
     ///
     /// # Errors
     ///
     /// Unknown name, a node that is not stopped, or a failed copy.
-    pub fn keep_copy(&self, name: &str) -> Result<u64, Error> {
+    pub fn keep_copy(&self, name: &str) -> Result<PathBuf, Error> {
         let dir = self.stopped_dir(name)?;
         let data = |e: std::io::Error| Error::Data {
             name: name.to_owned(),
@@ -670,7 +670,7 @@ impl Fleet {
             let (_, old) = all.remove(0);
             std::fs::remove_dir_all(old).map_err(data)?;
         }
-        Ok(n)
+        Ok(target)
     }
 
     /// Rolls a fired node's database back: replaces it with the newest

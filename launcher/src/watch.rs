@@ -7,10 +7,13 @@
 //! invariants of [`crate::checker`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crapcoin_core::network::MAX_ACKED_PAGE;
 use crapcoin_core::{Address, Block, BlockHash, Params, TxId};
+use crapcoin_node::http::models::AckedItem;
 use futures_util::StreamExt as _;
 use serde::Serialize;
 
@@ -89,6 +92,73 @@ const MAX_RECORDED: usize = 1_000_000;
 pub struct Watch {
     fleet: Arc<Fleet>,
     seen: Mutex<Seen>,
+}
+
+impl Seen {
+    /// Adds `items`, listed by process `start` of `name`, to that process's
+    /// list and to watercooler's record (the first listing of an id names
+    /// its node).
+    /// Returns how many of them that process's list did not hold yet.
+    fn list(&mut self, name: &str, start: u32, items: Vec<AckedItem>) -> usize {
+        let mut new = 0;
+        let listed: usize = self.acked_by_process.values().map(BTreeSet::len).sum();
+        if listed < MAX_RECORDED {
+            let list = self
+                .acked_by_process
+                .entry((name.to_owned(), start))
+                .or_default();
+            for item in &items {
+                new += usize::from(list.insert(item.id));
+            }
+        }
+        for item in items {
+            if self.acked.len() >= MAX_RECORDED {
+                break;
+            }
+            self.acked.entry(item.id).or_insert_with(|| Acked {
+                node: name.to_owned(),
+                item,
+            });
+        }
+        new
+    }
+}
+
+/// The acknowledged transfers recorded in the node database in `dir` (a
+/// copy: the node that wrote it is dead), oldest first, none pending; at
+/// most [`MAX_RECORDED`]. No database there is an empty record (and none
+/// is made).
+///
+/// # Errors
+///
+/// The database cannot be opened or read.
+pub(crate) async fn acknowledged_on_disk(dir: &Path) -> Result<Vec<AckedItem>, String> {
+    use crapcoin_core::network::Store as _;
+    if !dir.join(crapcoin_node::store::DB_FILE).exists() {
+        // It died before it wrote anything.
+        return Ok(Vec::new());
+    }
+    let store = crapcoin_node::store::Store::open(dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut after = 0;
+    let read = loop {
+        let page = match store.acknowledged(after, MAX_ACKED_PAGE).await {
+            Ok(page) => page,
+            Err(e) => break Err(e.to_string()),
+        };
+        let full = page.len() == MAX_ACKED_PAGE;
+        if let Some(last) = page.last() {
+            after = last.seq;
+        }
+        out.extend(page.iter().map(|t| AckedItem::new(t, false)));
+        if !full || out.len() >= MAX_RECORDED {
+            break Ok(out);
+        }
+    };
+    store.close().await;
+    read
 }
 
 impl Watch {
@@ -195,18 +265,33 @@ impl Watch {
                 seen.acked_cursor
                     .insert((node.name.clone(), node.start), last.seq);
             }
-            let listed: usize = seen.acked_by_process.values().map(BTreeSet::len).sum();
-            if listed < MAX_RECORDED {
-                seen.acked_by_process
-                    .entry((node.name.clone(), node.start))
-                    .or_default()
-                    .extend(page.transfers.iter().map(|t| t.id));
+            seen.list(&node.name, node.start, page.transfers);
+        }
+    }
+
+    /// Records what the stopped process `start` of honest member `name`
+    /// left in its record: `dir` holds a copy of its database taken after
+    /// its SIGKILL. The polls read the records a page a round, so what it
+    /// acknowledged since the last round would be missed, and with it the
+    /// transfers a later rollback takes (the process after a rollback
+    /// does not list them: [`dropped_by_a_restart`]). Bounded like the
+    /// polls ([`MAX_RECORDED`]); a copy that cannot be read is logged and
+    /// adds nothing.
+    pub async fn record_left_on_disk(&self, name: &str, start: u32, dir: &Path) {
+        match acknowledged_on_disk(dir).await {
+            Ok(items) => {
+                let on_disk = items.len();
+                let unpolled = self.lock().list(name, start, items);
+                tracing::info!(
+                    node = %name,
+                    start,
+                    on_disk,
+                    unpolled,
+                    "its record of acknowledged transfers, read from the copy"
+                );
             }
-            for item in page.transfers {
-                seen.acked.entry(item.id).or_insert_with(|| Acked {
-                    node: node.name.clone(),
-                    item,
-                });
+            Err(e) => {
+                tracing::warn!(node = %name, start, error = %e, "could not read its record on disk");
             }
         }
     }
@@ -1002,7 +1087,86 @@ mod tests {
 
     use crapcoin_core::TxId;
 
-    use super::{dropped_by_a_restart, highest_agreed};
+    use crapcoin_core::network::Store as _;
+    use crapcoin_node::http::models::AckedItem;
+
+    use super::{Seen, acknowledged_on_disk, dropped_by_a_restart, highest_agreed};
+
+    fn transfers(n: u64) -> Vec<crapcoin_core::Transaction> {
+        let wallet = crapcoin_core::Wallet::from_seed(1);
+        let chain_id = crapcoin_core::Params::with_difficulty(4).chain_id();
+        (0..n)
+            .map(|nonce| wallet.transfer(&chain_id, crapcoin_core::Address([7; 32]), 5, 1, nonce))
+            .collect()
+    }
+
+    /// A transfer acknowledged after the last poll of a process that a
+    /// SIGKILL then ended, gone with a rollback to genesis and back with a
+    /// later rollback to that process's copy, counts as dropped by the
+    /// restart once the copy is read: the polls alone never saw the first
+    /// process list it, so it looked like the node's own loss.
+    #[tokio::test]
+    async fn what_a_killed_process_left_on_disk_counts_as_its_list() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let txs = transfers(3);
+        let store = crapcoin_node::store::Store::open(dir.path())
+            .await
+            .expect("opens");
+        let mut polled = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            let seq = store
+                .save_transfer(tx.id(), 1_000 + i as u64, tx)
+                .await
+                .expect("saves");
+            if i == 0 {
+                let page = store.acknowledged(0, 10).await.expect("reads");
+                polled.extend(page.iter().map(|t| AckedItem::new(t, true)));
+            }
+            assert_eq!(seq, i as u64 + 1);
+        }
+        store.close().await;
+        let on_disk = acknowledged_on_disk(dir.path()).await.expect("reads");
+        assert_eq!(
+            on_disk.iter().map(|t| t.id).collect::<Vec<_>>(),
+            txs.iter()
+                .map(crapcoin_core::Transaction::id)
+                .collect::<Vec<_>>()
+        );
+        assert!(on_disk.iter().all(|t| !t.pending));
+
+        let name = "bigload-1";
+        let mut seen = Seen::default();
+        // Process 1: one poll saw the first transfer, the disk holds all
+        // three. Process 2 (rolled back to genesis) lists none of them;
+        // process 3 (rolled back to process 1's copy) all three.
+        assert_eq!(seen.list(name, 1, polled), 1);
+        assert!(dropped_by_a_restart(&seen.acked_by_process).is_empty());
+        seen.acked_by_process
+            .insert((name.to_owned(), 2), BTreeSet::new());
+        seen.list(name, 3, on_disk.clone());
+        let dropped = dropped_by_a_restart(&seen.acked_by_process);
+        assert_eq!(dropped, BTreeSet::from([txs[0].id()]));
+        assert_eq!(seen.list(name, 1, on_disk), 2, "two were never polled");
+        let dropped = dropped_by_a_restart(&seen.acked_by_process);
+        assert_eq!(dropped, txs.iter().map(|t| t.id()).collect());
+        assert_eq!(seen.acked.len(), 3);
+        assert!(seen.acked.values().all(|a| a.node == name));
+    }
+
+    /// A copy that holds no database reads as an empty record, and is
+    /// left empty (a rollback onto it starts from genesis).
+    #[tokio::test]
+    async fn an_empty_copy_holds_no_transfers() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        assert!(
+            acknowledged_on_disk(dir.path())
+                .await
+                .expect("reads")
+                .is_empty()
+        );
+        let left = std::fs::read_dir(dir.path()).expect("lists").count();
+        assert_eq!(left, 0, "reading made files");
+    }
 
     /// A transfer listed by a node's first process, gone from its second
     /// (rolled back to genesis) and back in its third (rolled back to a
