@@ -231,7 +231,8 @@ pub struct Args {
     pub max_connections: usize,
 
     /// Idle HTTP connection timeout, in ms: a connection that moves no
-    /// bytes for this long while it waits on its client is closed.
+    /// bytes for this long while it waits on its client is closed, and so
+    /// is a gossip stream that brings no frame for this long.
     #[arg(
         long,
         default_value_t = 30_000,
@@ -241,7 +242,7 @@ pub struct Args {
     pub idle_timeout_ms: u64,
 
     /// Time a request's body has to arrive, in ms, from its headers; a
-    /// later one is answered 408.
+    /// later one is answered 408 (a gossip frame: from its length).
     #[arg(
         long,
         default_value_t = 10_000,

@@ -9,20 +9,22 @@
 //! Every method is one call; a sync's pipelining (fetching page k+1 while
 //! page k is checked) is the engine's, which knows which page comes next.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use crapcoin_core::block::{BlockJson, MAX_BLOCK_JSON_LEN};
 use crapcoin_core::network::{
-    BadResponse, BlockAck, NetError, Payload, PeerInfo, PeerUrl, Status, TxAck, Unreachable,
+    BadResponse, BlockAck, NetError, Outgoing, Payload, PeerInfo, PeerUrl, Status, TxAck,
+    Unreachable,
 };
 use crapcoin_core::{Block, BlockHash, Transaction};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// The header a pushed block carries: the sender's URL, where the receiver
-/// fetches missing ancestors.
-pub const PEER_HEADER: &str = "x-crapcoin-peer";
+use crate::gossip::{self, Kind, Links};
+
+pub use crate::gossip::PEER_HEADER;
 
 /// Largest `/status` answer read.
 const MAX_STATUS_BYTES: usize = 8 * 1024;
@@ -39,11 +41,13 @@ fn blocks_cap(n: usize) -> usize {
     n.saturating_add(1).saturating_mul(MAX_BLOCK_JSON_LEN + 1)
 }
 
-/// Peers and the tracker over HTTP. Cheap to clone (one shared connection
-/// pool).
+/// Peers and the tracker over HTTP, gossip over [`Links`] (one stream per
+/// peer, see [`crate::gossip`]). Cheap to clone (one shared connection
+/// pool and one table of links).
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    links: Links,
     timeout: Duration,
 }
 
@@ -63,7 +67,18 @@ impl Client {
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { http, timeout })
+        let links = Links::new(http.clone(), timeout);
+        Ok(Self {
+            http,
+            links,
+            timeout,
+        })
+    }
+
+    /// Ends the gossip links (the node stops): what waits on them is
+    /// dropped, and nothing more is taken.
+    pub fn stop_gossip(&self) {
+        self.links.stop();
     }
 
     /// The per-call timeout.
@@ -224,26 +239,40 @@ struct TxAckBody {
     result: TxAck,
 }
 
+/// A block's body on the wire.
+fn block_body(payload: &Payload) -> Vec<u8> {
+    match payload {
+        Payload::Block(block) => {
+            serde_json::to_vec(block).expect("a block serialises: hashes, numbers, hex")
+        }
+        Payload::Raw(bytes) => bytes.clone(),
+    }
+}
+
 #[async_trait]
 impl crapcoin_core::Network for Client {
+    /// Gossip goes on the peer's stream ([`crate::gossip`]); handed back
+    /// (to be pushed as `POST /block`) when the link does not take it.
+    fn post_block(&self, message: Outgoing, from: &PeerUrl) -> Option<Outgoing> {
+        let body = block_body(&message.payload);
+        if self.links.post(&message.to, from, Kind::Block, body.into()) {
+            return None;
+        }
+        Some(message)
+    }
+
+    fn post_tx(&self, to: &PeerUrl, from: &PeerUrl, tx: &Arc<Transaction>) -> bool {
+        let body = serde_json::to_vec(&**tx).expect("a transaction serialises: hex and numbers");
+        self.links.post(to, from, Kind::Tx, body.into())
+    }
+
     async fn push_block(
         &self,
         to: &PeerUrl,
         from: &PeerUrl,
         payload: &Payload,
     ) -> Result<BlockAck, NetError> {
-        let body = match payload {
-            Payload::Block(block) => {
-                serde_json::to_vec(block).expect("a block serialises: hashes, numbers, hex")
-            }
-            Payload::Raw(bytes) => bytes.clone(),
-        };
-        let request = self
-            .http
-            .post(format!("{to}/block"))
-            .header(PEER_HEADER, from.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let request = gossip::push_request(&self.http, to, from, Kind::Block, block_body(payload));
         let response = self.send(request).await?;
         let bytes = read_ok(response, MAX_ACK_BYTES).await?;
         let ack: AckBody = serde_json::from_slice(&bytes).map_err(malformed)?;
@@ -257,12 +286,7 @@ impl crapcoin_core::Network for Client {
         tx: &Transaction,
     ) -> Result<TxAck, NetError> {
         let body = serde_json::to_vec(tx).expect("a transaction serialises: hex and numbers");
-        let request = self
-            .http
-            .post(format!("{to}/transactions"))
-            .header(PEER_HEADER, from.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body);
+        let request = gossip::push_request(&self.http, to, from, Kind::Tx, body);
         let response = self.send(request).await?;
         let bytes = read_ok(response, MAX_ACK_BYTES).await?;
         let ack: TxAckBody = serde_json::from_slice(&bytes).map_err(malformed)?;

@@ -233,11 +233,12 @@ struct Excerpt {
 }
 
 /// A request body that keeps its first [`EXCERPT_LEN`] bytes and counts
-/// the rest as the handler reads it.
+/// the rest as the handler reads it (when there is an eye to report them
+/// to; else it only passes the body on).
 #[derive(Debug)]
 pub struct Tee<B> {
     inner: B,
-    seen: Arc<Mutex<Excerpt>>,
+    seen: Option<Arc<Mutex<Excerpt>>>,
 }
 
 impl<B> Body for Tee<B>
@@ -255,8 +256,9 @@ where
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
         if let Poll::Ready(Some(Ok(frame))) = &polled
             && let Some(data) = frame.data_ref()
+            && let Some(seen) = &this.seen
         {
-            let mut seen = this.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
             seen.total += data.len() as u64;
             let room = EXCERPT_LEN.saturating_sub(seen.bytes.len());
             let take = room.min(data.len());
@@ -370,15 +372,16 @@ where
         Box::pin(async move {
             let start = Instant::now();
             let method = method_name(req.method());
-            let path = truncated(req.uri().path());
             let route = crate::http::route_template(req.uri().path());
+            // Kept as they came (shared buffers) and made text only once
+            // answered: nothing is spent before the handler runs.
+            let uri = req.uri().clone();
+            let peer = req.headers().get(PEER_HEADER).cloned();
             let caller = req.extensions().get::<Caller>().map(|c| c.0);
-            let peer = req
-                .headers()
-                .get(PEER_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .map(truncated);
-            let seen = Arc::new(Mutex::new(Excerpt::default()));
+            let seen = watcher
+                .eye
+                .as_ref()
+                .map(|_| Arc::new(Mutex::new(Excerpt::default())));
             let req = req.map(|inner| Tee {
                 inner,
                 seen: seen.clone(),
@@ -389,6 +392,7 @@ where
             };
             let latency = start.elapsed();
             let status = response.status().as_u16();
+            let peer = peer.as_ref().and_then(|v| v.to_str().ok()).map(truncated);
             watcher.metrics.request(route, method, status);
             if let Some(handle) = &watcher.handle {
                 handle.emit(Event::RequestServed {
@@ -399,7 +403,8 @@ where
                     peer: peer.clone(),
                 });
             }
-            if let Some(eye) = &watcher.eye {
+            if let (Some(eye), Some(seen)) = (&watcher.eye, &seen) {
+                let path = truncated(uri.path());
                 let (excerpt, request_bytes) = {
                     let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
                     (

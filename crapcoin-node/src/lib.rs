@@ -15,6 +15,7 @@
 //! | [`cookie`] | the admin token off the command line: environment, private token file, or the cookie file in the data directory |
 //! | [`http`] | the API: `filters` (routes), `handlers`, `models` (bodies, errors), `server` (accept loop serving any tower service) |
 //! | [`client`] | `Client`: the engine's `Network` over HTTP; `Tracker`: Sauron as tracker |
+//! | [`gossip`] | gossip streams: one upgraded connection per peer for blocks and relayed transfers, answers only for refusals |
 //! | [`store`] | `Store`: the engine's `Store` in SQLite (WAL, embedded migrations) |
 //! | [`eye`] | the AllSeeingEye: the request-reporting tower layer, event reports, bounded queue, batches to Sauron |
 //! | [`report`] | the eye's wire format (batches of reports), shared by the eye and Sauron |
@@ -26,7 +27,9 @@
 //!
 //! Public: `GET /status`, `GET /blockchain`, `GET /blocks?from=H&limit=N`,
 //! `GET /block/{hash}`, `POST /block` (gossip; the sender's URL in the
-//! `X-Crapcoin-Peer` header), `GET /peers`, `POST /peers {"url"}`,
+//! `X-Crapcoin-Peer` header), `POST /gossip` (an upgrade to a gossip
+//! stream: frames of blocks and transfers, each served as `POST /block` or
+//! `POST /transactions`; [`gossip`]), `GET /peers`, `POST /peers {"url"}`,
 //! `POST /transactions`, `GET /balance/{address}`, `GET /metrics`,
 //! `GET /transfers/acknowledged?after=SEQ&limit=N` (the transfers this node
 //! acknowledged, stored before it answered; pages of at most 1,000). Admin
@@ -63,6 +66,13 @@
 //! - **Admin tokens never on the command line**: from the environment, a
 //!   private token file, or a cookie file the node writes in its data
 //!   directory; see [`cookie`].
+//! - **Gossip streams, not a `POST` per block**: blocks and relayed
+//!   transfers go to each peer on one upgraded connection as frames,
+//!   answered only when refused, and are served as the `POST /block` or
+//!   `POST /transactions` they stand for (same handlers, limits, eye and
+//!   counters); a peer that refuses the upgrade gets `POST`s. A hop costs
+//!   the next node's wake-up, not also an answer and the sender's wake-up
+//!   to read it: see [`gossip`] and `docs/decisions.md`.
 //! - **Gossip sender attribution**: the `X-Crapcoin-Peer` header is
 //!   believed only when its host, if an IP address, is the caller's, so
 //!   nobody can get an honest node struck by sending junk in its name.
@@ -82,6 +92,7 @@ pub mod cli;
 pub mod client;
 pub mod cookie;
 pub mod eye;
+pub mod gossip;
 pub mod http;
 pub mod metrics;
 pub mod process;

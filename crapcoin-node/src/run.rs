@@ -201,6 +201,8 @@ pub struct Running {
     reporter: Option<JoinHandle<()>>,
     store: Option<Store>,
     cookie: Option<PathBuf>,
+    /// The node's client, whose gossip links end with the node.
+    client: Client,
 }
 
 fn advertised(addr: SocketAddr) -> SocketAddr {
@@ -310,7 +312,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         metrics: metrics.clone(),
         eye,
     };
-    let service = WatchLayer::new(watcher).layer(warp::service(http::routes(app)));
+    let routes = warp::service(http::routes(app.clone()));
+    let service = WatchLayer::new(watcher).layer(http::frames::Frames::new(app, routes));
     let server = tokio::spawn(http::server::serve(
         listener,
         service,
@@ -328,6 +331,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         reporter,
         store,
         cookie,
+        client,
     })
 }
 
@@ -374,6 +378,7 @@ impl Running {
             tracing::warn!(error = %e, "server task failed");
         }
         self.handle.shutdown().await;
+        self.client.stop_gossip();
         if let Some(reporter) = self.reporter
             && let Err(e) = reporter.await
         {

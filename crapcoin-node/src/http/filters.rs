@@ -15,7 +15,7 @@ use super::App;
 use super::faults;
 use super::handlers;
 use super::models::{self, AckedQuery, BlocksQuery, MAX_SMALL_BODY, MAX_TX_BODY};
-use super::server::Caller;
+use super::server::{Caller, GossipOffer};
 use crate::client::PEER_HEADER;
 
 fn with_app(app: Arc<App>) -> impl Filter<Extract = (Arc<App>,), Error = Infallible> + Clone {
@@ -82,6 +82,13 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(body(MAX_BLOCK_JSON_LEN as u64))
         .and(with_app(app.clone()))
         .then(handlers::post_block)
+        .boxed();
+    let gossip = warp::path!("gossip")
+        .and(warp::post())
+        .and(warp::ext::optional::<GossipOffer>())
+        .and(warp::header::optional::<String>(PEER_HEADER))
+        .and(warp::ext::optional::<Caller>())
+        .then(handlers::gossip)
         .boxed();
     let peers = warp::path!("peers")
         .and(warp::get())
@@ -176,6 +183,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(block)
         .unify()
         .or(post_block)
+        .unify()
+        .or(gossip)
         .unify()
         .or(peers)
         .unify()

@@ -19,7 +19,8 @@ use super::models::{
     BlocksQuery, MAX_ACKED_LIMIT, MAX_MINE_COUNT, MineRequest, TransferRequest, TxAckAnswer, json,
     parse_json,
 };
-use super::server::Caller;
+use super::server::{Caller, GossipOffer};
+use crate::gossip;
 
 pub(super) fn answer(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(Reply::into_response)
@@ -133,6 +134,46 @@ pub async fn post_block(
                 relay_first().await;
             }
             Ok(json(&AckAnswer { result }))
+        }
+        .await,
+    )
+}
+
+/// `POST /gossip`: opens a gossip stream ([`crate::gossip`]): `101` to a
+/// request the server can upgrade (it asks for [`gossip::PROTOCOL`]),
+/// `426 upgrade_required` to any other; a peer header naming another host
+/// is refused here as on `POST /block`, before any frame.
+pub async fn gossip(
+    offer: Option<GossipOffer>,
+    peer: Option<String>,
+    caller: Option<Caller>,
+) -> Response {
+    answer(
+        async {
+            if offer.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "upgrade_required",
+                    format!(
+                        "POST {} opens a stream: send Upgrade: {} and Connection: upgrade",
+                        gossip::PATH,
+                        gossip::PROTOCOL
+                    ),
+                ));
+            }
+            claimed_peer(peer.as_deref(), caller)?;
+            let mut response = Response::new(Default::default());
+            *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            let headers = response.headers_mut();
+            headers.insert(
+                warp::http::header::UPGRADE,
+                warp::http::HeaderValue::from_static(gossip::PROTOCOL),
+            );
+            headers.insert(
+                warp::http::header::CONNECTION,
+                warp::http::HeaderValue::from_static("upgrade"),
+            );
+            Ok(response)
         }
         .await,
     )

@@ -7,6 +7,7 @@
 //! | [`handlers`] | what each route does with the node |
 //! | [`models`] | request and answer bodies, [`models::ApiError`], rejection recovery |
 //! | [`faults`] | `/admin/faults`: its bodies and handlers (the node's network faults) |
+//! | [`frames`] | gossip frames handed to their routes' handlers past the router |
 //! | [`server`] | the accept loop: bounded connections, idle timeout, shutdown |
 //!
 //! Every handler answers; errors are answers too (`{"error", "reason"}`
@@ -15,6 +16,7 @@
 
 pub mod faults;
 pub mod filters;
+pub mod frames;
 pub mod handlers;
 pub mod models;
 pub mod server;
@@ -95,6 +97,7 @@ pub fn route_template(path: &str) -> &'static str {
         "/blockchain" => "/blockchain",
         "/blocks" => "/blocks",
         "/block" => "/block",
+        "/gossip" => "/gossip",
         "/peers" => "/peers",
         "/transactions" => "/transactions",
         "/metrics" => "/metrics",

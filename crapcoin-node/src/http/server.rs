@@ -74,13 +74,14 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_service::Service;
 use warp::reply::Response;
 
+use crate::gossip::{self, FrameError};
 use crate::metrics::Metrics;
 
 /// The caller of a request: the server puts it in every request's
@@ -107,7 +108,30 @@ pub struct ConnState {
     proven: AtomicBool,
     /// Fired to ask the connection to close.
     close: CancellationToken,
+    /// A gossip stream the connection was upgraded to (taken by the
+    /// connection's task once hyper lets the connection go).
+    upgrade: Mutex<Option<Upgrade>>,
 }
+
+/// A gossip stream agreed in a handshake: the upgrade to wait for, and
+/// the sender's peer header, which every frame's request carries.
+#[derive(Debug)]
+struct Upgrade {
+    on: hyper::upgrade::OnUpgrade,
+    peer: Option<http::HeaderValue>,
+}
+
+/// Put by the server in the extensions of the request a gossip frame
+/// stands for, with the frame's kind (see [`crate::http::frames`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GossipFrame(pub gossip::Kind);
+
+/// Put by the server in the extensions of a gossip handshake it can
+/// upgrade (`POST /gossip` asking for [`gossip::PROTOCOL`]); the route
+/// answers `101` to a request that carries it and `426` to one that
+/// does not.
+#[derive(Debug, Clone, Copy)]
+pub struct GossipOffer;
 
 impl Default for ConnState {
     fn default() -> Self {
@@ -119,6 +143,7 @@ impl Default for ConnState {
             body_timed_out: AtomicBool::new(false),
             proven: AtomicBool::new(false),
             close: CancellationToken::new(),
+            upgrade: Mutex::new(None),
         }
     }
 }
@@ -213,7 +238,7 @@ pub enum BodyError {
 /// the failed read.
 #[derive(Debug)]
 pub struct RequestBody {
-    inner: Incoming,
+    inner: Source,
     conn: Arc<ConnState>,
     /// When the body must be complete (`None`: it was complete from the
     /// start, so nothing is timed).
@@ -222,6 +247,14 @@ pub struct RequestBody {
     timeout: Duration,
     /// The deadline's timer, made on the first read that has to wait.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// Where a request's body comes from: the connection, or a gossip frame
+/// read whole before its request was made.
+#[derive(Debug)]
+enum Source {
+    Hyper(Incoming),
+    Whole(Option<Bytes>),
 }
 
 impl RequestBody {
@@ -239,7 +272,13 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let inner = match &mut this.inner {
+            Source::Hyper(inner) => inner,
+            Source::Whole(whole) => {
+                return Poll::Ready(whole.take().map(|bytes| Ok(Frame::data(bytes))));
+            }
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(None) => {
                 this.finished();
                 Poll::Ready(None)
@@ -249,7 +288,7 @@ impl Body for RequestBody {
                 Poll::Ready(Some(Err(e.into())))
             }
             Poll::Ready(Some(Ok(frame))) => {
-                if this.inner.is_end_stream() {
+                if this.is_end_stream() {
                     this.finished();
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -272,11 +311,19 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Source::Hyper(inner) => inner.is_end_stream(),
+            Source::Whole(whole) => whole.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Source::Hyper(inner) => inner.size_hint(),
+            Source::Whole(whole) => {
+                SizeHint::with_exact(whole.as_ref().map_or(0, |b| b.len() as u64))
+            }
+        }
     }
 }
 
@@ -325,13 +372,17 @@ where
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: http::Request<Incoming>) -> Self::Future {
         let mut inner = self.inner.clone();
         let has_body = !req.body().is_end_stream();
         let inflight = Inflight::new(self.conn.clone(), has_body);
         let body_timeout = self.body_timeout;
+        let upgrade = is_gossip_handshake(&req).then(|| Upgrade {
+            on: hyper::upgrade::on(&mut req),
+            peer: req.headers().get(gossip::PEER_HEADER).cloned(),
+        });
         let mut req = req.map(|inner| RequestBody {
-            inner,
+            inner: Source::Hyper(inner),
             conn: self.conn.clone(),
             // A clock read only for requests that carry a body: `GET`s,
             // the hot path, skip it.
@@ -340,16 +391,35 @@ where
             timer: None,
         });
         req.extensions_mut().insert(Caller(self.caller));
+        if upgrade.is_some() {
+            req.extensions_mut().insert(GossipOffer);
+        }
         Box::pin(async move {
             std::future::poll_fn(|cx| inner.poll_ready(cx)).await?;
             let mut response = inner.call(req).await;
             if inflight.0.body_timed_out.load(Ordering::Relaxed) {
                 response = Ok(body_timeout_answer(body_timeout));
             }
+            if let (Some(upgrade), Ok(answer)) = (upgrade, &response)
+                && answer.status() == http::StatusCode::SWITCHING_PROTOCOLS
+            {
+                *inflight.0.upgrade.lock().unwrap_or_else(|p| p.into_inner()) = Some(upgrade);
+            }
             drop(inflight);
             response
         })
     }
+}
+
+/// Whether `req` asks for a gossip stream: `POST /gossip` with
+/// `Upgrade: crapcoin-gossip/1`.
+fn is_gossip_handshake<B>(req: &http::Request<B>) -> bool {
+    req.method() == http::Method::POST
+        && req.uri().path() == gossip::PATH
+        && req.headers().get(http::header::UPGRADE).is_some_and(|v| {
+            v.as_bytes()
+                .eq_ignore_ascii_case(gossip::PROTOCOL.as_bytes())
+        })
 }
 
 /// Bounds of the server.
@@ -586,26 +656,36 @@ async fn connection<S>(
     limits: Limits,
     shutdown: CancellationToken,
 ) where
+    S: Service<http::Request<RequestBody>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
     PerConnection<S>:
         hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
     <PerConnection<S> as hyper::service::Service<http::Request<Incoming>>>::Future: Send + 'static,
 {
     let conn = io.conn.clone();
+    let routes = service.inner.clone();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout)
         .keep_alive(true);
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     let mut connection = std::pin::pin!(connection);
     let check = (limits.idle_timeout / 4).max(Duration::from_millis(10));
     let mut closing = false;
+    let mut ended_ok = false;
     loop {
         tokio::select! {
             result = connection.as_mut() => {
-                if let Err(e) = result {
+                if let Err(e) = &result {
                     tracing::debug!(%caller, error = %e, "connection ended with an error");
                 }
+                ended_ok = result.is_ok();
                 break;
             }
             _ = conn.close.cancelled(), if !closing => {
@@ -633,9 +713,143 @@ async fn connection<S>(
             _ = tokio::time::sleep(limits.grace), if closing => break,
         }
     }
+    let upgrade = conn
+        .upgrade
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    // Only a connection hyper let go of cleanly hands its upgrade over (one
+    // that failed, say on a reset while the 101 was written, never does),
+    // and never later than the idle timeout, an eviction or the shutdown.
+    if let Some(Upgrade { on, peer }) = upgrade
+        && ended_ok
+        && !closing
+    {
+        let upgraded = tokio::select! {
+            upgraded = tokio::time::timeout(limits.idle_timeout, on) => match upgraded {
+                Ok(upgraded) => upgraded.map_err(|e| e.to_string()),
+                Err(_) => Err("timed out".to_owned()),
+            },
+            _ = conn.close.cancelled() => Err("evicted".to_owned()),
+            _ = shutdown.cancelled() => Err("shutting down".to_owned()),
+        };
+        match upgraded {
+            Ok(upgraded) => {
+                let stream = Stream {
+                    peer,
+                    caller,
+                    conn: &conn,
+                    limits,
+                    shutdown: &shutdown,
+                };
+                stream.serve(TokioIo::new(upgraded), routes).await;
+            }
+            Err(e) => tracing::debug!(%caller, error = %e, "gossip upgrade failed"),
+        }
+    }
     let mut open = registry.lock().unwrap_or_else(|p| p.into_inner());
     open.remove(&id);
     metrics.set_connections_open(open.len());
+}
+
+/// A gossip stream being served ([`crate::gossip`]): each frame is served
+/// as the request it stands for, through the same routes and layers.
+struct Stream<'a> {
+    peer: Option<http::HeaderValue>,
+    caller: SocketAddr,
+    conn: &'a Arc<ConnState>,
+    limits: Limits,
+    shutdown: &'a CancellationToken,
+}
+
+impl Stream<'_> {
+    /// Reads and serves frames until the stream ends, goes silent for the
+    /// idle timeout, breaks a rule of the wire (answered, then closed), or
+    /// the connection is evicted or the server shuts down.
+    async fn serve<IO, S>(&self, io: IO, routes: S)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+        S: Service<http::Request<RequestBody>, Response = Response, Error = Infallible> + Clone,
+    {
+        let (reader, mut writer) = tokio::io::split(io);
+        // Buffered: a frame's length, kind and body in one read.
+        let mut reader = tokio::io::BufReader::with_capacity(16 * 1024, reader);
+        let limits = self.limits;
+        loop {
+            let read = tokio::select! {
+                read = gossip::read_frame(&mut reader, limits.idle_timeout, limits.body_timeout) => read,
+                _ = self.conn.close.cancelled() => break,
+                _ = self.shutdown.cancelled() => break,
+            };
+            let (status, body, last) = match read {
+                Ok((kind, body)) => {
+                    let response = self.request(routes.clone(), kind, body).await;
+                    if response.status().is_success() {
+                        continue;
+                    }
+                    let status = response.status().as_u16();
+                    let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                        response.into_body(),
+                        gossip::MAX_REPLY,
+                    ))
+                    .await
+                    .map(http_body_util::Collected::to_bytes)
+                    .unwrap_or_default();
+                    (status, body, false)
+                }
+                Err(FrameError::Ended) => break,
+                Err(FrameError::Io(e)) => {
+                    tracing::debug!(caller = %self.caller, error = %e, "gossip stream failed");
+                    break;
+                }
+                Err(e) => {
+                    let (status, reason) = match e {
+                        FrameError::Length(_) => (413, "too_large"),
+                        FrameError::Timeout(_) => (408, "body_timeout"),
+                        _ => (400, "bad_frame"),
+                    };
+                    let body = serde_json::json!({ "error": e.to_string(), "reason": reason });
+                    (status, Bytes::from(body.to_string()), true)
+                }
+            };
+            let answer = gossip::reply(status, &body);
+            let written =
+                tokio::time::timeout(limits.body_timeout, writer.write_all(&answer)).await;
+            if last || !matches!(written, Ok(Ok(()))) {
+                break;
+            }
+        }
+        let _ = tokio::time::timeout(limits.grace, writer.shutdown()).await;
+    }
+
+    /// Serves one frame as its request: `POST {kind's path}` with the
+    /// handshake's peer header, the caller, and the frame as its body.
+    async fn request<S>(&self, mut routes: S, kind: gossip::Kind, body: Bytes) -> Response
+    where
+        S: Service<http::Request<RequestBody>, Response = Response, Error = Infallible>,
+    {
+        let inflight = Inflight::new(self.conn.clone(), false);
+        let mut req = http::Request::new(RequestBody {
+            inner: Source::Whole(Some(body)),
+            conn: self.conn.clone(),
+            deadline: None,
+            timeout: self.limits.body_timeout,
+            timer: None,
+        });
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = http::Uri::from_static(kind.path());
+        // No content headers: the frame's length is known and capped, and
+        // `http::frames` hands the body to its handler as it is.
+        if let Some(peer) = &self.peer {
+            req.headers_mut().insert(gossip::PEER_HEADER, peer.clone());
+        }
+        req.extensions_mut().insert(Caller(self.caller));
+        req.extensions_mut().insert(GossipFrame(kind));
+        let Ok(()) = std::future::poll_fn(|cx| routes.poll_ready(cx)).await;
+        let Ok(response) = routes.call(req).await;
+        drop(inflight);
+        response
+    }
 }
 
 #[cfg(test)]
