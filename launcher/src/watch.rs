@@ -274,9 +274,9 @@ impl Watch {
     /// its SIGKILL. The polls read the records a page a round, so what it
     /// acknowledged since the last round would be missed, and with it the
     /// transfers a later rollback takes (the process after a rollback
-    /// does not list them: [`dropped_by_a_restart`]). Bounded like the
-    /// polls ([`MAX_RECORDED`]); a copy that cannot be read is logged and
-    /// adds nothing.
+    /// does not list them, and the verdict counts them as lost with a
+    /// rolled-back disk). Bounded like the polls; a copy that cannot be
+    /// read is logged and adds nothing.
     pub async fn record_left_on_disk(&self, name: &str, start: u32, dir: &Path) {
         match acknowledged_on_disk(dir).await {
             Ok(items) => {
