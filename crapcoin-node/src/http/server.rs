@@ -331,11 +331,14 @@ impl Body for RequestBody {
 /// API's JSON error shape, closing the connection (the rest of the body
 /// may still be on its way).
 fn body_timeout_answer(timeout: Duration) -> Response {
-    let body = serde_json::json!({
-        "error": format!("the request body did not arrive within {} ms", timeout.as_millis()),
-        "reason": "body_timeout",
-    });
-    let mut response = Response::new(body.to_string().into());
+    let body = error_body(
+        format!(
+            "the request body did not arrive within {} ms",
+            timeout.as_millis()
+        ),
+        "body_timeout",
+    );
+    let mut response = Response::new(body.into());
     *response.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
     let headers = response.headers_mut();
     headers.insert(
@@ -347,6 +350,14 @@ fn body_timeout_answer(timeout: Duration) -> Response {
         http::HeaderValue::from_static("close"),
     );
     response
+}
+
+/// The API's error body (`{"error", "reason"}`, as `models::ApiError`
+/// writes it) for the answers the server gives itself, before or instead
+/// of the routes.
+fn error_body(error: impl std::fmt::Display, reason: &str) -> Bytes {
+    let body = serde_json::json!({ "error": error.to_string(), "reason": reason });
+    Bytes::from(body.to_string())
 }
 
 /// The served (tower) service as hyper calls it on one connection: each
@@ -808,8 +819,7 @@ impl Stream<'_> {
                         FrameError::Timeout(_) => (408, "body_timeout"),
                         _ => (400, "bad_frame"),
                     };
-                    let body = serde_json::json!({ "error": e.to_string(), "reason": reason });
-                    (status, Bytes::from(body.to_string()), true)
+                    (status, error_body(&e, reason), true)
                 }
             };
             let answer = gossip::reply(status, &body);
