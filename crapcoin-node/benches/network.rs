@@ -430,57 +430,61 @@ async fn line_sink(
     status["height"] = Value::from(0);
     let status = bytes::Bytes::from(status.to_string());
     let (arrived, arrivals) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
+    tokio::spawn(serve_http(listener, true, move |req| {
+        let (status, arrived) = (status.clone(), arrived.clone());
+        async move {
+            use http_body_util::BodyExt;
+            let path = req.uri().path().to_owned();
+            let post = req.method() == hyper::Method::POST;
+            let body = req.into_body().collect().await?.to_bytes();
+            let at = Instant::now();
+            let (code, answer) = match (post, path.as_str()) {
+                (false, "/status") => (200, status),
+                (false, "/peers") => (200, bytes::Bytes::from_static(b"[]")),
+                (true, "/peers") => (200, bytes::Bytes::from_static(b"{\"result\":\"added\"}")),
+                (true, "/block") => {
+                    if let Ok(block) = serde_json::from_slice::<Value>(&body)
+                        && let Some(hash) = block["hash"].as_str()
+                    {
+                        let _ = arrived.send((hash.to_owned(), at));
+                    }
+                    (200, bytes::Bytes::from_static(b"{\"result\":\"accepted\"}"))
+                }
+                _ => (
+                    404,
+                    bytes::Bytes::from_static(b"{\"reason\":\"not_found\"}"),
+                ),
             };
-            let _ = stream.set_nodelay(true);
-            let (status, arrived) = (status.clone(), arrived.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (status, arrived) = (status.clone(), arrived.clone());
-                        async move {
-                            use http_body_util::BodyExt;
-                            let path = req.uri().path().to_owned();
-                            let post = req.method() == hyper::Method::POST;
-                            let body = req.into_body().collect().await?.to_bytes();
-                            let at = Instant::now();
-                            let (code, answer) = match (post, path.as_str()) {
-                                (false, "/status") => (200, status),
-                                (false, "/peers") => (200, bytes::Bytes::from_static(b"[]")),
-                                (true, "/peers") => {
-                                    (200, bytes::Bytes::from_static(b"{\"result\":\"added\"}"))
-                                }
-                                (true, "/block") => {
-                                    if let Ok(block) = serde_json::from_slice::<Value>(&body)
-                                        && let Some(hash) = block["hash"].as_str()
-                                    {
-                                        let _ = arrived.send((hash.to_owned(), at));
-                                    }
-                                    (200, bytes::Bytes::from_static(b"{\"result\":\"accepted\"}"))
-                                }
-                                _ => (
-                                    404,
-                                    bytes::Bytes::from_static(b"{\"reason\":\"not_found\"}"),
-                                ),
-                            };
-                            let mut response =
-                                hyper::Response::new(http_body_util::Full::new(answer));
-                            *response.status_mut() =
-                                hyper::StatusCode::from_u16(code).expect("a status");
-                            Ok::<_, hyper::Error>(response)
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
+            let mut response = hyper::Response::new(http_body_util::Full::new(answer));
+            *response.status_mut() = hyper::StatusCode::from_u16(code).expect("a status");
+            Ok(response)
         }
-    });
+    }));
     (url, arrivals)
+}
+
+/// A bench server's answer.
+type Answer = Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, hyper::Error>;
+
+/// Serves HTTP/1.1 on `listener`, each request answered by `handle`, each
+/// connection in a task of its own (with `TCP_NODELAY`, as a node's, when
+/// `nodelay`), until accepting fails.
+async fn serve_http<F, A>(listener: tokio::net::TcpListener, nodelay: bool, handle: F)
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> A + Clone + Send + 'static,
+    A: Future<Output = Answer> + Send + 'static,
+{
+    while let Ok((stream, _)) = listener.accept().await {
+        if nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        let service = hyper::service::service_fn(handle.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// A block along a line of `len` nodes, `runs` times; with `stored`, each
@@ -627,31 +631,20 @@ fn relay_main(mode: &str, next: u16) {
             .build()
             .expect("client");
         let url: Arc<str> = format!("http://127.0.0.1:{next}/block").into();
-        loop {
-            let (stream, _) = listener.accept().await.expect("accepts");
-            stream.set_nodelay(true).expect("nodelay");
+        serve_http(listener, true, move |req| {
             let (client, url) = (client.clone(), url.clone());
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| {
-                        let (client, url) = (client.clone(), url.clone());
-                        async move {
-                            use http_body_util::BodyExt;
-                            let body = req.into_body().collect().await?.to_bytes();
-                            tokio::spawn(async move {
-                                let _ = client.post(&*url).body(body).send().await;
-                            });
-                            Ok::<_, hyper::Error>(hyper::Response::new(http_body_util::Full::new(
-                                bytes::Bytes::from_static(b"{}"),
-                            )))
-                        }
-                    },
-                );
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+            async move {
+                use http_body_util::BodyExt;
+                let body = req.into_body().collect().await?.to_bytes();
+                tokio::spawn(async move {
+                    let _ = client.post(&*url).body(body).send().await;
+                });
+                Ok(hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from_static(b"{}"),
+                )))
+            }
+        })
+        .await;
     });
 }
 
@@ -674,28 +667,20 @@ async fn floor_bench(len: usize, runs: usize) {
                 }
                 return;
             }
-            loop {
-                let (stream, _) = sink.accept().await.expect("accepts");
+            // Without TCP_NODELAY, as BENCHMARKS.md's floor was measured
+            // (the arrival is stamped before the answer).
+            serve_http(sink, false, move |req| {
                 let arrived = arrived.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let arrived = arrived.clone();
-                            async move {
-                                use http_body_util::BodyExt;
-                                req.into_body().collect().await?;
-                                let _ = arrived.send(Instant::now());
-                                Ok::<_, hyper::Error>(hyper::Response::new(
-                                    http_body_util::Full::new(bytes::Bytes::from_static(b"{}")),
-                                ))
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+                async move {
+                    use http_body_util::BodyExt;
+                    req.into_body().collect().await?;
+                    let _ = arrived.send(Instant::now());
+                    Ok(hyper::Response::new(http_body_util::Full::new(
+                        bytes::Bytes::from_static(b"{}"),
+                    )))
+                }
+            })
+            .await;
         });
         let mut relays: Vec<Relay> = Vec::with_capacity(len - 1);
         for _ in 1..len {
