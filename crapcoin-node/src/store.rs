@@ -488,10 +488,8 @@ mod tests {
     }
 
     fn transfers(n: u64) -> Vec<crapcoin_core::Transaction> {
-        let wallet = crapcoin_core::Wallet::from_seed(1);
-        let chain_id = Params::with_difficulty(4).chain_id();
         (0..n)
-            .map(|nonce| wallet.transfer(&chain_id, crapcoin_core::Address([7; 32]), 5, 1, nonce))
+            .map(|nonce| kit::chain::pay(1, kit::chain::addr(7), 5, 1, nonce))
             .collect()
     }
 

@@ -97,8 +97,8 @@ pub struct Watch {
 impl Seen {
     /// Adds `items`, listed by process `start` of `name`, to that process's
     /// list and to watercooler's record (the first listing of an id names
-    /// its node).
-    /// Returns how many of them that process's list did not hold yet.
+    /// its node); returns how many of them that process's list did not
+    /// hold yet.
     fn list(&mut self, name: &str, start: u32, items: Vec<AckedItem>) -> usize {
         let mut new = 0;
         let listed: usize = self.acked_by_process.values().map(BTreeSet::len).sum();
@@ -1092,14 +1092,6 @@ mod tests {
 
     use super::{Seen, acknowledged_on_disk, dropped_by_a_restart, highest_agreed};
 
-    fn transfers(n: u64) -> Vec<crapcoin_core::Transaction> {
-        let wallet = crapcoin_core::Wallet::from_seed(1);
-        let chain_id = crapcoin_core::Params::with_difficulty(4).chain_id();
-        (0..n)
-            .map(|nonce| wallet.transfer(&chain_id, crapcoin_core::Address([7; 32]), 5, 1, nonce))
-            .collect()
-    }
-
     /// A transfer acknowledged after the last poll of a process that a
     /// SIGKILL then ended, gone with a rollback to genesis and back with a
     /// later rollback to that process's copy, counts as dropped by the
@@ -1108,7 +1100,9 @@ mod tests {
     #[tokio::test]
     async fn what_a_killed_process_left_on_disk_counts_as_its_list() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let txs = transfers(3);
+        let txs: Vec<_> = (0..3)
+            .map(|nonce| kit::chain::pay(1, kit::chain::addr(7), 5, 1, nonce))
+            .collect();
         let store = crapcoin_node::store::Store::open(dir.path())
             .await
             .expect("opens");
