@@ -17,7 +17,7 @@ use crate::scenario::{Run, Scenario};
 /// One run in one line.
 pub fn one_line(o: &Outcome) -> String {
     format!(
-        "seed {}{}: height {} in {:.0} s virtual ({:.1} s wall, {:.0}x), stale {:.1} %, {} reorgs, {}, digest {}",
+        "seed {}{}: height {} in {:.0} s virtual ({:.1} s wall, {:.0}x), stale {:.1} %, {} reorgs, {} messages, {}, digest {}",
         o.seed,
         o.value.map(|v| format!(" value {v}")).unwrap_or_default(),
         o.height,
@@ -26,6 +26,7 @@ pub fn one_line(o: &Outcome) -> String {
         o.speedup,
         o.stale_rate * 100.0,
         o.reorgs,
+        o.messages,
         if o.agreed { "agreed" } else { "NOT agreed" },
         &o.digest[..16.min(o.digest.len())],
     )
@@ -84,7 +85,7 @@ pub fn table(scenario: &Scenario, outcomes: &[&Outcome]) -> String {
 /// CSV of the runs: a header and a row each.
 pub fn csv(outcomes: &[&Outcome]) -> String {
     let mut out = String::from(
-        "scenario,seed,value,height,common_height,agreed,virtual_ms,wall_ms,speedup,blocks_mined,reorgs,rejected,stale_rate,mean_interval_ms,propagation_median_ms,transfers,events,digest,groups\n",
+        "scenario,seed,value,height,common_height,agreed,virtual_ms,wall_ms,speedup,blocks_mined,reorgs,rejected,stale_rate,mean_interval_ms,propagation_median_ms,transfers,messages,events,digest,groups\n",
     );
     for o in outcomes {
         let groups: Vec<String> = o
@@ -95,7 +96,7 @@ pub fn csv(outcomes: &[&Outcome]) -> String {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{:.2},{},{},{},{},{},{},{},{},{},{},{}",
             o.scenario.replace(',', " "),
             o.seed,
             opt(o.value),
@@ -112,6 +113,7 @@ pub fn csv(outcomes: &[&Outcome]) -> String {
             opt(o.mean_interval_ms),
             opt(o.propagation_median_ms),
             o.transfers,
+            o.messages,
             o.events,
             o.digest,
             groups.join(";"),

@@ -143,6 +143,9 @@ pub struct Outcome {
     pub propagation_median_ms: Option<f64>,
     /// Transfers the nodes accepted from the run's driver.
     pub transfers: u64,
+    /// Messages delivered between nodes: calls (status, sync, peers) and
+    /// gossip (blocks, transfers); lost ones are not counted.
+    pub messages: u64,
     /// Peak resident memory of the process at the end, MiB (shared by
     /// runs in parallel).
     pub peak_rss_mib: Option<f64>,
@@ -320,7 +323,8 @@ fn fault_label(kind: &FaultKind) -> String {
 pub use behaviours::derive_seed;
 
 /// Peer maintenance every 2 s, calmer as the network grows (a status
-/// round per node per interval is most of an idle network's work).
+/// round per node per interval is most of an idle network's work), unless
+/// the scenario sets `maintenance_ms`.
 fn maintenance_interval(nodes: usize) -> Duration {
     Duration::from_millis((2_000 + 2 * nodes as u64).min(30_000))
 }
@@ -358,7 +362,10 @@ impl World {
         config.seed = Some(node_seed);
         config.max_peers = self.scenario.max_peers;
         config.target_peers = self.scenario.max_peers.min(8);
-        config.maintenance_interval = maintenance_interval(self.specs.len());
+        config.maintenance_interval = self
+            .scenario
+            .maintenance
+            .unwrap_or_else(|| maintenance_interval(self.specs.len()));
         config.mining = match self.scenario.block_interval {
             Some(t) => Mining::Scheduled(HashPower::new(spec.hash_share, t)?),
             None => Mining::OnDemand,
@@ -852,6 +859,7 @@ async fn simulate(
         mean_interval_ms: forks.mean_interval_ms,
         propagation_median_ms: forks.propagation.as_ref().map(|d| d.median_ms),
         transfers: world.transfers,
+        messages: world.network.stats().0,
         peak_rss_mib: peak_rss_mib(),
         groups,
         heights,

@@ -62,6 +62,12 @@ pub const MAX_PARTITION_NAMES: usize = 2_000_000;
 /// together ((faults + partition names) × runs): [`Scenario::runs`] gives
 /// each run its own copy of the schedule.
 pub const MAX_RUN_ENTRIES: usize = 10_000_000;
+/// Shortest peer-maintenance interval a scenario may set
+/// (`maintenance_ms`): each round is a status call to every peer, so a
+/// shorter one would bury the run in calls.
+pub const MIN_MAINTENANCE: Duration = Duration::from_millis(100);
+/// Longest peer-maintenance interval a scenario may set: an hour.
+pub const MAX_MAINTENANCE: Duration = Duration::from_secs(3_600);
 /// Tolerance of the sum of the hash shares above 1 (floating point sums).
 pub const SHARE_EPSILON: f64 = 1e-9;
 
@@ -81,6 +87,10 @@ pub struct Scenario {
     pub block_interval: Option<Duration>,
     /// How many peers each node keeps.
     pub max_peers: usize,
+    /// Time between two peer-maintenance rounds of each node (a status
+    /// call to every peer, then discovery or rotation): `maintenance_ms`.
+    /// `None`: 2 s and 2 ms more a node, at most 30 s.
+    pub maintenance: Option<Duration>,
     /// The node groups (`[[nodes]]`), in file order.
     pub groups: Vec<Group>,
     /// How long a message takes from one node to another.
@@ -362,6 +372,7 @@ struct RawScenario {
     difficulty: Option<Spanned<i64>>,
     block_interval_ms: Option<Spanned<toml::Value>>,
     max_peers: Option<Spanned<i64>>,
+    maintenance_ms: Option<Spanned<f64>>,
     #[serde(default)]
     nodes: Vec<Spanned<RawGroup>>,
     latency: Option<Spanned<RawLatency>>,
@@ -801,6 +812,25 @@ fn build(lines: &Lines<'_>, raw: RawScenario, available: u64) -> Result<Scenario
         None => 8,
     };
 
+    let maintenance = match &raw.maintenance_ms {
+        Some(m) => {
+            let d = ms(lines, "maintenance_ms", m)?;
+            if !(MIN_MAINTENANCE..=MAX_MAINTENANCE).contains(&d) {
+                return Err(lines.err(
+                    m,
+                    format!(
+                        "`maintenance_ms` = {} is outside [{}, {}]",
+                        m.get_ref(),
+                        MIN_MAINTENANCE.as_millis(),
+                        MAX_MAINTENANCE.as_millis()
+                    ),
+                ));
+            }
+            Some(d)
+        }
+        None => None,
+    };
+
     let latency = latency(lines, raw.latency.as_ref())?;
     let groups = groups(
         lines,
@@ -876,6 +906,7 @@ fn build(lines: &Lines<'_>, raw: RawScenario, available: u64) -> Result<Scenario
         difficulty,
         block_interval,
         max_peers,
+        maintenance,
         groups,
         latency,
         loss,
@@ -1767,6 +1798,7 @@ fn sweep(lines: &Lines<'_>, raw: &Spanned<RawSweep>, s: &Scenario) -> Result<Swe
         difficulty: s.difficulty,
         block_interval: s.block_interval,
         max_peers: s.max_peers,
+        maintenance: s.maintenance,
         groups: s.groups.clone(),
         latency: s.latency.clone(),
         loss: s.loss,

@@ -147,6 +147,7 @@ fn defaults() {
     assert_eq!(s.difficulty, 8);
     assert_eq!(s.block_interval, Some(Duration::from_millis(1000)));
     assert_eq!(s.max_peers, 8);
+    assert_eq!(s.maintenance, None, "scaled with the node count");
     assert_eq!(s.groups[0].count, 1);
     assert_eq!(s.groups[0].behaviour, "honest");
     assert_eq!(s.groups[0].hash_share, 1.0);
@@ -164,6 +165,28 @@ fn defaults() {
     assert_eq!(s.stop.height, None);
     assert!(s.sweep.is_none());
     assert_eq!(s.runs().len(), 1);
+}
+
+#[test]
+fn maintenance_interval_is_read_in_milliseconds() {
+    for (written, expected) in [
+        ("100", Duration::from_millis(100)),
+        ("2_500.5", Duration::from_micros(2_500_500)),
+        ("3_600_000", Duration::from_secs(3_600)),
+    ] {
+        let text = BASE.replace(
+            "block_interval_ms = 1000",
+            &format!("block_interval_ms = 1000\nmaintenance_ms = {written}"),
+        );
+        let s = Scenario::parse(&text).expect(written);
+        assert_eq!(s.maintenance, Some(expected), "{written}");
+        assert!(
+            s.runs()
+                .iter()
+                .all(|r| r.scenario.maintenance == Some(expected)),
+            "every run keeps it"
+        );
+    }
 }
 
 #[test]
@@ -423,6 +446,34 @@ fn refusals() -> Vec<Bad> {
             "block_interval_ms = 1000\nmax_peers = 0",
             4,
             "max_peers",
+        ),
+        bad(
+            "maintenance too often",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nmaintenance_ms = 99.5",
+            4,
+            "maintenance_ms",
+        ),
+        bad(
+            "maintenance over an hour",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nmaintenance_ms = 3_600_001",
+            4,
+            "maintenance_ms",
+        ),
+        bad(
+            "negative maintenance",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nmaintenance_ms = -1",
+            4,
+            "maintenance_ms",
+        ),
+        bad(
+            "maintenance word",
+            "block_interval_ms = 1000",
+            "block_interval_ms = 1000\nmaintenance_ms = \"rarely\"",
+            4,
+            "maintenance_ms",
         ),
         bad(
             "block interval zero",
