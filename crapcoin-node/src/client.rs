@@ -418,22 +418,11 @@ mod tests {
         F: Filter + Clone + Send + Sync + 'static,
         F::Extract: warp::Reply,
     {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let url = format!("http://{}", listener.local_addr().expect("addr"))
-            .parse()
-            .expect("url");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(
-            warp::serve(routes)
-                .incoming(listener)
-                .graceful(async {
-                    let _ = stopped.await;
-                })
-                .run(),
-        );
-        (url, stop)
+        let (listener, url) = kit::http::loopback().await;
+        (
+            url.parse().expect("url"),
+            kit::http::serve(listener, routes),
+        )
     }
 
     #[tokio::test]

@@ -673,13 +673,8 @@ mod tests {
 
     /// A listener on 127.0.0.1 standing for a peer, and its URL.
     async fn peer() -> (tokio::net::TcpListener, PeerUrl) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binds");
-        let url = format!("http://{}", listener.local_addr().expect("addr"))
-            .parse()
-            .expect("url");
-        (listener, url)
+        let (listener, url) = kit::http::loopback().await;
+        (listener, url.parse().expect("url"))
     }
 
     /// The next link to `listener`, its handshake read and answered `101`.

@@ -608,10 +608,7 @@ async fn fake_peer_counting_txs(
     let pushed = Arc::new(AtomicUsize::new(0));
     let relayed = Arc::new(AtomicUsize::new(0));
     let tx_counter = relayed.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let (listener, url) = kit::http::loopback().await;
     let mut status = genesis_status;
     status["url"] = json!(url);
     status["node_id"] = json!("fake");
@@ -627,15 +624,7 @@ async fn fake_peer_counting_txs(
             warp::reply::json(&json!({"result": "accepted"}))
         }))
         .or(warp::path!("peers").map(|| warp::reply::json(&json!([]))));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(
-        warp::serve(routes)
-            .incoming(listener)
-            .graceful(async {
-                let _ = stopped.await;
-            })
-            .run(),
-    );
+    let stop = kit::http::serve(listener, routes);
     (url, pushed, relayed, stop)
 }
 

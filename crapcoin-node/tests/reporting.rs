@@ -61,19 +61,8 @@ async fn sauron(
     let sample = warp::path!("api" / "peers")
         .and(warp::get())
         .map(|| warp::reply::json(&json!([])));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("binds");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(
-        warp::serve(events.or(register).or(sample))
-            .incoming(listener)
-            .graceful(async {
-                let _ = stopped.await;
-            })
-            .run(),
-    );
+    let (listener, url) = kit::http::loopback().await;
+    let stop = kit::http::serve(listener, events.or(register).or(sample));
     (url, received, stop)
 }
 

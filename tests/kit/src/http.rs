@@ -1,5 +1,6 @@
 //! HTTP helpers: one client setup, JSON `GET`, admin `POST` with the test
-//! token, Prometheus lines, and a blocking call for synchronous tests.
+//! token, Prometheus lines, a blocking call for synchronous tests, and a
+//! stand-in server on loopback (a fake peer or tracker).
 
 use std::time::Duration;
 
@@ -100,4 +101,33 @@ pub fn blocking(method: &str, url: &str, body: Option<&str>) -> (u16, Value) {
         let response = request.send().await.expect("answers");
         json_body(response).await
     })
+}
+
+/// A listener on 127.0.0.1, port 0, and its `http://` URL: where a test's
+/// stand-in for a peer or a tracker listens.
+pub async fn loopback() -> (tokio::net::TcpListener, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds a loopback port");
+    let url = format!("http://{}", listener.local_addr().expect("its address"));
+    (listener, url)
+}
+
+/// Serves `routes` on `listener` (in a task of the test's runtime) until
+/// the returned sender is dropped or sent to.
+pub fn serve<F>(listener: tokio::net::TcpListener, routes: F) -> tokio::sync::oneshot::Sender<()>
+where
+    F: warp::Filter + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        warp::serve(routes)
+            .incoming(listener)
+            .graceful(async {
+                let _ = stopped.await;
+            })
+            .run(),
+    );
+    stop
 }
