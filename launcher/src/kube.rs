@@ -528,12 +528,9 @@ mod tests {
                     warp::reply::json(&serde_json::json!({"kind": "Status", "status": "Success"}))
                 },
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
+        let (listener, url) = kit::http::loopback().await;
         tokio::spawn(warp::serve(routes).incoming(listener).run());
-        (format!("http://{addr}"), seen)
+        (url, seen)
     }
 
     /// Whether `rules` (a rendered Role's) allow `method path` in
